@@ -1,0 +1,130 @@
+"""The command line: ``bootstrap restore|validate|show PROFILE``.
+
+Options map one to one onto the Python API. Errors print as their few lines
+(what, where, hint); ``--debug`` shows tracebacks. Exit codes: 0 done,
+1 a step failed, 2 bad usage, 3 bad profile, 4 this machine does not fit the
+profile (e.g. no GPU), 70 an internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from . import __version__
+from .errors import BootstrapError
+
+EXIT_INTERNAL = 70
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", metavar="DIR",
+                        help="the persistent store folder (default: per platform; "
+                             "BOOTSTRAP_STORE)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .steps import ORDER
+
+    parser = argparse.ArgumentParser(
+        prog="bootstrap", description="Restore a notebook VM from a saved environment profile.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    restore = sub.add_parser("restore", help="bring this machine to what a profile says")
+    restore.add_argument("profile", help="a profile name, a path to a .toml file or an https URL")
+    restore.add_argument("--only", nargs="+", default=[], metavar="STEP", choices=ORDER,
+                         help=f"run only these steps ({', '.join(ORDER)})")
+    restore.add_argument("--skip", nargs="+", default=[], metavar="STEP", choices=ORDER,
+                         help="leave these steps out")
+    restore.add_argument("--dry-run", action="store_true",
+                         help="print what would be done and change nothing")
+    restore.add_argument("--python", metavar="PATH",
+                         help="the interpreter to install packages into (default: this one)")
+    restore.add_argument("--drive", metavar="DIR",
+                         help="the Drive root for {drive} and relative paths (BOOTSTRAP_DRIVE)")
+    restore.add_argument("--force", action="store_true",
+                         help="redo steps that keep a done-marker (e.g. the setup notebook)")
+    restore.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    _common(restore)
+
+    validate = sub.add_parser("validate", help="check a profile and report every problem")
+    validate.add_argument("profile")
+    _common(validate)
+
+    show = sub.add_parser("show", help="print the resolved profile as TOML")
+    show.add_argument("profile")
+    show.add_argument("--platform", choices=("colab", "kaggle", "local"),
+                      help="merge this platform's overrides (default: this machine's)")
+    _common(show)
+    return parser
+
+
+def print_progress(event) -> None:
+    if event.kind == "start":
+        print(f"-> {event.step}", file=sys.stderr, flush=True)
+    elif event.kind == "line":
+        print(f"   {event.step}: {event.text}", file=sys.stderr, flush=True)
+    elif event.result is not None:
+        print(f"<- {event.step}: {event.result.outcome} ({event.result.seconds:.2f} s)",
+              file=sys.stderr, flush=True)
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from .runner import restore
+
+    report = restore(args.profile, only=args.only, skip=args.skip, dry_run=args.dry_run,
+                     python=args.python, store=args.store, drive=args.drive, force=args.force,
+                     progress=None if args.quiet else print_progress)
+    print(report.text())
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from . import load_profile
+
+    profile = load_profile(args.profile, store=args.store)
+    print(f"{profile.origin}: valid profile {profile.name!r} "
+          f"({', '.join(profile.sections()) or 'no steps'})")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from . import load_profile
+    from .platform import detect_name
+    from .profile import dump
+
+    profile = load_profile(args.profile, store=args.store)
+    print(dump(profile.for_platform(args.platform or detect_name())), end="")
+    return 0
+
+
+COMMANDS = {"restore": cmd_restore, "validate": cmd_validate, "show": cmd_show}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except BootstrapError as error:
+        if args.debug:
+            raise
+        report = getattr(error, "report", None)
+        if report is not None:
+            print(report.text())
+        print(str(error), file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:
+        if args.debug:
+            raise
+        import traceback
+
+        traceback.print_exc()
+        print("error: internal error in notebook-bootstrap (the traceback above is a bug; "
+              "please report it)", file=sys.stderr)
+        return EXIT_INTERNAL

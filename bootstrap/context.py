@@ -1,0 +1,71 @@
+"""What a restore step may read and use: the profile, platform, store and target Python.
+
+Steps receive a ``Context``; they expand placeholders, report progress lines
+and run programs through it, and share facts (the GPU found, the
+distributions changed) in ``state``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, MutableMapping, Sequence
+
+from . import process
+from .platform import Platform
+from .profile import Profile, expand
+from .report import Event, Progress
+from .store import Store
+
+
+@dataclass
+class Context:
+    profile: Profile
+    platform: Platform
+    store: Store
+    python: str
+    dry_run: bool = False
+    force: bool = False
+    progress: Progress | None = None
+    environ: MutableMapping[str, str] = field(default_factory=lambda: os.environ)
+    state: dict[str, Any] = field(default_factory=dict)
+    step: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def source(self) -> str:
+        origin = self.profile.origin or self.profile.name or "profile"
+        return os.path.basename(origin) if "://" not in origin else origin
+
+    def where(self, key: str) -> str:
+        """``vision.toml: pip.packages[2]``-style location for messages."""
+        return f"{self.source}: {key}"
+
+    def placeholders(self) -> dict[str, str]:
+        return {"drive": str(self.platform.drive_root), "store": str(self.store.root),
+                "home": str(Path.home()), "python": self.python}
+
+    def expand(self, text: str, key: str) -> str:
+        return expand(text, self.placeholders(), self.environ, where=self.where(key))
+
+    def path(self, text: str, key: str, *, base: Path | None = None) -> Path:
+        """Expand a path; a relative one is taken against ``base`` (default: the Drive root)."""
+        path = Path(self.expand(text, key)).expanduser()
+        if not path.is_absolute():
+            path = (base or self.platform.drive_root) / path
+        return path
+
+    def say(self, line: str) -> None:
+        """A progress line for the running step (command output, download status)."""
+        if self.progress is not None:
+            self.progress(Event("line", self.step, line))
+
+    def note(self, text: str) -> None:
+        """A note that belongs in the report row of the running step."""
+        self.notes.append(text)
+
+    def run(self, argv: Sequence[str], **kwargs: Any) -> process.Completed:
+        kwargs.setdefault("on_line", self.say)
+        kwargs.setdefault("step", self.step)
+        return process.run(argv, **kwargs)

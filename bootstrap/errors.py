@@ -1,0 +1,118 @@
+"""The one exception hierarchy of notebook-bootstrap.
+
+Every error says what went wrong, where (a file and key path, or a command and
+its exit code) and how to fix it. In IPython they render as those few lines
+instead of a traceback (``_render_traceback_``) yet stay real exceptions, so a
+papermill run stops on them. This module imports nothing from the package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class BootstrapError(Exception):
+    """Base of all expected failures: bad input, failed commands, unmet needs."""
+
+    #: process exit status used by the CLI for this kind of error
+    exit_code = 1
+
+    def __init__(self, what: str, *, where: str | None = None, hint: str | None = None,
+                 details: str | None = None) -> None:
+        super().__init__(what)
+        self.what = what
+        self.where = where
+        self.hint = hint
+        #: extra lines shown under the message (e.g. the tail of a command's output)
+        self.details = details
+        #: the restore report up to the failure, when the error came from a restore
+        self.report: Any = None
+
+    def lines(self) -> list[str]:
+        out = [f"error: {self.what}"]
+        if self.where:
+            out.append(f"  where: {self.where}")
+        if self.details:
+            out.extend("  | " + line for line in self.details.rstrip("\n").splitlines())
+        if self.hint:
+            out.append(f"  hint: {self.hint}")
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython calls this instead of printing a traceback.
+        return self.lines()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One mistake in a profile: where (file: key path), what, the value and a hint."""
+
+    where: str
+    what: str
+    value: Any = None
+    hint: str | None = None
+    has_value: bool = True
+
+    def line(self) -> str:
+        text = f"{self.where}: {self.what}"
+        if self.has_value:
+            text += f" (got {self.value!r})"
+        if self.hint:
+            text += f"; hint: {self.hint}"
+        return text
+
+
+class ProfileError(BootstrapError):
+    """A profile that cannot be read or does not validate; lists every problem."""
+
+    exit_code = 3
+
+    def __init__(self, problems: list[Problem] | Problem, *, source: str | None = None,
+                 hint: str | None = None) -> None:
+        self.problems = [problems] if isinstance(problems, Problem) else list(problems)
+        count = len(self.problems)
+        label = source or "profile"
+        what = (f"{label} has {count} problem{'s' if count != 1 else ''}" if count > 1
+                else f"invalid profile {label}")
+        super().__init__(what, hint=hint)
+        self.source = source
+
+    def lines(self) -> list[str]:
+        out = [f"error: {self.what}"]
+        out.extend(f"  - {p.line()}" for p in self.problems)
+        if self.hint:
+            out.append(f"  hint: {self.hint}")
+        return out
+
+
+class OptionError(BootstrapError):
+    """A bad option or argument to a command, magic or API call."""
+
+    exit_code = 2
+
+
+class StepError(BootstrapError):
+    """A restore step failed: a command exited non-zero, a postcondition did not hold."""
+
+    exit_code = 1
+
+    def __init__(self, what: str, *, step: str | None = None, where: str | None = None,
+                 hint: str | None = None, details: str | None = None) -> None:
+        super().__init__(what, where=where, hint=hint, details=details)
+        self.step = step
+
+
+class EnvironmentMismatch(StepError):
+    """This machine cannot satisfy the profile (no GPU, too little memory, no root...)."""
+
+    exit_code = 4
+
+
+class StoreError(BootstrapError):
+    """The persistent store could not be read or written."""
+
+    exit_code = 1

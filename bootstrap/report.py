@@ -1,0 +1,114 @@
+"""What a restore did: one row per step, rendered as aligned text or an HTML table.
+
+Progress is a stream of ``Event`` values handed to a callback while steps run;
+the CLI prints them, the magics update a display area with them.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+SATISFIED = "satisfied"   # nothing to do, already as the profile says
+CHANGED = "changed"       # apply() ran and the re-check holds
+PLANNED = "planned"       # dry run: apply() would run
+FAILED = "failed"
+SKIPPED = "skipped"       # left out by --only/--skip, or not in the profile
+
+OUTCOMES = (SATISFIED, CHANGED, PLANNED, FAILED, SKIPPED)
+_MARKS = {SATISFIED: "ok", CHANGED: "changed", PLANNED: "would", FAILED: "FAILED", SKIPPED: "-"}
+
+
+@dataclass
+class StepResult:
+    name: str
+    outcome: str
+    summary: str = ""
+    actions: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Event:
+    """A progress event: ``kind`` is "start", "line" (output of a running step) or "end"."""
+
+    kind: str
+    step: str
+    text: str = ""
+    result: StepResult | None = None
+
+
+Progress = Callable[[Event], None]
+
+
+@dataclass
+class Report:
+    profile: str
+    origin: str | None = None
+    platform: str = ""
+    python: str = ""
+    dry_run: bool = False
+    steps: list[StepResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.outcome != FAILED for r in self.steps)
+
+    @property
+    def changed(self) -> bool:
+        return any(r.outcome == CHANGED for r in self.steps)
+
+    def step(self, name: str) -> StepResult | None:
+        return next((r for r in self.steps if r.name == name), None)
+
+    @property
+    def seconds(self) -> float:
+        return sum(r.seconds for r in self.steps)
+
+    def headline(self) -> str:
+        what = "dry run of" if self.dry_run else "restore of"
+        counts = {o: sum(1 for r in self.steps if r.outcome == o) for o in OUTCOMES}
+        parts = [f"{n} {o}" for o, n in counts.items() if n]
+        return f"{what} {self.profile} on {self.platform}: {', '.join(parts) or 'no steps'} " \
+               f"in {self.seconds:.2f} s"
+
+    def text(self) -> str:
+        rows = [(r.name, _MARKS[r.outcome], f"{r.seconds:.2f}s", r.summary) for r in self.steps]
+        widths = [max([len(row[i]) for row in rows] + [4]) for i in range(3)]
+        lines = [self.headline()]
+        for (name, mark, secs, summary), r in zip(rows, self.steps):
+            lines.append(f"  {name:<{widths[0]}}  {mark:<{widths[1]}}  {secs:>{widths[2]}}  "
+                         f"{summary}".rstrip())
+            pad = " " * (widths[0] + widths[1] + widths[2] + 8)
+            for action in r.actions if r.outcome in (CHANGED, PLANNED) else ():
+                lines.append(f"{pad}- {action}")
+            for note in r.notes:
+                lines.append(f"{pad}note: {note}")
+        lines.extend(f"note: {note}" for note in self.notes)
+        return "\n".join(lines)
+
+    __str__ = text
+
+    def _repr_html_(self) -> str:
+        colour = {SATISFIED: "#2e7d32", CHANGED: "#1565c0", PLANNED: "#6a1b9a",
+                  FAILED: "#c62828", SKIPPED: "#757575"}
+        rows = []
+        for r in self.steps:
+            extra = "".join(f"<li>{html.escape(a)}</li>" for a in
+                            (r.actions if r.outcome in (CHANGED, PLANNED) else []))
+            extra += "".join(f"<li><i>note:</i> {html.escape(n)}</li>" for n in r.notes)
+            detail = html.escape(r.summary) + (f"<ul style='margin:0'>{extra}</ul>" if extra else "")
+            rows.append(
+                f"<tr><td><code>{html.escape(r.name)}</code></td>"
+                f"<td style='color:{colour[r.outcome]};font-weight:bold'>{r.outcome}</td>"
+                f"<td style='text-align:right'>{r.seconds:.2f}&nbsp;s</td>"
+                f"<td style='text-align:left'>{detail}</td></tr>")
+        notes = "".join(f"<p><b>note:</b> {html.escape(n)}</p>" for n in self.notes)
+        return (f"<div class='bootstrap-report'><p><b>{html.escape(self.headline())}</b></p>"
+                "<table><thead><tr><th>step</th><th>outcome</th><th>time</th>"
+                "<th style='text-align:left'>details</th></tr></thead>"
+                f"<tbody>{''.join(rows)}</tbody></table>{notes}</div>")

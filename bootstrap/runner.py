@@ -1,0 +1,129 @@
+"""The engine: ``restore(profile)`` checks each step, applies what is missing, re-checks.
+
+Reads top to bottom: find the platform and store, load the profile, pick the
+steps, then for each step check -> apply -> check again. The first failure
+stops the restore (nothing after a failed GPU check gets installed) and raises
+its error with the report so far attached.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Iterable
+
+from . import steps
+from .context import Context
+from .errors import BootstrapError, OptionError, StepError
+from .platform import detect
+from .profile import Profile, load
+from .report import CHANGED, FAILED, PLANNED, SATISFIED, SKIPPED, Event, Progress, Report, \
+    StepResult
+from .store import Store
+
+
+def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = (),
+            skip: Iterable[str] = (), dry_run: bool = False, python: str | None = None,
+            store: str | os.PathLike[str] | None = None, drive: str | os.PathLike[str] | None = None,
+            force: bool = False, progress: Progress | None = None) -> Report:
+    """Bring this machine to what ``profile`` says and return a Report.
+
+    ``profile`` is a Profile, a name (store, then shipped profiles), a path or an
+    https URL. ``python`` is the interpreter to install into (default: this one).
+    Raises a BootstrapError (with ``.report``) when a step fails.
+    """
+    platform = detect(store=store, drive=drive)
+    the_store = Store(platform.store_root)
+    if not isinstance(profile, Profile):
+        profile = load(profile, profiles_dir=the_store.profiles)
+    profile = profile.for_platform(platform.name)
+    selected = select(profile, only, skip)
+    ctx = Context(profile=profile, platform=platform, store=the_store,
+                  python=target_python(python), dry_run=dry_run, force=force, progress=progress)
+    report = Report(profile=profile.name or "profile", origin=profile.origin,
+                    platform=platform.label, python=ctx.python, dry_run=dry_run)
+    for name, reason in selected:
+        if reason:
+            report.steps.append(StepResult(name, SKIPPED, reason))
+            continue
+        result = run_step(name, ctx)
+        report.steps.append(result)
+        if result.outcome == FAILED:
+            error: BootstrapError = result.data["error"]
+            error.report = report
+            raise error
+    return report
+
+
+def target_python(python: str | None) -> str:
+    if python is None:
+        return sys.executable
+    path = Path(python).expanduser()
+    if not path.exists() or not os.access(path, os.X_OK) or path.is_dir():
+        raise OptionError(f"no Python interpreter at {python}", where="--python",
+                          hint="give the path of a python executable, e.g. .venv/bin/python")
+    return str(path.absolute())
+
+
+def select(profile: Profile, only: Iterable[str], skip: Iterable[str]) -> list[tuple[str, str]]:
+    """The steps to show, in order, each with a reason when it is skipped."""
+    only, skip = list(only), list(skip)
+    for option, names in (("--only", only), ("--skip", skip)):
+        for name in names:
+            if name not in steps.ORDER:
+                close = difflib.get_close_matches(name, steps.ORDER, n=1)
+                raise OptionError(f"unknown step {name!r}", where=option,
+                                  hint=(f"did you mean {close[0]!r}? " if close else "")
+                                  + f"steps are: {', '.join(steps.ORDER)}")
+    out = []
+    for name in steps.ORDER:
+        if not steps.load(name).wanted(profile):
+            continue
+        if only and name not in only:
+            out.append((name, "left out by --only"))
+        elif name in skip:
+            out.append((name, "left out by --skip"))
+        else:
+            out.append((name, ""))
+    return out
+
+
+def run_step(name: str, ctx: Context) -> StepResult:
+    module = steps.load(name)
+    ctx.step, ctx.notes = name, []
+    emit(ctx.progress, Event("start", name))
+    start = time.monotonic()
+    result = StepResult(name, FAILED, notes=ctx.notes, data=ctx.state.setdefault(name, {}))
+    try:
+        before = module.check(ctx)
+        result.actions = list(before.actions)
+        if before.satisfied:
+            result.outcome, result.summary = SATISFIED, before.summary
+        elif ctx.dry_run:
+            result.outcome, result.summary = PLANNED, before.summary
+        else:
+            module.apply(ctx, before)
+            after = module.check(ctx)
+            if not after.satisfied:
+                raise StepError(f"{name} still does not hold after it was applied",
+                                step=name, where=ctx.where(f"[{name}]"),
+                                details="\n".join(after.actions) or after.summary,
+                                hint="something outside the profile undid it or the installer "
+                                     "reported success without doing it; run with --debug")
+            result.outcome, result.summary = CHANGED, after.summary
+    except BootstrapError as error:
+        if isinstance(error, StepError) and error.step is None:
+            error.step = name
+        result.outcome, result.summary = FAILED, error.what
+        result.data["error"] = error
+    result.seconds = time.monotonic() - start
+    emit(ctx.progress, Event("end", name, result.summary, result))
+    return result
+
+
+def emit(progress: Progress | None, event: Event) -> None:
+    if progress is not None:
+        progress(event)

@@ -1,0 +1,21 @@
+"""The ``secrets``  step (not available yet in this build)."""
+
+from __future__ import annotations
+
+from ..context import Context
+from ..errors import StepError
+from ..profile import Profile
+from . import Check
+
+
+def wanted(profile: Profile) -> bool:
+    return "secrets" in profile.sections()
+
+
+def check(ctx: Context) -> Check:
+    raise StepError("the secrets step is not available in this build", where=ctx.where("[secrets]"),
+                    hint="remove the [secrets] section or skip it with --skip secrets")
+
+
+def apply(ctx: Context, plan: Check) -> None:  # pragma: no cover - check() refuses first
+    raise AssertionError("unreachable")

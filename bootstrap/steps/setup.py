@@ -1,0 +1,21 @@
+"""The ``setup``  step (not available yet in this build)."""
+
+from __future__ import annotations
+
+from ..context import Context
+from ..errors import StepError
+from ..profile import Profile
+from . import Check
+
+
+def wanted(profile: Profile) -> bool:
+    return "setup" in profile.sections()
+
+
+def check(ctx: Context) -> Check:
+    raise StepError("the setup step is not available in this build", where=ctx.where("[setup]"),
+                    hint="remove the [setup] section or skip it with --skip setup")
+
+
+def apply(ctx: Context, plan: Check) -> None:  # pragma: no cover - check() refuses first
+    raise AssertionError("unreachable")
