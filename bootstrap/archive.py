@@ -6,7 +6,8 @@ archive comes from the internet, so it is treated as hostile input:
 - The format is detected from the content (zip, then tar with no, gzip,
   bzip2 or xz compression), not from the file name.
 - Every member must be a plain file or a directory whose path stays inside
-  the destination: absolute paths, ``..`` components, links of any kind
+  the destination: absolute paths, any ``..`` component (even one that would
+  stay inside: no legitimate archive needs it), links of any kind
   (symbolic and hard; refusing all of them is simpler and safer than judging
   where each one points), devices and fifos are refused, naming the member.
 - Sizes are capped: the declared total (checked before a member is written)
@@ -29,10 +30,10 @@ from __future__ import annotations
 
 import os
 import posixpath
+import secrets
 import shutil
 import stat
 import tarfile
-import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -51,7 +52,7 @@ _CHUNK = 1024 * 1024
 
 
 class _Refused(Exception):
-    """A member breaks a rule; becomes a StepError naming archive and member (internal)."""
+    """A member breaks a rule or cannot be written; becomes a StepError naming it (internal)."""
 
     def __init__(self, member: str, what: str, hint: str) -> None:
         super().__init__(what)
@@ -86,35 +87,37 @@ def unpack(archive: str | os.PathLike[str], dest: str | os.PathLike[str], *,
     kind = _detect(archive)
     created = _make_parents(dest.parent)
     tmp: Path | None = None
+    done = False
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.unpack-", dir=dest.parent))
+        tmp = _make_temp_dir(dest)
         writer = _Writer(tmp, max_total_bytes=max_total_bytes)
         if kind == "zip":
             files = _unpack_zip(archive, writer, max_members=max_members)
         else:
             files = _unpack_tar(archive, writer, max_members=max_members)
-        # mkdtemp makes the folder 0700; give it the usual umask-based mode.
-        os.chmod(tmp, 0o777 & ~_umask())
         # Onto a missing or empty directory, rename is atomic on POSIX; it
         # fails (ENOTEMPTY) if something appeared in dest meanwhile.
         os.replace(tmp, dest)
-        tmp = None
+        done = True
         return files
     except _Refused as exc:
         raise StepError(exc.what, where=f"{archive}: {exc.member}", hint=exc.hint) from None
     except (tarfile.TarError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError,
-            _decompress_errors()) as exc:
+            *_decompress_errors()) as exc:
         raise StepError(f"archive is corrupt or truncated: {exc}", where=str(archive),
                         hint="download it again; if it keeps failing, the file at the "
                              "source is damaged") from exc
+    except NotImplementedError as exc:  # zipfile: a compression method it lacks
+        raise StepError(f"cannot unpack: {exc}", where=str(archive),
+                        hint="repack the archive with deflate (zip) or gzip/xz (tar)") from exc
     except OSError as exc:
-        target = exc.filename or dest
-        raise StepError(f"cannot unpack: {exc.strerror or exc}", where=f"{archive} -> {target}",
+        raise StepError(f"cannot unpack: {exc.strerror or exc}", where=f"{archive} -> {dest}",
                         hint="check free disk space and that the destination folder is "
                              "writable") from exc
     finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+        if not done:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
             _remove_created(created)
 
 
@@ -190,7 +193,6 @@ class _Writer:
         self.max_total_bytes = max_total_bytes
         self.declared = 0
         self.written = 0
-        self.umask = _umask()
 
     def declare(self, name: str, size: int) -> None:
         self.declared += max(size, 0)
@@ -202,40 +204,59 @@ class _Writer:
     def path(self, name: str) -> Path:
         return self.root.joinpath(*name.split("/"))
 
-    def directory(self, name: str) -> None:
+    def directory(self, raw: str, name: str) -> None:
         if name == ".":
             return
-        self.path(name).mkdir(parents=True, exist_ok=True)
+        try:
+            self.path(name).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _write_error(raw, exc) from exc
 
-    def file(self, name: str, src: IO[bytes], mode: int, mtime: float | None) -> None:
+    def file(self, raw: str, name: str, src: IO[bytes], mode: int,
+             mtime: float | None) -> None:
         if name == ".":
-            raise _Refused(name, "archive member is a file with an empty name",
+            raise _Refused(raw, f"archive member is a file without a name: {raw!r}",
                            "the archive is damaged; rebuild it")
         target = self.path(name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # No links are ever created under root, so a plain open cannot be
-        # redirected; "wb" lets a later duplicate member win, as tar does.
-        with open(target, "wb") as out:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_file():
+                target.unlink()  # a later duplicate member wins, as with tar
+            # Only the executable bit of the archive's mode is kept (no set-id,
+            # sticky or group/world write); the umask applies on top. O_EXCL
+            # and O_NOFOLLOW: never write through anything we did not create.
+            perm = 0o755 if mode & 0o100 else 0o644
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                         | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0), perm)
+        except OSError as exc:
+            raise _write_error(raw, exc) from exc
+        with open(fd, "wb") as out:
             while True:
+                # A read error (corrupt data) propagates as such, not as a write error.
                 block = src.read(_CHUNK)
                 if not block:
                     break
                 self.written += len(block)
                 if self.written > self.max_total_bytes:
-                    # Decompressed bytes beyond what was declared: a bomb or a lie.
-                    raise _Refused(name, f"archive unpacks to more than "
-                                         f"{self.max_total_bytes} bytes (reached at {name!r})",
+                    # More bytes than declared: a bomb, or a header that lies.
+                    raise _Refused(raw, f"archive unpacks to more than "
+                                        f"{self.max_total_bytes} bytes (reached at {raw!r})",
                                    _size_hint(self.max_total_bytes))
-                out.write(block)
-        # Keep only the executable bit of the archive's mode: no set-id,
-        # sticky, or group/world write.
-        perm = 0o777 if mode & 0o100 else 0o666
-        os.chmod(target, perm & ~self.umask & 0o755)
+                try:
+                    out.write(block)
+                except OSError as exc:
+                    raise _write_error(raw, exc) from exc
         if mtime is not None:
             try:
                 os.utime(target, (mtime, mtime))
             except (OSError, OverflowError, ValueError):
                 pass  # a silly timestamp is no reason to fail
+
+
+def _write_error(raw: str, exc: OSError) -> _Refused:
+    return _Refused(raw, f"cannot write archive member {raw!r}: {exc.strerror or exc}",
+                    "check free disk space; if a member clashes with another (a file where "
+                    "a folder should be), the archive is malformed")
 
 
 def _size_hint(cap: int) -> str:
@@ -268,19 +289,24 @@ def _unpack_zip(archive: Path, writer: _Writer, *, max_members: int) -> list[str
             elif ftype and not stat.S_ISREG(ftype):
                 raise _refuse_type(info.filename, _type_name(ftype))
             else:
+                if info.flag_bits & 0x1:
+                    raise _Refused(info.filename, f"archive member is encrypted: "
+                                                  f"{info.filename!r}",
+                                   "encrypted zips cannot be unpacked here; publish the "
+                                   "archive without a password")
                 writer.declare(info.filename, info.file_size)
             plan.append((info, name))
         files: list[str] = []
         for info, name in plan:
             if info.is_dir():
-                writer.directory(name)
+                writer.directory(info.filename, name)
                 continue
             try:
                 mtime: float | None = time.mktime(info.date_time + (0, 0, -1))
             except (OverflowError, ValueError):
                 mtime = None
             with zf.open(info) as src:
-                writer.file(name, src, info.external_attr >> 16, mtime)
+                writer.file(info.filename, name, src, info.external_attr >> 16, mtime)
             files.append(name)
         return files
 
@@ -303,14 +329,14 @@ def _unpack_tar(archive: Path, writer: _Writer, *, max_members: int) -> list[str
             if member.isfifo():
                 raise _refuse_type(member.name, "fifo")
             if member.isdir():
-                writer.directory(name)
+                writer.directory(member.name, name)
             elif member.isreg():
                 writer.declare(member.name, member.size)
                 src = tf.extractfile(member)
                 if src is None:  # cannot happen for a regular member
                     raise _refuse_type(member.name, "member without data")
                 with src:
-                    writer.file(name, src, member.mode, float(member.mtime))
+                    writer.file(member.name, name, src, member.mode, float(member.mtime))
                 files.append(name)
             else:
                 raise _refuse_type(member.name, f"member of unsupported type {member.type!r}")
@@ -370,8 +396,15 @@ def _remove_created(created: list[Path]) -> None:
             return
 
 
-def _umask() -> int:
-    # os.umask can only be read by setting it; set it straight back.
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def _make_temp_dir(dest: Path) -> Path:
+    """A new folder next to ``dest`` (same filesystem, so the final rename is atomic)."""
+    # Not tempfile.mkdtemp: that makes the folder 0700, and this one becomes
+    # dest, which should get the usual umask-based mode.
+    for _ in range(100):
+        candidate = dest.with_name(f".{dest.name}.unpack-{secrets.token_hex(4)}")
+        try:
+            candidate.mkdir(mode=0o777)
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"no free temporary name next to {dest}")

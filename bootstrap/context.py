@@ -33,18 +33,17 @@ class Context:
     step: str = ""
     notes: list[str] = field(default_factory=list)
 
-    @property
-    def source(self) -> str:
-        origin = self.profile.origin or self.profile.name or "profile"
-        return os.path.basename(origin) if "://" not in origin else origin
-
     def where(self, key: str) -> str:
         """``vision.toml: pip.packages[2]``-style location for messages."""
-        return f"{self.source}: {key}"
+        return f"{self.profile.source}: {key}"
 
     def placeholders(self) -> dict[str, str]:
-        return {"drive": str(self.platform.drive_root), "store": str(self.store.root),
-                "home": str(Path.home()), "python": self.python}
+        values = {"drive": str(self.platform.drive_root), "store": str(self.store.root),
+                  "home": str(Path.home()), "python": self.python}
+        origin = self.profile.origin
+        if origin and "://" not in origin:
+            values["here"] = str(Path(origin).resolve().parent)
+        return values
 
     def expand(self, text: str, key: str) -> str:
         return expand(text, self.placeholders(), self.environ, where=self.where(key))

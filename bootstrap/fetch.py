@@ -293,6 +293,11 @@ def _fetch(sess: Any, url: str, part: Path, *, end: float, limit: float,
         except _DiskError as exc:
             raise StepError(f"cannot write the download: {exc.__cause__}", where=str(part),
                             hint="free disk space or choose another destination") from exc
+        except requests.exceptions.SSLError as exc:
+            # A certificate that fails to verify will fail the same way again.
+            raise StepError("TLS certificate check failed", where=url, details=str(exc),
+                            hint="the server's certificate is not trusted here; check the "
+                                 "URL, and the machine's clock and CA certificates") from exc
         except network_errors as exc:
             last_error = f"{type(exc).__name__}: {exc}"
         failures = 0 if counter.received else failures + 1
@@ -302,7 +307,7 @@ def _fetch(sess: Any, url: str, part: Path, *, end: float, limit: float,
                 where=url,
                 details=last_error or None,
                 hint="check the network and that the URL opens in a browser; "
-                     "the partial file is kept and the next run resumes it",
+                     "whatever arrived is kept and the next run resumes it",
             )
         delay = min(_BACKOFF_BASE_S * 2 ** max(failures - 1, 0), _BACKOFF_MAX_S)
         if wait is not None:
@@ -319,7 +324,7 @@ def _deadline_error(url: str, limit: float, last_error: str) -> StepError:
         where=url,
         details=last_error or None,
         hint="the server is stalled or too slow; try again later, or raise the deadline "
-             "(the partial file is kept and the next run resumes it)",
+             "(whatever arrived is kept and the next run resumes it)",
     )
 
 

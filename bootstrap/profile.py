@@ -4,8 +4,9 @@ A profile says what a fresh VM needs: one optional table per restore step
 (``[gpu]``, ``[drive]``, ``[apt]``, ``[pip]``, ``[env]``, ``[secrets]``,
 ``[[files]]``, ``[[git]]``, ``[[run]]``, ``[workdir]``, ``[setup]``) and
 per-platform overrides under ``[platforms.NAME]``. Strings may hold
-placeholders (``{drive}``, ``{store}``, ``{home}``, ``{python}``,
-``{env:VAR}``) that are expanded at restore time, never at load time.
+placeholders (``{drive}``, ``{store}``, ``{home}``, ``{python}``, ``{here}``
+(the profile's own folder), ``{env:VAR}``) that are expanded at restore time,
+never at load time.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ MAX_DEPTH = 24
 PLATFORM_NAMES = ("colab", "kaggle", "local")
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
-_PLACEHOLDER_NAMES = ("drive", "store", "home", "python")
+_PLACEHOLDER_NAMES = ("drive", "store", "home", "python", "here")
+PLACEHOLDER_HINT = "use {drive}, {store}, {home}, {python}, {here} or {env:NAME}"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DEBIAN_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 _DEBIAN_VERSION = re.compile(r"^[A-Za-z0-9.+~:-]+$")
@@ -52,8 +54,7 @@ def check_placeholders(text: Any) -> tuple[str, str | None] | None:
             continue
         if name.startswith("env:") and _ENV_NAME.match(name[4:]):
             continue
-        return (f"unknown placeholder {{{name}}}",
-                "use {drive}, {store}, {home}, {python} or {env:NAME}")
+        return (f"unknown placeholder {{{name}}}", PLACEHOLDER_HINT)
     return None
 
 
@@ -102,11 +103,22 @@ def check_env_name(text: str) -> tuple[str, str | None] | None:
     return None
 
 
+def is_loopback_url(url: str) -> bool:
+    """http is allowed only to this machine (a local mirror or test server)."""
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 def check_url(text: str) -> tuple[str, str | None] | None:
     lowered = text.lower()
-    if lowered.startswith("http://"):
-        return ("plain http is refused", "use an https:// URL")
-    if not (lowered.startswith("https://") or lowered.startswith("file://")
+    if lowered.startswith("http://") and not is_loopback_url(text):
+        return ("plain http is refused", "use an https:// URL (http only to 127.0.0.1/localhost)")
+    if not (lowered.startswith(("https://", "http://")) or lowered.startswith("file://")
             or text.startswith("/") or text.startswith("{")):
         return ("is not an https URL or a path", None)
     return check_placeholders(text)
@@ -259,6 +271,8 @@ class Profile:
     platforms: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: where it came from (a path, URL or "builtin:NAME"); not part of the file
     origin: str | None = field(default=None, compare=False, metadata={"internal": True})
+    #: the label used in messages, e.g. "vision.toml"; not part of the file
+    source: str = field(default="profile", compare=False, metadata={"internal": True})
 
     def validate(self):
         if self.version != FORMAT_VERSION:
@@ -293,7 +307,7 @@ class Profile:
         base = to_data(self)
         base.pop("platforms", None)
         merged = _deep_merge(base, overlay)
-        result = from_data(merged, source=self.origin or "profile")
+        result = from_data(merged, source=self.source)
         result.origin = self.origin
         return result
 
@@ -345,6 +359,7 @@ def from_data(data: dict[str, Any], *, source: str = "profile") -> Profile:
     if validator.problems or profile is None:
         raise ProfileError(validator.problems, source=source,
                            hint="see the profile format in README.md")
+    profile.source = source
     return profile
 
 
@@ -413,9 +428,12 @@ def expand(text: str, values: Mapping[str, str], environ: Mapping[str, str] | No
                 raise ProfileError(Problem(where, f"uses {{env:{var}}} but {var} is not set", text,
                                            f"set {var} first (e.g. in [env] or [secrets])"))
             return environ[var]
+        if name == "here" and name not in values:
+            raise ProfileError(Problem(where, "{here} needs a profile loaded from a file", text,
+                                       "use {drive} or {store} in a profile fetched by URL"))
         if name not in values:
             raise ProfileError(Problem(where, f"unknown placeholder {{{name}}}", text,
-                                       "use {drive}, {store}, {home}, {python} or {env:NAME}"))
+                                       PLACEHOLDER_HINT))
         return values[name]
 
     return _PLACEHOLDER.sub(replace, text)

@@ -121,7 +121,10 @@ def check(ctx: Context) -> Check:
 
 
 def uv_binary() -> str:
-    """The uv executable: the one of the ``uv`` package, else the one on PATH."""
+    """The uv executable: BOOTSTRAP_UV, else the one of the ``uv`` package, else PATH's."""
+    override = os.environ.get("BOOTSTRAP_UV")
+    if override:
+        return override
     try:
         from uv import find_uv_bin
 
