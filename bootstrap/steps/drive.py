@@ -172,13 +172,18 @@ def _colab_check(ctx: Context, mount_wanted: bool) -> Check:
             hint="mount it in a cell first (" + _IN_A_CELL.format(mountpoint=mountpoint)
                  + "), or set mount = true in [drive]")
     return Check(False, f"mount Drive at {mountpoint}",
-                 [f"mount Google Drive at {mountpoint}"], mountpoint)
+                 [f"mount Google Drive at {mountpoint}"], ("mount", mountpoint))
 
 
 # -- elsewhere -----------------------------------------------------------------
 
 def _missing_root(ctx: Context, root: Path) -> BootstrapError:
     origin = ctx.platform.drive_origin
+    if origin == "default":
+        return EnvironmentMismatch(
+            f"the Drive root {root} does not exist", where="the default Drive root",
+            hint="set BOOTSTRAP_DRIVE (or --drive) to the folder that holds your persistent "
+                 "files")
     return EnvironmentMismatch(
         f"the Drive root {root} does not exist", where=f"{origin} (the Drive root)",
         hint=f"create the folder, or point {origin} at the folder that holds your "
@@ -195,27 +200,36 @@ def _folder_check(ctx: Context) -> Check:
                                   hint="point it at a folder")
     if ctx.platform.drive_origin != "default":
         raise _missing_root(ctx, root)
-    return Check(False, f"create the Drive root {root}", [f"create {root}"], root)
+    return Check(False, f"create the Drive root {root}", [f"create {root}"], ("create", root))
 
 
 # -- the step ------------------------------------------------------------------
 
 def check(ctx: Context) -> Check:
     mount_wanted = ctx.profile.drive.mount if ctx.profile.drive is not None else True
-    if ctx.platform.name == "colab":
+    if ctx.platform.name == "colab" and _on_drive(ctx):
         return _colab_check(ctx, mount_wanted)
     return _folder_check(ctx)
 
 
+def _on_drive(ctx: Context) -> bool:
+    """On Colab, unless --drive/BOOTSTRAP_DRIVE put the Drive root outside the mountpoint."""
+    root = ctx.platform.drive_root
+    mountpoint = _mountpoint(ctx)
+    return ctx.platform.drive_origin == "default" or root == mountpoint \
+        or mountpoint in root.parents
+
+
 def apply(ctx: Context, plan: Check) -> None:
-    if ctx.platform.name == "colab":
-        mount(plan.data, where=ctx.where("[drive]"), say=ctx.say)
+    action, path = plan.data
+    if action == "mount":
+        mount(path, where=ctx.where("[drive]"), say=ctx.say)
         return
     try:
-        Path(plan.data).mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StepError(f"cannot create the Drive root {plan.data}: {exc.strerror}",
-                        where="the Drive root",
+        raise StepError(f"cannot create the Drive root {path}: {exc.strerror}",
+                        where="the default Drive root",
                         hint="set BOOTSTRAP_DRIVE or --drive to a folder you can write") from None
 
 

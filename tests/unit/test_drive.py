@@ -205,7 +205,7 @@ def test_colab_custom_mountpoint_moves_the_drive_placeholder(tmp_path, colab):
 def test_colab_check_and_apply_on_a_context(colab):
     ctx = context("[drive]\n")
     plan = drive_step.check(ctx)
-    assert (plan.satisfied, plan.data) == (False, colab.mountpoint)
+    assert (plan.satisfied, plan.data) == (False, ("mount", colab.mountpoint))
     drive_step.apply(ctx, plan)
     assert drive_step.check(ctx).satisfied
 
@@ -238,3 +238,39 @@ def test_a_profile_file_needs_no_early_mount(tmp_path, colab, monkeypatch):
     report = bootstrap.restore(write(tmp_path, '[env]\nA = "b"\n'))
     assert [r.name for r in report.steps] == ["gpu", "env"]
     assert colab.calls() == []
+
+
+def test_colab_with_a_drive_root_off_drive_mounts_nothing(tmp_path, colab, monkeypatch):
+    elsewhere = tmp_path / "local-drive"
+    elsewhere.mkdir()
+    monkeypatch.setenv("BOOTSTRAP_DRIVE", str(elsewhere))
+    report = bootstrap.restore(write(tmp_path, "[drive]\n"))
+    assert report.step("drive").summary == f"Drive root {elsewhere}"
+    assert colab.calls() == []
+
+
+def test_colab_with_a_drive_root_inside_drive_mounts_and_checks_it(tmp_path, colab, monkeypatch):
+    inside = colab.mountpoint / "MyDrive" / "work"
+    monkeypatch.setenv("BOOTSTRAP_DRIVE", str(inside))
+    with pytest.raises(EnvironmentMismatch) as caught:
+        bootstrap.restore(write(tmp_path, "[drive]\n"))
+    assert caught.value.what == f"the Drive root {inside} does not exist"
+    assert colab.calls() == [f"mount {colab.mountpoint}"]
+    (colab.drive / "work").mkdir()
+    assert bootstrap.restore(write(tmp_path, "[drive]\n")).step("drive").outcome == "satisfied"
+
+
+def test_a_shipped_profile_is_restored_when_drive_cannot_mount(tmp_path, colab, monkeypatch):
+    import bootstrap.profile
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / "starter.toml").write_text('[env]\nSTARTER = "yes"\n')
+    monkeypatch.setattr(bootstrap.profile, "builtin_dir", lambda: shipped)
+    monkeypatch.setattr(drive_step, "builtin_dir", lambda: shipped)
+    monkeypatch.delenv("BOOTSTRAP_STORE")
+    colab.without_ui()
+    report = bootstrap.restore("starter")
+    assert os.environ["STARTER"] == "yes"
+    assert [r.name for r in report.steps] == ["gpu", "env"]
+    assert colab.calls() == [f"mount {colab.mountpoint}"]
