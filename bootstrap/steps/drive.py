@@ -18,7 +18,9 @@ On Colab Drive counts as mounted when ``<mountpoint>/MyDrive`` (or
 ``My Drive``) is a folder. Drive's "timeout during initial read of root
 folder" is retried with a growing pause (``RETRY_DELAYS``); a runtime without
 the notebook UI (Colab's NotImplementedError) gets a clear error. With
-``mount = false`` the step only checks that the folder is there.
+``mount = false`` the step only checks that the folder is there, and so it does
+on Colab when ``--drive``/``BOOTSTRAP_DRIVE`` put the Drive root outside the
+mountpoint.
 """
 
 from __future__ import annotations
