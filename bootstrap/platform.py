@@ -3,6 +3,24 @@
 Detection happens when asked (``detect()``), never at import. The answer gives
 the Drive root (the folder that outlives the VM), the store root inside it and
 the order in which secret sources are tried.
+
+Detection, first match wins: ``BOOTSTRAP_PLATFORM`` (colab, kaggle or local;
+for tests and unusual hosts), ``COLAB_RELEASE_TAG`` (set on every Colab VM),
+``KAGGLE_KERNEL_RUN_TYPE`` (Interactive or Batch on Kaggle), an importable
+``google.colab``; else a plain machine.
+
+Defaults per platform:
+
+    platform  Drive root               store root                  secret sources
+    colab     /content/drive/MyDrive   <drive>/.bootstrap          colab, dotenv, environ
+    kaggle    /kaggle/working          /kaggle/working/.bootstrap  kaggle, dotenv, environ
+    local     $XDG_DATA_HOME/notebook-bootstrap/drive
+                                       $XDG_DATA_HOME/notebook-bootstrap
+                                                                   dotenv, environ
+
+``--drive``/``BOOTSTRAP_DRIVE`` replace the Drive root (on Colab and Kaggle the
+store moves with it); ``--store``/``BOOTSTRAP_STORE`` replace the store root.
+``BOOTSTRAP_COLAB_MOUNTPOINT`` moves Colab's mountpoint (tests use it).
 """
 
 from __future__ import annotations
@@ -24,6 +42,8 @@ class Platform:
     store_root: Path          # the persistent folder of notebook-bootstrap
     mountpoint: Path | None   # Colab's Drive mountpoint; None where nothing is mounted
     secret_sources: tuple[str, ...]
+    #: where drive_root came from: "default", "--drive" or "BOOTSTRAP_DRIVE"
+    drive_origin: str = "default"
 
     @property
     def label(self) -> str:
@@ -72,6 +92,8 @@ def detect(environ: Mapping[str, str] | None = None, *, store: str | os.PathLike
         drive_root = _data_home(environ) / "drive"
         store_root = _data_home(environ)
         secrets = ("dotenv", "environ")
+    drive_origin = "--drive" if drive else "BOOTSTRAP_DRIVE" if environ.get("BOOTSTRAP_DRIVE") \
+        else "default"
     drive_override = drive or environ.get("BOOTSTRAP_DRIVE")
     if drive_override:
         drive_root = Path(drive_override).expanduser()
@@ -80,4 +102,4 @@ def detect(environ: Mapping[str, str] | None = None, *, store: str | os.PathLike
     store_override = store or environ.get("BOOTSTRAP_STORE")
     if store_override:
         store_root = Path(store_override).expanduser()
-    return Platform(name, drive_root, store_root, mountpoint, secrets)
+    return Platform(name, drive_root, store_root, mountpoint, secrets, drive_origin)

@@ -38,6 +38,8 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
     platform = detect(store=store, drive=drive)
     the_store = Store(platform.store_root)
     if not isinstance(profile, Profile):
+        # On Colab the store is on Drive: a fresh VM must mount it to find the profile.
+        steps.load("drive").before_lookup(platform, os.fspath(profile))
         profile = load(profile, profiles_dir=the_store.profiles)
     profile = profile.for_platform(platform.name)
     selected = select(profile, only, skip)

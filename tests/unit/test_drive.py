@@ -1,0 +1,276 @@
+"""The drive step: Colab's mount through the faked google.colab, and the plain Drive folder."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+import bootstrap
+from bootstrap.context import Context
+from bootstrap.errors import EnvironmentMismatch, StepError
+from bootstrap.platform import detect
+from bootstrap.profile import parse
+from bootstrap.runner import select
+from bootstrap.steps import drive as drive_step
+from bootstrap.store import Store
+from tests.support.fakes import clean_environ, colab, fake_modules  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("clean_environ")
+
+
+def write(tmp_path: Path, text: str, name: str = "p.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def context(text: str) -> Context:
+    platform = detect()
+    return Context(profile=parse(text, source="p.toml"), platform=platform,
+                   store=Store(platform.store_root), python=sys.executable)
+
+
+@pytest.fixture
+def pauses(monkeypatch) -> list[float]:
+    waited: list[float] = []
+    monkeypatch.setattr(drive_step, "sleep", waited.append)
+    return waited
+
+
+# -- elsewhere: a folder ----------------------------------------------------------------
+
+def test_the_default_drive_root_is_created(tmp_path, monkeypatch):
+    monkeypatch.delenv("BOOTSTRAP_DRIVE")
+    root = tmp_path / "xdg" / "notebook-bootstrap" / "drive"
+    report = bootstrap.restore(write(tmp_path, "[drive]\n"))
+    row = report.step("drive")
+    assert (row.outcome, row.actions) == ("changed", [f"create {root}"])
+    assert row.summary == f"Drive root {root}"
+    assert root.is_dir()
+    assert bootstrap.restore(write(tmp_path, "[drive]\n")).step("drive").outcome == "satisfied"
+
+
+@pytest.mark.parametrize("via", ["BOOTSTRAP_DRIVE", "--drive"])
+def test_a_configured_drive_root_must_exist(tmp_path, monkeypatch, via):
+    missing = tmp_path / "no-such-drive"
+    options = {}
+    if via == "--drive":
+        options["drive"] = str(missing)
+    else:
+        monkeypatch.setenv("BOOTSTRAP_DRIVE", str(missing))
+    with pytest.raises(EnvironmentMismatch) as caught:
+        bootstrap.restore(write(tmp_path, '[drive]\n[env]\nX = "{drive}"\n'), **options)
+    error = caught.value
+    assert error.what == f"the Drive root {missing} does not exist"
+    assert error.where == f"{via} (the Drive root)"
+    assert f"point {via} at the folder" in error.hint
+    assert not missing.exists()
+    assert [r.name for r in error.report.steps] == ["gpu", "drive"]
+
+
+def test_an_existing_drive_root_is_satisfied(tmp_path, isolated):
+    report = bootstrap.restore(write(tmp_path, "[drive]\nmount = false\n"))
+    assert report.step("drive").outcome == "satisfied"
+    assert report.step("drive").summary == f"Drive root {isolated['drive']}"
+
+
+def test_off_colab_the_step_runs_only_for_a_drive_section(tmp_path):
+    implicit = parse('[env]\nX = "{drive}/x"\n[workdir]\npath = "p"\ncreate = true\n')
+    assert "drive" not in [name for name, _ in select(implicit, (), ())]
+    assert "drive" in [name for name, _ in select(parse("[drive]\n"), (), ())]
+
+
+def test_folder_check_and_apply_on_a_context(tmp_path, monkeypatch):
+    monkeypatch.delenv("BOOTSTRAP_DRIVE")
+    ctx = context("[drive]\n")
+    plan = drive_step.check(ctx)
+    assert not plan.satisfied and not ctx.platform.drive_root.exists()
+    drive_step.apply(ctx, plan)
+    assert drive_step.check(ctx).satisfied
+
+
+# -- Colab: mount -------------------------------------------------------------------------
+
+def test_colab_mounts_drive_once(tmp_path, colab):
+    profile = write(tmp_path, '[drive]\n[env]\nDATA = "{drive}/data"\n')
+    report = bootstrap.restore(profile)
+    row = report.step("drive")
+    assert row.outcome == "changed"
+    assert row.actions == [f"mount Google Drive at {colab.mountpoint}"]
+    assert row.summary == f"Drive present at {colab.mountpoint} ({colab.mountpoint / 'MyDrive'})"
+    assert (colab.mountpoint / "MyDrive").is_dir()
+    assert colab.calls() == [f"mount {colab.mountpoint}"]
+    assert report.platform == "Google Colab"
+    assert os.environ["DATA"] == f"{colab.mountpoint}/MyDrive/data"
+
+    again = bootstrap.restore(profile)
+    assert again.step("drive").outcome == "satisfied"
+    assert colab.calls() == [f"mount {colab.mountpoint}"]  # mounted already: not called again
+
+
+def test_colab_already_mounted_is_left_alone(tmp_path, colab):
+    (colab.mountpoint / "MyDrive").mkdir(parents=True)
+    report = bootstrap.restore(write(tmp_path, "[drive]\n"))
+    assert report.step("drive").outcome == "satisfied"
+    assert colab.calls() == []
+
+
+def test_colab_mounts_when_the_profile_uses_drive_without_saying_so(tmp_path, colab):
+    profile = parse('[env]\nOUT = "{drive}/out"\n')
+    assert "drive" in [name for name, _ in select(profile, (), ())]
+    assert "drive" not in [name for name, _ in select(parse('[env]\nA = "b"\n'), (), ())]
+    for text in ('[workdir]\npath = "p"\n', '[setup]\nnotebook = "s.ipynb"\n',
+                 '[pip]\nfind_links = ["{store}/wheels"]\n'):
+        assert drive_step.needs_drive(parse(text)), text
+    report = bootstrap.restore(write(tmp_path, '[env]\nOUT = "{drive}/out"\n'))
+    assert report.step("drive").outcome == "changed"
+    assert colab.calls() == [f"mount {colab.mountpoint}"]
+
+
+def test_colab_retries_drive_timeouts_with_growing_pauses(tmp_path, colab, pauses, monkeypatch):
+    monkeypatch.setenv("FAKE_COLAB_MOUNT_FAILURES", "2")
+    events = []
+    report = bootstrap.restore(write(tmp_path, "[drive]\n"), progress=events.append)
+    assert report.step("drive").outcome == "changed"
+    assert pauses == [10.0, 30.0]
+    assert len(colab.calls()) == 3
+    lines = [e.text for e in events if e.kind == "line" and e.step == "drive"]
+    assert lines[0] == ("Drive timed out reading its root folder (attempt 1 of 3); "
+                        "trying again in 10 s")
+
+
+def test_colab_gives_up_after_three_timeouts(tmp_path, colab, pauses, monkeypatch):
+    monkeypatch.setenv("FAKE_COLAB_MOUNT_FAILURES", "3")
+    with pytest.raises(StepError) as caught:
+        bootstrap.restore(write(tmp_path, "[drive]\n"))
+    error = caught.value
+    assert error.what == "Drive timed out reading its root folder 3 times"
+    assert "timeout during initial read of root folder" in error.details
+    assert "sub-folders" in error.hint
+    assert pauses == [10.0, 30.0]
+    assert not (colab.mountpoint / "MyDrive").exists()
+
+
+def test_colab_without_the_notebook_ui_is_a_clear_error(tmp_path, colab):
+    colab.without_ui()
+    with pytest.raises(EnvironmentMismatch) as caught:
+        bootstrap.restore(write(tmp_path, "[drive]\n"))
+    error = caught.value
+    assert error.what == "Drive can only be mounted from the Colab notebook UI"
+    assert error.hint == ("mount it in a cell first: from google.colab import drive; "
+                          f"drive.mount('{colab.mountpoint}')")
+    assert error.report.step("drive").outcome == "failed"
+
+
+def test_colab_mount_false_only_checks(tmp_path, colab):
+    with pytest.raises(EnvironmentMismatch) as caught:
+        bootstrap.restore(write(tmp_path, "[drive]\nmount = false\n"))
+    assert caught.value.what == f"Drive is not mounted at {colab.mountpoint}"
+    assert caught.value.where == "p.toml: drive.mount"
+    assert colab.calls() == []
+    (colab.mountpoint / "MyDrive").mkdir(parents=True)
+    assert bootstrap.restore(write(tmp_path, "[drive]\nmount = false\n")) \
+        .step("drive").outcome == "satisfied"
+
+
+def test_colab_refuses_a_mountpoint_with_files(tmp_path, colab):
+    colab.mountpoint.mkdir()
+    (colab.mountpoint / "stray.txt").write_text("x")
+    with pytest.raises(StepError) as caught:
+        bootstrap.restore(write(tmp_path, "[drive]\n"))
+    assert caught.value.what == (f"Colab could not mount Drive at {colab.mountpoint}: "
+                                 "Mountpoint must not already contain files")
+    assert "empty folder" in caught.value.hint
+
+
+def test_colab_refused_authorisation(tmp_path, colab, monkeypatch):
+    monkeypatch.setenv("FAKE_COLAB_MOUNT_AUTH", "denied")
+    with pytest.raises(StepError) as caught:
+        bootstrap.restore(write(tmp_path, "[drive]\n"))
+    assert caught.value.what == ("Drive was not mounted: "
+                                 "Error: credential propagation was unsuccessful")
+
+
+def test_colab_custom_mountpoint_moves_the_drive_placeholder(tmp_path, colab):
+    custom = colab.root / "content" / "gdrive"
+    bootstrap.restore(write(tmp_path, f'[drive]\nmountpoint = "{custom}"\n'
+                                      '[env]\nWHERE = "{drive}"\n'))
+    assert os.environ["WHERE"] == str(custom / "MyDrive")
+    assert colab.calls() == [f"mount {custom}"]
+
+
+def test_colab_check_and_apply_on_a_context(colab):
+    ctx = context("[drive]\n")
+    plan = drive_step.check(ctx)
+    assert (plan.satisfied, plan.data) == (False, ("mount", colab.mountpoint))
+    drive_step.apply(ctx, plan)
+    assert drive_step.check(ctx).satisfied
+
+
+# -- Colab: the store is on Drive -----------------------------------------------------------
+
+def test_a_fresh_colab_vm_mounts_drive_to_find_a_saved_profile(colab, monkeypatch):
+    monkeypatch.delenv("BOOTSTRAP_STORE")
+    saved = colab.drive / ".bootstrap" / "profiles" / "vision.toml"
+    saved.parent.mkdir(parents=True)
+    saved.write_text('[env]\nFROM_DRIVE = "{store}"\n')
+    report = bootstrap.restore("vision")
+    assert os.environ["FROM_DRIVE"] == str(colab.mountpoint / "MyDrive" / ".bootstrap")
+    assert report.step("drive").outcome == "satisfied"   # mounted before the lookup
+    assert colab.calls() == [f"mount {colab.mountpoint}"]
+
+
+def test_a_profile_in_the_store_cannot_be_found_without_the_ui(colab, monkeypatch):
+    monkeypatch.delenv("BOOTSTRAP_STORE")
+    colab.without_ui()
+    with pytest.raises(EnvironmentMismatch) as caught:
+        bootstrap.restore("vision")
+    assert caught.value.what == "Drive can only be mounted from the Colab notebook UI"
+    assert caught.value.hint.startswith("profile 'vision' is looked up in the store on Drive; "
+                                        "mount it in a cell first")
+
+
+def test_a_profile_file_needs_no_early_mount(tmp_path, colab, monkeypatch):
+    monkeypatch.delenv("BOOTSTRAP_STORE")
+    report = bootstrap.restore(write(tmp_path, '[env]\nA = "b"\n'))
+    assert [r.name for r in report.steps] == ["gpu", "env"]
+    assert colab.calls() == []
+
+
+def test_colab_with_a_drive_root_off_drive_mounts_nothing(tmp_path, colab, monkeypatch):
+    elsewhere = tmp_path / "local-drive"
+    elsewhere.mkdir()
+    monkeypatch.setenv("BOOTSTRAP_DRIVE", str(elsewhere))
+    report = bootstrap.restore(write(tmp_path, "[drive]\n"))
+    assert report.step("drive").summary == f"Drive root {elsewhere}"
+    assert colab.calls() == []
+
+
+def test_colab_with_a_drive_root_inside_drive_mounts_and_checks_it(tmp_path, colab, monkeypatch):
+    inside = colab.mountpoint / "MyDrive" / "work"
+    monkeypatch.setenv("BOOTSTRAP_DRIVE", str(inside))
+    with pytest.raises(EnvironmentMismatch) as caught:
+        bootstrap.restore(write(tmp_path, "[drive]\n"))
+    assert caught.value.what == f"the Drive root {inside} does not exist"
+    assert colab.calls() == [f"mount {colab.mountpoint}"]
+    (colab.drive / "work").mkdir()
+    assert bootstrap.restore(write(tmp_path, "[drive]\n")).step("drive").outcome == "satisfied"
+
+
+def test_a_shipped_profile_is_restored_when_drive_cannot_mount(tmp_path, colab, monkeypatch):
+    import bootstrap.profile
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / "starter.toml").write_text('[env]\nSTARTER = "yes"\n')
+    monkeypatch.setattr(bootstrap.profile, "builtin_dir", lambda: shipped)
+    monkeypatch.setattr(drive_step, "builtin_dir", lambda: shipped)
+    monkeypatch.delenv("BOOTSTRAP_STORE")
+    colab.without_ui()
+    report = bootstrap.restore("starter")
+    assert os.environ["STARTER"] == "yes"
+    assert [r.name for r in report.steps] == ["gpu", "env"]
+    assert colab.calls() == [f"mount {colab.mountpoint}"]

@@ -1,0 +1,254 @@
+"""The secrets step: Colab, Kaggle, the store's .env and the environment, and no value leaks."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+import bootstrap
+from bootstrap.context import Context
+from bootstrap.errors import StepError
+from bootstrap.platform import detect
+from bootstrap.profile import parse
+from bootstrap.steps import secrets as secrets_step
+from bootstrap.store import Store
+from tests.support.fakes import clean_environ, colab, fake_modules, kaggle  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("clean_environ")
+
+VALUE = "hf_Zq7-s3cr3t-value-91XK"        # must never show up in a report, error or file
+OTHER = "sk-another-s3cr3t-0042"
+
+
+def write(tmp_path: Path, text: str, name: str = "p.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def context(text: str) -> Context:
+    platform = detect()
+    return Context(profile=parse(text, source="p.toml"), platform=platform,
+                   store=Store(platform.store_root), python=sys.executable)
+
+
+def dotenv(isolated, text: str) -> Path:
+    path = isolated["store"] / ".env"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def everything_shown(report, error=None) -> str:
+    parts = [report.text(), report._repr_html_()]
+    for row in report.steps:
+        parts += [row.summary, *row.actions, *row.notes, repr(row.data)]
+    if error is not None:
+        parts += [str(error), repr(error.args)]
+    return "\n".join(parts)
+
+
+def files_containing(root: Path, needle: str, *, besides: tuple[Path, ...] = ()) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and p not in besides
+            and needle.encode() in p.read_bytes()]
+
+
+@pytest.fixture(autouse=True)
+def unset(monkeypatch):
+    for name in ("HF_TOKEN", "API_KEY", "MY_HF", "WANDB_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+# -- a plain machine: .env and the environment -------------------------------------------
+
+def test_dotenv_in_the_store(tmp_path, isolated):
+    dotenv(isolated, f"# tokens\nexport HF = '{VALUE}'\nAPI=\"{OTHER}\"\n")
+    profile = write(tmp_path, '[secrets]\nHF_TOKEN = "HF"\nAPI_KEY = "API"\n')
+    report = bootstrap.restore(profile)
+    row = report.step("secrets")
+    assert row.outcome == "changed"
+    assert row.actions == ["set HF_TOKEN from secret HF", "set API_KEY from secret API"]
+    assert row.notes == ["HF_TOKEN from the store's .env", "API_KEY from the store's .env"]
+    assert row.summary == "2 secrets set"
+    assert (os.environ["HF_TOKEN"], os.environ["API_KEY"]) == (VALUE, OTHER)
+    assert VALUE not in everything_shown(report) and OTHER not in everything_shown(report)
+    assert row.data["env"] == ["API_KEY", "HF_TOKEN"]
+
+    again = bootstrap.restore(profile)
+    assert again.step("secrets").outcome == "satisfied"
+
+
+def test_the_environment_under_another_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("MY_HF", VALUE)
+    report = bootstrap.restore(write(tmp_path, '[secrets]\nHF_TOKEN = "MY_HF"\n'))
+    assert os.environ["HF_TOKEN"] == VALUE
+    assert report.step("secrets").notes == ["HF_TOKEN from the environment"]
+
+
+def test_a_variable_already_set_is_satisfied(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", VALUE)
+    report = bootstrap.restore(write(tmp_path, '[secrets]\nHF_TOKEN = "HF"\n'))
+    assert report.step("secrets").outcome == "satisfied"
+    assert report.step("secrets").summary == "1 secret set"
+
+
+def test_an_empty_variable_is_not_set(monkeypatch, isolated):
+    monkeypatch.setenv("HF_TOKEN", "")
+    dotenv(isolated, f"HF={VALUE}\n")
+    ctx = context('[secrets]\nHF_TOKEN = "HF"\n')
+    plan = secrets_step.check(ctx)
+    assert (plan.satisfied, plan.data) == (False, ["HF_TOKEN"])
+    secrets_step.apply(ctx, plan)
+    assert secrets_step.check(ctx).satisfied and os.environ["HF_TOKEN"] == VALUE
+
+
+def test_not_found_anywhere(tmp_path, isolated):
+    with pytest.raises(StepError) as caught:
+        bootstrap.restore(write(tmp_path, '[secrets]\nHF_TOKEN = "HF"\n'))
+    error = caught.value
+    assert error.what == "secret HF (for HF_TOKEN) was not found"
+    assert error.where == "p.toml: secrets.HF_TOKEN"
+    assert error.details == (f"the store's .env: there is no {isolated['store'] / '.env'}\n"
+                             "the environment: no environment variable HF")
+    assert error.hint == f"or add the line HF=... to {isolated['store'] / '.env'} (never to " \
+                         "the profile)"
+    assert "HF_TOKEN" not in os.environ
+
+
+def test_the_error_for_one_secret_does_not_show_another(tmp_path, isolated):
+    dotenv(isolated, f"HF={VALUE}\n")
+    with pytest.raises(StepError) as caught:
+        bootstrap.restore(write(tmp_path, '[secrets]\nHF_TOKEN = "HF"\nAPI_KEY = "API"\n'))
+    assert os.environ["HF_TOKEN"] == VALUE
+    assert VALUE not in everything_shown(caught.value.report, caught.value)
+    assert files_containing(tmp_path, VALUE) == [isolated["store"] / ".env"]
+
+
+def test_dotenv_parsing(tmp_path):
+    path = tmp_path / ".env"
+    path.write_text("\n".join([
+        "# a comment", "", "PLAIN=abc", "export EXPORTED=def", "SPACED = ghi ",
+        "DOUBLE=\"with # hash\"", "SINGLE='x=y'", "COMMENTED=jkl # trailing", "EMPTY=",
+        f"this line holds {VALUE} but no assignment", "9BAD=1"]) + "\n")
+    notes: list[str] = []
+    values = secrets_step.read_dotenv(path, notes.append)
+    assert values == {"PLAIN": "abc", "EXPORTED": "def", "SPACED": "ghi",
+                      "DOUBLE": "with # hash", "SINGLE": "x=y", "COMMENTED": "jkl", "EMPTY": ""}
+    assert notes == [f"skipped line 10 of {path}: not KEY=VALUE",
+                     f"skipped line 11 of {path}: not KEY=VALUE"]
+    assert secrets_step.read_dotenv(tmp_path / "missing") == {}
+
+
+def test_an_empty_dotenv_value_is_not_a_secret(tmp_path, isolated, monkeypatch):
+    dotenv(isolated, "HF=\n")
+    monkeypatch.setenv("HF", VALUE)
+    bootstrap.restore(write(tmp_path, '[secrets]\nHF_TOKEN = "HF"\n'))
+    assert os.environ["HF_TOKEN"] == VALUE     # .env had it empty: the environment's wins
+
+
+# -- Colab ------------------------------------------------------------------------------
+
+def test_colab_secrets(tmp_path, colab, isolated):
+    server_side = colab.secrets({"HF_TOKEN": VALUE, "WANDB": OTHER})
+    report = bootstrap.restore(write(tmp_path, '[secrets]\nHF_TOKEN = "HF_TOKEN"\n'
+                                               'WANDB_API_KEY = "WANDB"\n'))
+    assert (os.environ["HF_TOKEN"], os.environ["WANDB_API_KEY"]) == (VALUE, OTHER)
+    assert report.step("secrets").notes == ["HF_TOKEN from Colab secrets",
+                                            "WANDB_API_KEY from Colab secrets"]
+    assert colab.calls() == ["get HF_TOKEN", "get WANDB"]
+    shown = everything_shown(report)
+    assert VALUE not in shown and OTHER not in shown
+    assert files_containing(tmp_path, VALUE, besides=(server_side,)) == []
+
+
+def test_colab_secret_missing_falls_back_to_dotenv(tmp_path, colab, isolated):
+    colab.secrets({})
+    dotenv(isolated, f"HF_TOKEN={VALUE}\n")
+    report = bootstrap.restore(write(tmp_path, '[secrets]\nHF_TOKEN = "HF_TOKEN"\n'))
+    assert os.environ["HF_TOKEN"] == VALUE
+    assert report.step("secrets").notes == ["HF_TOKEN from the store's .env"]
+
+
+def test_colab_secret_missing_everywhere(tmp_path, colab):
+    colab.secrets({})
+    with pytest.raises(StepError) as caught:
+        bootstrap.restore(write(tmp_path, '[secrets]\nHF_TOKEN = "HF_TOKEN"\n'))
+    error = caught.value
+    assert error.details.splitlines()[0] == "Colab secrets: there is no secret named HF_TOKEN"
+    assert error.hint.startswith("add it in Colab: the key icon in the left sidebar > Add new "
+                                 "secret, name HF_TOKEN, and turn on Notebook access; or add ")
+
+
+def test_colab_secret_without_notebook_access(tmp_path, colab):
+    colab.secrets({"HF_TOKEN": {"value": VALUE, "access": False}})
+    with pytest.raises(StepError) as caught:
+        bootstrap.restore(write(tmp_path, '[secrets]\nHF_TOKEN = "HF_TOKEN"\n'))
+    error = caught.value
+    assert error.what == "secret HF_TOKEN (for HF_TOKEN) was not found"
+    assert "Colab secrets: this notebook has no access to secret HF_TOKEN" in error.details
+    assert "turn on 'Notebook access' for HF_TOKEN" in error.hint
+    assert VALUE not in everything_shown(error.report, error)
+    assert "HF_TOKEN" not in os.environ
+
+
+def test_colab_without_the_ui_is_asked_once(tmp_path, colab, isolated, monkeypatch):
+    monkeypatch.delenv("FAKE_COLAB_SECRETS", raising=False)
+    dotenv(isolated, f"WANDB={OTHER}\n")
+    with pytest.raises(StepError) as caught:
+        bootstrap.restore(write(tmp_path, '[secrets]\nWANDB_API_KEY = "WANDB"\n'
+                                          'HF_TOKEN = "HF_TOKEN"\n'))
+    error = caught.value
+    assert os.environ["WANDB_API_KEY"] == OTHER
+    assert colab.calls() == ["get WANDB"]         # the second secret did not wait again
+    assert error.details.splitlines()[0] == (
+        "Colab secrets: Colab's secret store did not answer (secrets can only be fetched when "
+        "running from the Colab UI)")
+    assert "run the restore from the notebook open in Colab's UI" in error.hint
+    assert OTHER not in everything_shown(error.report, error)
+
+
+def test_colab_refuses_a_name_with_a_space(colab):
+    colab.secrets({})
+    sources = secrets_step.Sources(context(""))
+    with pytest.raises(secrets_step.Miss) as caught:
+        sources.fetch("colab", "HF TOKEN")
+    assert caught.value.reason == "Colab refused the name 'HF TOKEN'"
+
+
+# -- Kaggle ---------------------------------------------------------------------------
+
+def test_kaggle_secrets(tmp_path, kaggle):
+    kaggle.secrets({"HF_TOKEN": VALUE})
+    report = bootstrap.restore(write(tmp_path, '[secrets]\nHF_TOKEN = "HF_TOKEN"\n'))
+    assert report.platform == "Kaggle"
+    assert os.environ["HF_TOKEN"] == VALUE
+    assert report.step("secrets").notes == ["HF_TOKEN from Kaggle secrets"]
+    assert VALUE not in everything_shown(report)
+
+
+def test_kaggle_secret_not_attached(tmp_path, kaggle):
+    kaggle.secrets({})
+    with pytest.raises(StepError) as caught:
+        bootstrap.restore(write(tmp_path, '[secrets]\nHF_TOKEN = "HF_TOKEN"\n'))
+    error = caught.value
+    assert error.details.splitlines()[0] == \
+        "Kaggle secrets: no secret labelled HF_TOKEN is attached to this notebook"
+    assert error.hint.startswith("in the notebook editor: Add-ons > Secrets, add HF_TOKEN")
+
+
+def test_kaggle_offline_and_outside_a_session(tmp_path, kaggle, isolated, monkeypatch):
+    dotenv(isolated, f"HF_TOKEN={VALUE}\n")
+    monkeypatch.setenv("FAKE_KAGGLE_OFFLINE", "1")
+    report = bootstrap.restore(write(tmp_path, '[secrets]\nHF_TOKEN = "HF_TOKEN"\n'))
+    assert report.step("secrets").notes == ["HF_TOKEN from the store's .env"]
+
+    monkeypatch.delenv("KAGGLE_USER_SECRETS_TOKEN")
+    monkeypatch.delenv("HF_TOKEN")
+    ctx = context('[secrets]\nHF_TOKEN = "HF_TOKEN"\n')
+    with pytest.raises(secrets_step.Miss) as caught:
+        secrets_step.Sources(ctx).fetch("kaggle", "HF_TOKEN")
+    assert caught.value.reason == ("Kaggle's secret service is not available (CredentialError: "
+                                   "this is not a Kaggle notebook session)")
