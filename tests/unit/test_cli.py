@@ -25,7 +25,8 @@ def test_demo_restore_into_fresh_venv(fresh_venv, isolated):
     done = cli("restore", str(REPO / "examples" / "demo.toml"), "--python", str(fresh_venv))
     assert done.returncode == 0, done.stderr
     assert installed(fresh_venv) == {"nb-demo-hello": "1.0"}
-    assert "restore of demo on local machine: 3 changed" in done.stdout
+    assert "restore of demo on local machine: 1 satisfied, 3 changed" in done.stdout
+    assert "gpu      ok" in done.stdout  # the GPU found (none here) is always reported
     assert "-> pip" in done.stderr and "<- pip: changed" in done.stderr
     assert (isolated["drive"] / "demo-project").is_dir()
     check = subprocess.run([str(fresh_venv), "-c", "import nb_demo_hello; print(nb_demo_hello.greet())"],
@@ -64,7 +65,7 @@ def test_failed_step_exit_code(tmp_path, fresh_venv):
                    f'find_links = ["{REPO / "examples" / "wheels"}"]\n')
     done = cli("restore", str(bad), "--python", str(fresh_venv), "-q")
     assert done.returncode == 1
-    assert done.stdout.splitlines()[1].split()[:2] == ["pip", "FAILED"]
+    assert done.stdout.splitlines()[2].split()[:2] == ["pip", "FAILED"]
     assert "error: uv failed with exit code 1" in done.stderr
 
 

@@ -52,7 +52,7 @@ def test_installs_into_target_venv_then_second_run_starts_no_uv(tmp_path, wheelh
     assert "pip install --python" in uv_log.read_text()
 
     again = bootstrap.restore(str(profile), python=str(fresh_venv))
-    assert [(r.name, r.outcome) for r in again.steps] == [("pip", SATISFIED)]
+    assert [(r.name, r.outcome) for r in again.steps] == [("gpu", SATISFIED), ("pip", SATISFIED)]
     assert again.step("pip").summary == "2 requirements met"
     assert len(uv_log.read_text().splitlines()) == 1  # no uv process the second time
 
@@ -144,11 +144,13 @@ def test_only_and_skip(tmp_path, wheelhouse, fresh_venv, monkeypatch):
     monkeypatch.delenv("NB_TEST_A", raising=False)
     profile = write_profile(tmp_path, local_pip(wheelhouse, ["delta"]) + '[env]\nNB_TEST_A = "1"\n')
     report = bootstrap.restore(str(profile), python=str(fresh_venv), only=["env"])
-    assert [(r.name, r.outcome) for r in report.steps] == [("env", CHANGED), ("pip", SKIPPED)]
+    assert [(r.name, r.outcome) for r in report.steps] == [("gpu", SKIPPED), ("env", CHANGED),
+                                                           ("pip", SKIPPED)]
     assert report.step("pip").summary == "left out by --only"
     assert installed(fresh_venv) == {}
     report = bootstrap.restore(str(profile), python=str(fresh_venv), skip=["pip"])
-    assert [(r.name, r.outcome) for r in report.steps] == [("env", SATISFIED), ("pip", SKIPPED)]
+    assert [(r.name, r.outcome) for r in report.steps] == [("gpu", SATISFIED), ("env", SATISFIED),
+                                                           ("pip", SKIPPED)]
     with pytest.raises(OptionError) as info:
         bootstrap.restore(str(profile), only=["pipp"])
     assert "unknown step 'pipp'" in str(info.value) and "did you mean 'pip'?" in str(info.value)

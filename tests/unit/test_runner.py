@@ -96,6 +96,6 @@ def test_env_and_workdir_steps(tmp_path, isolated, monkeypatch):
     assert os.environ["NB_TWO"] == f"{os.environ['HOME']}:{isolated['store']}"
     (isolated["drive"] / "proj" / "sub").mkdir(parents=True)
     report = bootstrap.restore(str(profile))
-    assert [(r.name, r.outcome) for r in report.steps] == [("env", SATISFIED),
+    assert [(r.name, r.outcome) for r in report.steps] == [("gpu", SATISFIED), ("env", SATISFIED),
                                                            ("workdir", CHANGED)]
     assert os.getcwd() == str(isolated["drive"] / "proj" / "sub")
