@@ -190,10 +190,11 @@ def test_stale_modules_are_changed_distributions_already_imported(fresh_venv, wh
                                                                   tmp_path):
     from bootstrap.interpreter import inspect
     from magics.restart import stale_modules
+    from tests.support.venvs import uv
     from tests.support.wheels import build_wheel
 
     build_wheel(tmp_path / "more", "matplotlib", "9.0")
-    subprocess.run([sys.executable, "-m", "uv", "pip", "install", "--quiet", "--python",
+    subprocess.run([uv(), "pip", "install", "--quiet", "--python",
                     str(fresh_venv), "--no-index", "--find-links", str(wheelhouse),
                     "--find-links", str(tmp_path / "more"), "alpha==2.0", "beta",
                     "matplotlib"], check=True)
