@@ -1,18 +1,31 @@
 """The IPython face of notebook-bootstrap: ``%restore_env`` and friends.
 
 Loaded by ``%load_ext bootstrap``; each magic parses its line, calls the
-engine's Python API and displays the report.
+engine's Python API and displays the report. Every group of magics is one
+module with one ``Magics`` class, listed in ``GROUPS``; loading imports only
+those modules and IPython, nothing heavy (the engine loads when a magic runs).
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
+
+#: (module, class) of each group of magics; adding a group is one line here
+GROUPS = [
+    ("restore", "BootstrapMagics"),   # %restore_env
+    ("status", "StatusMagics"),       # %env_status
+]
+
+
+def magic_classes() -> list[type]:
+    return [getattr(importlib.import_module(f"{__name__}.{module}"), name)
+            for module, name in GROUPS]
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    from .restore import BootstrapMagics
-
-    ipython.register_magics(BootstrapMagics)
+    for cls in magic_classes():
+        ipython.register_magics(cls)
 
 
 def unload_ipython_extension(ipython: Any) -> None:  # pragma: no cover - IPython has no unregister

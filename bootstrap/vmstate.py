@@ -1,0 +1,91 @@
+"""What was restored on this VM: a small JSON record on the VM's local disk.
+
+The record lives outside the store on purpose: the store outlives the VM, this
+record must not. It sits in ``$XDG_CACHE_HOME/notebook-bootstrap/`` (default
+``~/.cache``; ``BOOTSTRAP_STATE_DIR`` overrides) and carries the kernel's boot
+id (``/proc/sys/kernel/random/boot_id``), so a record that survived a reboot
+or was copied to another machine is ignored rather than believed. A kernel
+restart keeps it: same VM, same boot id.
+
+Written after a successful restore (not a dry run); read by ``%env_status``,
+which re-checks it with a dry run to say whether it still holds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+FILE_NAME = "vm-state.json"
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+@dataclass
+class Restored:
+    """One successful restore: what to run again to check that it still holds."""
+
+    profile: str                      # the profile's name, for people
+    spec: str                         # what was asked for: a name, path or URL
+    store: str                        # the store root it was looked up in
+    python: str                       # the interpreter packages went into
+    only: list[str] = field(default_factory=list)
+    skip: list[str] = field(default_factory=list)
+    boot_id: str | None = None
+    at: float = 0.0                   # time.time() when it finished
+    headline: str = ""                # the report's one-line summary
+
+    @property
+    def when(self) -> str:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.at))
+
+
+def state_dir(environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    if environ.get("BOOTSTRAP_STATE_DIR"):
+        return Path(environ["BOOTSTRAP_STATE_DIR"]).expanduser()
+    cache = environ.get("XDG_CACHE_HOME") or str(Path(environ.get("HOME", "~")).expanduser()
+                                                 / ".cache")
+    return Path(cache) / "notebook-bootstrap"
+
+
+def state_path(environ: Mapping[str, str] | None = None) -> Path:
+    return state_dir(environ) / FILE_NAME
+
+
+def boot_id() -> str | None:
+    """This boot's id (Linux); None where the system does not say."""
+    try:
+        return BOOT_ID.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def record(restored: Restored, environ: Mapping[str, str] | None = None) -> Path:
+    """Write ``restored`` as the last restore on this VM; raises StoreError on failure."""
+    from .store import write_atomic
+
+    if restored.boot_id is None:
+        restored.boot_id = boot_id()
+    if not restored.at:
+        restored.at = time.time()
+    path = state_path(environ)
+    write_atomic(path, (json.dumps(asdict(restored), indent=1) + "\n").encode())
+    return path
+
+
+def last(environ: Mapping[str, str] | None = None) -> Restored | None:
+    """The last restore on this VM, or None (none yet, unreadable, or from another boot)."""
+    path = state_path(environ)
+    try:
+        data: Any = json.loads(path.read_text())
+        restored = Restored(**{k: v for k, v in data.items()
+                               if k in Restored.__dataclass_fields__})
+    except (OSError, ValueError, TypeError):
+        return None
+    if restored.boot_id != boot_id():
+        return None
+    return restored

@@ -1,0 +1,231 @@
+"""The magics in real kernels: notebooks run by nbclient and papermill in a fresh venv's kernel.
+
+Each test gets a new virtual environment with this package installed (a fresh
+VM), a kernelspec for it, and a profile that installs the suite's test wheels
+from a local folder: no network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.kernels import KernelEnv, kernel_env, kernel_environment, notebook, \
+    project_wheel, run_notebook
+from tests.support.venvs import installed
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+COLAB_MIME = "application/vnd.colab-display-data+json"
+GPU_PLACEHOLDER = "not available in this build" in (REPO / "bootstrap/steps/gpu.py").read_text()
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory) -> Path:
+    return project_wheel(tmp_path_factory.mktemp("project"))
+
+
+@pytest.fixture
+def kenv(tmp_path, project, monkeypatch) -> KernelEnv:
+    # the "what was restored on this VM" record must stay in this test
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return kernel_env(tmp_path / "kernel", project)
+
+
+def pip_profile(path: Path, wheelhouse: Path, *packages: str, extra: str = "") -> Path:
+    listed = ", ".join(json.dumps(p) for p in packages)
+    path.write_text(f'version = 1\nname = "{path.stem}"\n{extra}\n[pip]\npackages = [{listed}]\n'
+                    f'no_index = true\nfind_links = [{json.dumps(str(wheelhouse))}]\n')
+    return path
+
+
+def displays(nb, index: int) -> list:
+    return [o for o in nb.cells[index].outputs if o.output_type == "display_data"]
+
+
+def test_restore_installs_into_the_kernel_env_and_a_second_run_is_satisfied(
+        kenv, wheelhouse, tmp_path, monkeypatch):
+    profile = pip_profile(tmp_path / "demo.toml", wheelhouse, "alpha==2.0")
+    nb = notebook("%load_ext bootstrap",
+                  f"%restore_env {profile}",
+                  "import alpha, sys\nprint(alpha.VERSION, alpha.__file__)",
+                  f"%restore_env {profile}",
+                  "%env_status")
+    done = run_notebook(nb, kenv, cwd=tmp_path, monkeypatch=monkeypatch)
+    assert done.error is None, done.error
+
+    # one display area, updated in place while the steps ran, ends as the report
+    (area,) = displays(done.nb, 1)
+    assert "update_display_data" in done.messages(1)
+    assert area.data["text/plain"].startswith("restore of demo on local machine: 1 changed")
+    assert "install alpha==2.0" in area.data["text/plain"]
+    assert "<table>" in area.data["text/html"] and "changed" in area.data["text/html"]
+
+    # the wheel went into the kernel's own venv and imports in the next cell
+    assert installed(kenv.python)["alpha"] == "2.0"
+    version, where = done.text(2).split()
+    assert version == "2.0" and where.startswith(str(kenv.site_packages))
+
+    # again: everything is already in place
+    again = done.text(3)
+    assert again.startswith("restore of demo on local machine: 1 satisfied")
+    assert "changed" not in again
+
+    status = done.text(4)
+    assert "restored  demo at" in status and str(profile) in status
+    assert "holds     yes: every step is satisfied" in status
+
+
+def test_a_bad_profile_fails_the_cell_with_its_hint_and_papermill_stops(
+        kenv, tmp_path, monkeypatch):
+    import nbformat
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('version = 1\n[pip]\npackages = ["alpha"]\n[colour]\nred = 1\n')
+    nb = notebook("%load_ext bootstrap", f"%restore_env {bad}", "print('after the error')")
+    source, output = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(nb, source)
+    kernel_environment(monkeypatch, kenv)
+    with pytest.raises(PapermillExecutionError) as caught:
+        papermill.execute_notebook(str(source), str(output), kernel_name=kenv.name,
+                                   cwd=str(tmp_path), progress_bar=False, start_timeout=120)
+    assert caught.value.ename == "ProfileError"
+
+    ran = nbformat.read(output, as_version=4)
+    (cell,) = [c for c in ran.cells if c.source.startswith("%restore_env")]
+    (error,) = [o for o in cell.outputs if o.output_type == "error"]
+    lines = "\n".join(error.traceback)
+    assert lines.startswith("error: invalid profile bad.toml")
+    assert "bad.toml: colour: unknown key" in lines and "hint:" in lines
+    assert "Traceback" not in lines and "File " not in lines
+    (after,) = [c for c in ran.cells if c.source.startswith("print")]
+    assert after.execution_count is None and after.outputs == []
+
+
+@pytest.mark.xfail(GPU_PLACEHOLDER, strict=False,
+                   reason="the gpu step is still the placeholder in this branch; the GPU "
+                          "query lands with the gpu step (the error path itself is proved by "
+                          "the bad-profile test)")
+def test_an_unmet_gpu_requirement_stops_before_any_install(
+        kenv, wheelhouse, tmp_path, monkeypatch):
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    smi = fake / "nvidia-smi"
+    # what nvidia-smi prints on a machine whose driver sees no GPU
+    smi.write_text("#!/bin/sh\necho 'No devices were found'\nexit 6\n")
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    profile = pip_profile(tmp_path / "needs-gpu.toml", wheelhouse, "alpha==2.0",
+                          extra="[gpu]\nrequired = true\n")
+    nb = notebook("%load_ext bootstrap", f"%restore_env {profile}", "print('after the error')")
+    done = run_notebook(nb, kenv, cwd=tmp_path, monkeypatch=monkeypatch)
+    assert done.error is not None
+    lines = done.text(1)
+    assert "GPU" in lines and "hint:" in lines and "Traceback" not in lines
+    assert done.nb.cells[2].outputs == [] and done.nb.cells[2].execution_count is None
+    assert "alpha" not in installed(kenv.python)
+
+
+def test_an_upgraded_imported_module_is_named_with_colabs_restart_prompt(
+        kenv, wheelhouse, tmp_path, monkeypatch):
+    kenv.install("alpha==1.0", find_links=wheelhouse)
+    monkeypatch.setenv("BOOTSTRAP_PLATFORM", "colab")
+    profile = pip_profile(tmp_path / "upgrade.toml", wheelhouse, "alpha==2.0")
+    nb = notebook("%load_ext bootstrap", "import alpha", f"%restore_env {profile}",
+                  "print(alpha.VERSION)")
+    done = run_notebook(nb, kenv, cwd=tmp_path, monkeypatch=monkeypatch)
+    assert done.error is None, done.error
+
+    report, prompt = displays(done.nb, 2)
+    assert "alpha 1.0 -> 2.0" in report.data["text/plain"]
+    assert "note: alpha imported before the install: restart the runtime to use the new " \
+           "versions" in report.data["text/plain"]
+    assert prompt.data[COLAB_MIME]["pip_warning"] == {"packages": ["alpha"]}
+    # the running kernel still has the old module: the notice is right
+    assert done.text(3).strip() == "1.0"
+
+
+def test_restart_option_restarts_the_kernel_and_the_rerun_is_a_no_op(
+        kenv, wheelhouse, tmp_path, monkeypatch):
+    from jupyter_client.manager import KernelManager
+
+    kenv.install("alpha==1.0", find_links=wheelhouse)
+    profile = pip_profile(tmp_path / "upgrade.toml", wheelhouse, "alpha==2.0")
+    kernel_environment(monkeypatch, kenv)
+    km = KernelManager(kernel_name=kenv.name)
+    km.start_kernel(cwd=str(tmp_path))
+    kc = km.client()
+    kc.start_channels()
+
+    def run(code: str) -> str:
+        shown: list[str] = []
+
+        def hook(msg):
+            content = msg["content"]
+            if msg["msg_type"] == "stream":
+                shown.append(content["text"])
+            elif msg["msg_type"] in ("display_data", "execute_result", "update_display_data"):
+                shown.append(content["data"].get("text/plain", ""))
+            elif msg["msg_type"] == "error":
+                shown.append("\n".join(content["traceback"]))
+
+        reply = kc.execute_interactive(code, output_hook=hook, timeout=120)
+        assert reply["content"]["status"] == "ok", shown
+        return "\n".join(shown)
+
+    try:
+        kc.wait_for_ready(timeout=120)
+        run("%load_ext bootstrap\nimport alpha")
+        shown = run(f"%restore_env {profile} --restart")
+        assert "alpha imported before the install: restarting the runtime now" in shown
+        deadline = time.monotonic() + 60
+        while km.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not km.is_alive(), "the kernel did not exit to be restarted"
+
+        # what the notebook server's restarter does when its kernel has gone
+        km.restart_kernel(now=True)
+        kc.wait_for_ready(timeout=120)
+        shown = run(f"%load_ext bootstrap\n%restore_env {profile} --restart")
+        assert "restore of upgrade on local machine: 1 satisfied" in shown
+        assert "no restart needed" in shown
+        assert run("import alpha; print(alpha.VERSION)").strip() == "2.0"
+        assert km.is_alive()
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_quickstart_notebook_runs_with_papermill(kenv, wheelhouse, tmp_path, monkeypatch):
+    import nbformat
+    import papermill
+
+    profile = pip_profile(tmp_path / "quick.toml", wheelhouse, "alpha==2.0")
+    output = tmp_path / "quickstart.out.ipynb"
+    kernel_environment(monkeypatch, kenv)
+    papermill.execute_notebook(str(REPO / "examples" / "quickstart.ipynb"), str(output),
+                               parameters={"profile": str(profile)}, kernel_name=kenv.name,
+                               cwd=str(tmp_path), progress_bar=False, start_timeout=120)
+    ran = nbformat.read(output, as_version=4)
+    shown = "\n".join(o.get("data", {}).get("text/plain", "") + o.get("text", "")
+                      for c in ran.cells if c.cell_type == "code" for o in c.outputs)
+    assert "restore of quick on local machine: 1 changed" in shown
+    assert installed(kenv.python)["alpha"] == "2.0"
+
+
+@pytest.mark.skipif(not (REPO / "examples" / "demo.toml").is_file(),
+                    reason="examples/demo.toml is not in this checkout")
+def test_quickstart_notebook_runs_on_the_demo_profile(kenv, tmp_path, monkeypatch):
+    import papermill
+
+    kernel_environment(monkeypatch, kenv)
+    papermill.execute_notebook(str(REPO / "examples" / "quickstart.ipynb"),
+                               str(tmp_path / "quickstart.out.ipynb"), kernel_name=kenv.name,
+                               cwd=str(REPO), progress_bar=False, start_timeout=120)
