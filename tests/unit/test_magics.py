@@ -124,7 +124,7 @@ def test_restore_in_a_terminal_prints_progress_then_the_report_and_status_follow
     shell.run_line_magic("restore_env", f"--python {fresh_venv}")
     shown = capsys.readouterr().out
     assert "-> pip\n" in shown and "<- pip: changed" in shown
-    assert "restore of vision on local machine: 1 changed" in shown
+    assert "restore of vision on local machine: 1 satisfied, 1 changed" in shown
     assert installed(fresh_venv)["alpha"] == "1.0"
 
     shell.run_line_magic("env_status", "")
@@ -145,7 +145,7 @@ def test_a_dry_run_changes_nothing_and_is_not_recorded(shell, wheelhouse, fresh_
 
     path = profile(tmp_path / "p.toml", wheelhouse, "alpha")
     shell.run_line_magic("restore_env", f"{path} --dry-run --python {fresh_venv}")
-    assert "dry run of p on local machine: 1 planned" in capsys.readouterr().out
+    assert "dry run of p on local machine: 1 satisfied, 1 planned" in capsys.readouterr().out
     assert "alpha" not in installed(fresh_venv)
     assert vmstate.last() is None
 
