@@ -10,6 +10,9 @@ from typing import Any
 
 
 def load_ipython_extension(ipython: Any) -> None:
+    from .setup import SetupMagics
+
+    ipython.register_magics(SetupMagics)
     from .restore import BootstrapMagics
 
     ipython.register_magics(BootstrapMagics)
