@@ -29,6 +29,7 @@ import hashlib
 import json
 import keyword
 import logging
+import math
 import os
 import re
 import sys
@@ -38,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from .errors import OptionError, StepError
+from .errors import BootstrapError, OptionError, StepError
 from .exports import EXPORT_FILE_ENV
 from .store import Store, write_atomic
 
@@ -48,12 +49,14 @@ ENGINE_NAME = "notebook-bootstrap"
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
 ERROR_MARKER_TAG = "papermill-error-cell-tag"
-#: environment variable names that hold secrets by convention; their values are
-#: refused as parameters (besides the names a profile lists under [secrets])
-SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|"
-                         r"CREDENTIAL", re.IGNORECASE)
-#: a secret shorter than this is only refused when a parameter equals it exactly
-MIN_SECRET_SUBSTRING = 8
+#: words in environment variable names that hold secrets by convention (HF_TOKEN,
+#: WANDB_API_KEY, KAGGLE_KEY); their values are refused as parameters, besides the
+#: names a profile lists under [secrets]. Whole words only: TOKENIZERS_PARALLELISM is none.
+SECRET_WORDS = frozenset({"TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "APIKEY",
+                          "CREDENTIAL", "CREDENTIALS", "PAT"})
+#: a value shorter than this is no secret unless the profile says so, and a
+#: declared secret this short is only refused when a parameter equals it exactly
+MIN_SECRET_LENGTH = 8
 NUMBERING = "cells counted from 1 in notebook order, markdown cells included"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -128,7 +131,9 @@ def secret_values(environ: Mapping[str, str], names: Iterable[str] = ()) -> dict
     """env var name -> value for the secrets in ``environ``: ``names`` and secret-looking ones."""
     wanted = set(names)
     return {name: value for name, value in environ.items()
-            if value and (name in wanted or SECRET_NAME.search(name))}
+            if value and (name in wanted or (len(value) >= MIN_SECRET_LENGTH and
+                                             SECRET_WORDS.intersection(
+                                                 re.split(r"[^A-Z0-9]+", name.upper()))))}
 
 
 def refuse_secrets(parameters: Mapping[str, Any], secrets: Mapping[str, str], where: str) -> None:
@@ -136,7 +141,7 @@ def refuse_secrets(parameters: Mapping[str, Any], secrets: Mapping[str, str], wh
     for name, value in parameters.items():
         for text in _strings(value):
             for var, secret in secrets.items():
-                if text == secret or (len(secret) >= MIN_SECRET_SUBSTRING and secret in text):
+                if text == secret or (len(secret) >= MIN_SECRET_LENGTH and secret in text):
                     raise OptionError(
                         f"parameter {name!r} carries the value of the secret {var}",
                         where=f"{where}.{name}" if where else name,
@@ -507,8 +512,11 @@ def run_papermill(plan: Plan, store: Store, on_cell: OnCell | None,
                 papermill.execute_notebook(
                     str(source), str(local), parameters=plan.parameters or None,
                     engine_name=ENGINE_NAME, kernel_name=plan.kernel, language=plan.language,
-                    progress_bar=False, cwd=str(plan.cwd), start_timeout=plan.start_timeout,
-                    execution_timeout=plan.timeout, on_cell=events)
+                    progress_bar=False, cwd=str(plan.cwd),
+                    # nbclient's traits take whole seconds
+                    start_timeout=math.ceil(plan.start_timeout),
+                    execution_timeout=math.ceil(plan.timeout) if plan.timeout else None,
+                    on_cell=events)
             except BaseException as exc:  # keep the output also on Ctrl-C, then re-raise
                 failure = exc
         error = (translate(failure, plan, local, kept, events.current)
@@ -517,7 +525,7 @@ def run_papermill(plan: Plan, store: Store, on_cell: OnCell | None,
             banner = error.what if isinstance(error, (NotebookTimeout, KernelDied)) else None
             try:
                 keep_output(local, kept, plan, banner)
-            except StepError as store_error:
+            except BootstrapError as store_error:  # StoreError: Drive full, gone, ...
                 if error is None:
                     raise
                 error.details = ((error.details or "") +

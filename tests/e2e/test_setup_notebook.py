@@ -126,6 +126,8 @@ def test_magic_pushes_exported_values_and_inline_definitions_into_a_real_kernel(
         code("%%writefile made-by-cell-magic.txt\nhello"),
         code("out = !echo shell-ok\nimport bootstrap\nbootstrap.export(shell_out=out[0])"),
     ])
+    write_notebook(folder / "lib" / "broken.ipynb", [
+        code("before_failure = True"), markdown("then"), code("raise KeyError('missing')")])
     # after the merge %load_ext bootstrap registers every magic; alone, this module does
     extension = "bootstrap" if importlib.util.find_spec("magics.restore") else "magics.setup"
     outer = write_notebook(folder / "outer.ipynb", [
@@ -136,6 +138,15 @@ def test_magic_pushes_exported_values_and_inline_definitions_into_a_real_kernel(
         code("assert n == 5"),
         code("%run_setup lib/inline.ipynb --inline -p factor 3"),
         code("assert scale(2) == 6 and shell_out == 'shell-ok'\nimport os\nprint(os.getcwd())"),
+        code("try:\n    get_ipython().run_line_magic('run_setup', 'lib/broken.ipynb --inline')\n"
+             "except Exception as error:\n    print(type(error).__name__, error.cell, error.what)\n"
+             "assert before_failure"),
+        code("from bootstrap.notebook import running_kernel_name\nprint(running_kernel_name())\n"
+             "bootstrap.export(by_hand=1)  # outside a run: defines the variable here\n"
+             "assert by_hand == 1"),
+        code(f"%run_setup {REPO / 'examples' / 'setup.ipynb'} --inline -q -p epochs 2 "
+             f"-p work_dir {tmp_path / 'example'}"),
+        code("assert load_config() == config and config['epochs'] == 2\nprint(data_dir)"),
     ])
     nb = nbformat.read(str(outer), as_version=4)
     NotebookClient(nb, kernel_name="python3", timeout=120, startup_timeout=60,
@@ -153,6 +164,10 @@ def test_magic_pushes_exported_values_and_inline_definitions_into_a_real_kernel(
     assert "ran inline.ipynb inline" in text(5)
     assert (folder / "lib" / "made-by-cell-magic.txt").read_text().strip() == "hello"
     assert text(6).strip() == str(folder)                 # back where the caller was
+    assert ("NotebookFailed 3 broken.ipynb failed in cell 3: KeyError: 'missing'"
+            in text(7).splitlines())
+    assert text(8).strip() == "python3"                   # from the kernel's connection file
+    assert text(10).strip() == str(tmp_path / "example" / "data")    # examples/setup.ipynb
 
 
 def test_a_failing_third_cell_names_the_cell_the_exception_and_the_kept_output(isolated):
@@ -206,3 +221,21 @@ def test_a_kernel_that_dies_gives_the_dead_kernel_error(isolated, tmp_path):
     assert not isinstance(caught.value, NotebookTimeout)
     assert caught.value.output is not None and caught.value.output.exists()
     assert json.loads(caught.value.output.read_text())["cells"][0]["id"] == "bootstrap-failure"
+
+
+def test_a_kernel_that_does_not_start_in_time_gives_the_start_error(isolated, tmp_path,
+                                                                    monkeypatch):
+    from bootstrap.notebook import KernelStartFailed, run_setup
+
+    spec = tmp_path / "jupyter" / "kernels" / "sleepy"
+    spec.mkdir(parents=True)
+    # a kernelspec whose process never answers, like a kernel stuck importing
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": ["python", "-c", "import time; time.sleep(60)", "{connection_file}"],
+        "display_name": "sleepy", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    notebook = write_notebook(tmp_path / "s.ipynb", [code("x = 1")])
+    with pytest.raises(KernelStartFailed) as caught:
+        run_setup(notebook, store=Store(isolated["store"]), kernel="sleepy", start_timeout=1)
+    assert "the kernel 'sleepy' did not start: Kernel didn't respond in 1 seconds" in str(
+        caught.value)
