@@ -747,7 +747,8 @@ def run_inline(plan: Plan, shell: Any, on_cell: OnCell | None) -> dict[str, Any]
                     "source": PythonTranslator.codify(plan.parameters)}
         at = plan.parameters_cell or 0
         cells.insert(at, (None, injected))
-    code = [(n, c) for n, c in cells if c.get("cell_type") == "code" and c.get("source", "").strip()]
+    code = [(n, c) for n, c in cells
+            if c.get("cell_type") == "code" and c.get("source", "").strip()]
     before = os.getcwd()
     os.chdir(plan.cwd)
     try:

@@ -15,7 +15,7 @@ from bootstrap.exports import EXPORT_FILE_ENV, collecting, export, read
 from bootstrap.notebook import parse_parameters, prepare, resolve_type, run_setup, secret_values
 from bootstrap.profile import parse
 from bootstrap.store import Store
-from tests.support.notebooks import REPO, code, markdown, write_notebook
+from tests.support.setup_notebooks import REPO, code, markdown, write_notebook
 
 
 @pytest.fixture(autouse=True)

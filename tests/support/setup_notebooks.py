@@ -1,6 +1,6 @@
 """Small real notebooks for tests, and a real kernel environment to run them in.
 
-    from tests.support.notebooks import write_notebook, code, markdown
+    from tests.support.setup_notebooks import write_notebook, code, markdown
 
     write_notebook(path, [code("n = 1", tags=["parameters"]), markdown("# hi"), code("1/0")])
     write_notebook(path, cells, colab=True)   # Colab-style: kernelspec without language
