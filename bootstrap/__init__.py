@@ -20,7 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .profile import Profile
     from .report import Report
 
-__all__ = ["__version__", "restore", "load_profile", "dump_profile", "load_ipython_extension"]
+__all__ = ["__version__", "restore", "load_profile", "dump_profile", "load_ipython_extension",
+           "export", "run_setup"]
 
 
 def restore(profile: Any, **options: Any) -> Report:
@@ -44,6 +45,32 @@ def dump_profile(profile: Profile) -> str:
     from .profile import dump
 
     return dump(profile)
+
+
+def export(**values: Any) -> dict[str, Any]:
+    """In a setup notebook: hand ``name=value`` pairs (JSON values) back to the caller's kernel.
+
+    See ``bootstrap.exports``; cheap to import in the setup notebook's kernel.
+    """
+    from .exports import export as _export
+
+    return _export(**values)
+
+
+def run_setup(notebook: Any, parameters: Any = None, *, store: Any = None, **options: Any) -> Any:
+    """Run a setup notebook (papermill, or ``inline=True`` in this kernel) unless already done.
+
+    Returns a ``bootstrap.notebook.Outcome``; its ``exported`` values are not
+    pushed anywhere (``%run_setup`` does that). See ``bootstrap.notebook.run_setup``.
+    """
+    from .notebook import ipython_shell, run_setup as _run_setup
+    from .platform import detect
+    from .store import Store
+
+    if options.get("inline"):
+        options.setdefault("shell", ipython_shell())
+    return _run_setup(notebook, parameters, store=Store(detect(store=store).store_root),
+                      **options)
 
 
 def load_ipython_extension(ipython: Any) -> None:

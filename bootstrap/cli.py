@@ -1,4 +1,4 @@
-"""The command line: ``bootstrap restore|validate|show PROFILE``.
+"""The command line: ``bootstrap restore|validate|show PROFILE``, ``bootstrap setup NOTEBOOK``.
 
 Options map one to one onto the Python API. Errors print as their few lines
 (what, where, hint); ``--debug`` shows tracebacks. Exit codes: 0 done,
@@ -59,6 +59,23 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--platform", choices=("colab", "kaggle", "local"),
                       help="merge this platform's overrides (default: this machine's)")
     _common(show)
+
+    setup = sub.add_parser("setup", help="run a setup notebook with papermill, unless it "
+                                         "already ran on this machine")
+    setup.add_argument("notebook", help="the setup notebook (.ipynb)")
+    setup.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                       metavar=("NAME", "VALUE"),
+                       help="a parameter, typed like papermill's -p (True/False/None, int, "
+                            "float, else a string); repeat for more")
+    setup.add_argument("--force", action="store_true", help="run even when already done")
+    setup.add_argument("--timeout", type=float, metavar="S", help="seconds each cell may run")
+    setup.add_argument("--start-timeout", type=float, metavar="S",
+                       help="seconds the kernel may take to start (default 60)")
+    setup.add_argument("--kernel", metavar="NAME", help="the kernel (default: the notebook's, "
+                                                        "else python3)")
+    setup.add_argument("--cwd", metavar="DIR", help="working folder (default: the notebook's)")
+    setup.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _common(setup)
     return parser
 
 
@@ -101,7 +118,31 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"restore": cmd_restore, "validate": cmd_validate, "show": cmd_show}
+def cmd_setup(args: argparse.Namespace) -> int:
+    import json
+
+    from .notebook import parse_parameters, progress_bar, run_setup
+    from .platform import detect
+    from .store import Store
+
+    on_cell, close = (None, lambda: None) if args.quiet else progress_bar(file=sys.stderr)
+    try:
+        outcome = run_setup(args.notebook, parse_parameters(args.parameter), force=args.force,
+                            store=Store(detect(store=args.store).store_root), on_cell=on_cell,
+                            cwd=args.cwd, kernel=args.kernel, timeout=args.timeout,
+                            start_timeout=args.start_timeout)
+    finally:
+        close()
+    print(outcome.summary())
+    for note in outcome.notes:
+        print(f"note: {note}")
+    for name, value in outcome.exported.items():
+        print(f"exported {name} = {json.dumps(value, ensure_ascii=False)}")
+    return 0
+
+
+COMMANDS = {"restore": cmd_restore, "validate": cmd_validate, "show": cmd_show,
+            "setup": cmd_setup}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -250,6 +250,18 @@ class Setup:
     kernel: str | None = None
     cwd: str | None = field(default=None, metadata=_rule(check_nonempty))
 
+    def validate(self):
+        import keyword
+
+        for name in self.parameters:
+            if not name.isidentifier() or keyword.iskeyword(name):
+                yield ("parameters", name), "is not a Python variable name", name, \
+                    "papermill assigns each parameter in a cell: use names like epochs"
+        for key in ("timeout", "start_timeout"):
+            value = getattr(self, key)
+            if value is not None and value <= 0:
+                yield (key,), "must be a positive number of seconds", value, None
+
 
 @dataclass
 class Profile:

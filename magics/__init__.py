@@ -15,6 +15,7 @@ from typing import Any
 GROUPS = [
     ("restore", "BootstrapMagics"),   # %restore_env
     ("status", "StatusMagics"),       # %env_status
+    ("setup", "SetupMagics"),         # %run_setup
 ]
 
 

@@ -153,6 +153,13 @@ def run(shell: Any, args: Any) -> Any:
         report.notes.append("no restart needed: no imported module changed")
     if not args.dry_run:
         remember(report, spec, store, only, skip)
+    exported = (report.step("setup").data.get("exported") if report.step("setup") else None)
+    if exported:
+        from .setup import push
+
+        push(shell, exported)
+        report.notes.append(f"the setup notebook exported {', '.join(sorted(exported))} "
+                            "into this notebook")
     view.finish(report)
     if stale and platform == "colab" and not restarting:
         show(colab_prompt(stale))
