@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Iterable
 
-from . import steps
+from . import order, steps
 from .context import Context
 from .errors import BootstrapError, OptionError, StepError
 from .platform import detect
@@ -45,6 +45,10 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
                   python=target_python(python), dry_run=dry_run, force=force, progress=progress)
     report = Report(profile=profile.name or "profile", origin=profile.origin,
                     platform=platform.label, python=ctx.python, dry_run=dry_run)
+    if dry_run:
+        wanted = [name for name, reason in selected if not reason]
+        report.notes.extend("order: " + line for line in
+                            order.explain(order.needs(profile, wanted), wanted))
     for name, reason in selected:
         if reason:
             report.steps.append(StepResult(name, SKIPPED, reason))
@@ -79,9 +83,8 @@ def select(profile: Profile, only: Iterable[str], skip: Iterable[str]) -> list[t
                                   hint=(f"did you mean {close[0]!r}? " if close else "")
                                   + f"steps are: {', '.join(steps.ORDER)}")
     out = []
-    for name in steps.ORDER:
-        if not steps.load(name).wanted(profile):
-            continue
+    wanted = [name for name in steps.ORDER if steps.load(name).wanted(profile)]
+    for name in order.derive(wanted, order.needs(profile, wanted), steps.ORDER):
         if only and name not in only:
             out.append((name, "left out by --only"))
         elif name in skip:

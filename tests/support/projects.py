@@ -137,3 +137,38 @@ def clone(origin: Path, dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     git(dest.parent, "clone", "--quiet", str(origin), str(dest))
     return dest
+
+
+def step_available(name: str) -> bool:
+    """Whether this build has a real ``name`` step, not the "not available yet" stand-in."""
+    import importlib
+
+    module = importlib.import_module(f"bootstrap.steps.{name}")
+    return "not available yet in this build" not in (module.__doc__ or "")
+
+
+def simple_index(folder: Path) -> dict[str, object]:
+    """Routes for a LoopbackServer that make ``folder``'s wheels a PEP 503 index.
+
+    ``/simple/<name>/`` lists the wheels of one project; the wheels themselves are
+    served from the server's root (pass ``root=folder``). Every request is
+    recorded by the server, so a test can prove which projects were asked for.
+    """
+    from urllib.parse import quote
+
+    from tests.support.httpserver import send_bytes
+
+    projects: dict[str, list[str]] = {}
+    for wheel in sorted(folder.glob("*.whl")):
+        name = wheel.name.split("-")[0].replace("_", "-").lower()
+        projects.setdefault(name, []).append(wheel.name)
+    routes: dict[str, object] = {}
+    for name, files in projects.items():
+        links = "".join(f'<a href="/{quote(f)}">{f}</a><br>\n' for f in files)
+        page = f"<!DOCTYPE html><html><body>\n{links}</body></html>\n".encode()
+
+        def handler(req, page=page):
+            send_bytes(req, page, honor_range=False, content_type="text/html")
+
+        routes[f"/simple/{name}/"] = handler
+    return routes
