@@ -41,8 +41,11 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
         profile = load(profile, profiles_dir=the_store.profiles)
     profile = profile.for_platform(platform.name)
     selected = select(profile, only, skip)
+    # A dry run works on a copy of the environment, so [env] values can be in force
+    # for the plans of later steps without changing this process.
     ctx = Context(profile=profile, platform=platform, store=the_store,
-                  python=target_python(python), dry_run=dry_run, force=force, progress=progress)
+                  python=target_python(python), dry_run=dry_run, force=force, progress=progress,
+                  environ=dict(os.environ) if dry_run else os.environ)
     report = Report(profile=profile.name or "profile", origin=profile.origin,
                     platform=platform.label, python=ctx.python, dry_run=dry_run)
     if dry_run:
@@ -107,6 +110,8 @@ def run_step(name: str, ctx: Context) -> StepResult:
             result.outcome, result.summary = SATISFIED, before.summary
         elif ctx.dry_run:
             result.outcome, result.summary = PLANNED, before.summary
+            if getattr(module, "APPLY_IN_DRY_RUN", False):
+                module.apply(ctx, before)  # it changes only ctx.environ, a copy in a dry run
         else:
             module.apply(ctx, before)
             after = module.check(ctx)

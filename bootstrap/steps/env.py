@@ -28,6 +28,9 @@ from . import Check
 
 #: where the values from before this step set them are remembered
 MEMO = "BOOTSTRAP_ENV_BEFORE"
+#: apply() changes only ctx.environ, so a dry run applies it to its copy and the
+#: plans of later steps see the values ({env:JAVA_HOME} in a [[run]] entry)
+APPLY_IN_DRY_RUN = True
 
 
 def wanted(profile: Profile) -> bool:
