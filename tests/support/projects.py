@@ -105,8 +105,8 @@ int main(void) { printf("hello from C\\n"); return 0; }
 """
 
 # Recipe lines start with a tab, as make requires.
-MAKEFILE = """hello: hello.c
-\t$(CC) -O0 -o hello hello.c
+MAKEFILE = """@PROGRAM@: hello.c
+\t$(CC) -O0 -o @PROGRAM@ hello.c
 """
 
 
@@ -119,13 +119,15 @@ def git(folder: Path, *args: str) -> str:
     return done.stdout
 
 
-def make_git_repo(folder: Path, *, project: str = "hello-tools", version: str = "0.3") -> Path:
-    """A repository with one commit: ``hello.c`` + ``Makefile`` at the top and a Python
-    project (in-tree backend) in ``python/``. Returns the folder."""
+def make_git_repo(folder: Path, *, program: str = "hello", project: str = "hello-tools",
+                  version: str = "0.3", python_dir: str = "python") -> Path:
+    """A repository with one commit: ``hello.c`` and a ``Makefile`` that builds it into
+    ``program`` at the top, and a Python project (in-tree backend) in ``python_dir``.
+    Returns the folder."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "hello.c").write_text(HELLO_C)
-    (folder / "Makefile").write_text(MAKEFILE)
-    write_project(folder / "python", project, version)
+    (folder / "Makefile").write_text(MAKEFILE.replace("@PROGRAM@", program))
+    write_project(folder / python_dir, project, version)
     git(folder, "init", "--quiet")
     git(folder, "add", "-A")
     git(folder, "commit", "--quiet", "-m", "hello")
