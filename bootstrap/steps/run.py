@@ -32,6 +32,8 @@ from ..profile import Command, Profile
 from . import Check
 
 SHELL = "/bin/sh"
+#: an ``unless`` probe is a quick test; one that hangs counts as "not done" after this
+PROBE_TIMEOUT = 120.0
 #: output lines shown with a failure
 TAIL = 20
 
@@ -94,7 +96,7 @@ def done(ctx: Context, item: Entry) -> str | None:
 
         try:
             probe = process.run(item.unless, env=item.env, cwd=str(item.cwd), check=False,
-                                timeout=item.command.timeout, step="run")
+                                timeout=item.command.timeout or PROBE_TIMEOUT, step="run")
         except StepError:
             return None  # a missing program or a hung probe: not done
         if probe.returncode == 0:

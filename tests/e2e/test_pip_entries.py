@@ -193,3 +193,23 @@ def test_missing_folder_is_named(tmp_path, fresh_venv):
         restore(profile, python=str(fresh_venv))
     assert caught.value.what == f"folder {tmp_path / 'drive' / 'nowhere'} does not exist"
     assert caught.value.where.endswith(": pip.packages[0]")
+
+
+def test_builds_see_env_values(tmp_path, fresh_venv, monkeypatch):
+    monkeypatch.setenv("BASE", "/opt/cuda")
+    write_project(tmp_path / "drive" / "ext", "cuda-ext", "1.0",
+                  record_env=["CUDA_HOME", "EXT_FLAGS"])
+    profile = parse("""
+        [env]
+        CUDA_HOME = "{env:BASE}-12.1"
+        EXT_FLAGS = "-I{env:CUDA_HOME}/include"
+        [pip]
+        no_index = true
+        packages = [{ path = "ext" }]
+    """, source="build-env.toml")
+    restore(profile, python=str(fresh_venv))
+    import subprocess
+
+    seen = subprocess.run([str(fresh_venv), "-c", "import cuda_ext_build as b; print(b.ENV)"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert seen == repr({"CUDA_HOME": "/opt/cuda-12.1", "EXT_FLAGS": "-I/opt/cuda-12.1/include"})

@@ -23,6 +23,7 @@ BACKEND = '''
 import base64, hashlib, os, zipfile
 
 NAME, VERSION, REQUIRES, MODULES = @NAME@, @VERSION@, @REQUIRES@, @MODULES@
+RECORD_ENV = @RECORD_ENV@
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -68,6 +69,9 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     for rel in MODULES:
         with open(os.path.join(HERE, rel), "rb") as handle:
             files[rel] = handle.read()
+    if RECORD_ENV:  # what the build saw, for tests of the environment builds run in
+        seen = {name: os.environ.get(name) for name in RECORD_ENV}
+        files[_module() + "_build.py"] = ("ENV = " + repr(seen) + "\\n").encode()
     return _write(wheel_directory, files)
 
 
@@ -81,9 +85,12 @@ def build_sdist(sdist_directory, config_settings=None):
 
 
 def write_project(folder: Path, name: str, version: str, *, requires: Iterable[str] = (),
-                  modules: Mapping[str, str] | None = None) -> Path:
+                  modules: Mapping[str, str] | None = None,
+                  record_env: Iterable[str] = ()) -> Path:
     """Write a buildable project into ``folder``; by default one module ``<name>.py``
-    whose ``VERSION`` is the version. Returns the folder."""
+    whose ``VERSION`` is the version. With ``record_env`` a (non-editable) build adds
+    ``<name>_build.py`` whose ``ENV`` holds those variables as the build saw them.
+    Returns the folder."""
     folder.mkdir(parents=True, exist_ok=True)
     module = name.replace("-", "_").lower()
     modules = dict(modules or {f"{module}.py": f"VERSION = {version!r}\n"})
@@ -92,7 +99,8 @@ def write_project(folder: Path, name: str, version: str, *, requires: Iterable[s
         (folder / rel).write_text(text)
     backend = (BACKEND.replace("@NAME@", repr(name)).replace("@VERSION@", repr(version))
                .replace("@REQUIRES@", repr(list(requires)))
-               .replace("@MODULES@", repr(sorted(modules))))
+               .replace("@MODULES@", repr(sorted(modules)))
+               .replace("@RECORD_ENV@", repr(list(record_env))))
     (folder / "backend.py").write_text(backend)
     (folder / "pyproject.toml").write_text(
         "[build-system]\nrequires = []\nbuild-backend = \"backend\"\nbackend-path = [\".\"]\n\n"
