@@ -67,8 +67,12 @@ def check_requirement(text: str) -> tuple[str, str | None] | None:
     stripped = text.strip()
     if stripped.startswith("-") or re.search(r"\s-{1,2}[A-Za-z]", stripped):
         return ("is a pip option, not a requirement",
-                "list only requirements; use the pip table's index_url, extra_index_urls, "
-                "find_links and constraints keys for options")
+                "list only requirements; per-package options go in a table entry, e.g. "
+                "{ requirement = \"name\", no_deps = true } or { path = \"{drive}/repo\", "
+                "editable = true }; use [pip] index_url, find_links, indexes for indexes")
+    if stripped.startswith(("/", "./", "../", "~", "{")):
+        return ("is a folder, not a requirement",
+                "install a folder with a table entry: { path = \"" + stripped + "\" }")
     try:
         req = Requirement(stripped)
     except InvalidRequirement as exc:
@@ -136,6 +140,70 @@ def check_nonempty(text: str) -> tuple[str, str | None] | None:
     return check_placeholders(text)
 
 
+_PACKAGE_NAME = re.compile(r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$")
+_SHELL_OPERATORS = ("&&", "||", "|", ";", ">", ">>", "<", "2>", "2>&1", "&>", "&")
+#: guard paths that always exist, so the command would never run
+_ALWAYS_THERE = ("/", ".", "..", "~", "{drive}", "{home}", "{store}")
+
+
+def check_package_name(text: str) -> tuple[str, str | None] | None:
+    if not _PACKAGE_NAME.match(text):
+        return ("is not a package name", "a distribution name like \"torch\" (no version here)")
+    return None
+
+
+def check_extra(text: str) -> tuple[str, str | None] | None:
+    if not _PACKAGE_NAME.match(text):
+        return ("is not an extra name", "letters, digits and . _ -, e.g. \"dev\"")
+    return None
+
+
+def check_argv(value: Any) -> tuple[str, str | None] | None:
+    """An argv list: non-empty, a program first, no shell syntax in separate words."""
+    if not isinstance(value, list):
+        return None  # a string is reported by Command.validate, with a suggestion
+    if not value:
+        return ("must not be empty", "a program and its arguments, e.g. [\"make\", \"-j2\"]")
+    if not value[0].strip():
+        return ("has an empty program name", "the first item is the program to run")
+    for word in value:
+        if word in _SHELL_OPERATORS:
+            return (f"contains the shell operator {word!r}, but argv runs no shell",
+                    "split it into several [[run]] entries, or write the whole line as "
+                    "shell = \"...\"")
+    if len(value) == 1 and re.search(r"\s", value[0].strip()):
+        if _has_shell_syntax(value[0]):
+            return ("looks like a shell command line in one string, but argv runs no shell",
+                    f"write shell = {value[0]!r} to run it with /bin/sh")
+        return ("looks like a whole command line in one string",
+                f"split it: {_argv_suggestion(value[0])}, or write shell = {value[0]!r}")
+    for word in value:
+        verdict = check_placeholders(word)
+        if verdict:
+            return verdict
+    return None
+
+
+def check_shell(text: str) -> tuple[str, str | None] | None:
+    if not text.strip():
+        return ("must not be empty", "a /bin/sh script, e.g. shell = \"make -j2 && make install\"")
+    verdict = check_placeholders(text)
+    if verdict:
+        return (verdict[0], "placeholders are expanded in shell scripts too: write $NAME for a "
+                            "variable, or ${{NAME}} and {{ }} for literal braces")
+    return None
+
+
+def check_guard_path(text: str) -> tuple[str, str | None] | None:
+    stripped = text.strip()
+    if not stripped:
+        return ("must not be empty", "the file or folder the command makes, e.g. \"build/tool\"")
+    if stripped.rstrip("/") in _ALWAYS_THERE or stripped.rstrip("/") == "":
+        return ("always exists, so the command would never run",
+                "name the file or folder the command makes, e.g. \"{drive}/repo/build/tool\"")
+    return check_placeholders(text)
+
+
 def _rule(fn, *, each: bool = False, key: str | None = None, hint: str | None = None):
     meta: dict[str, Any] = {"check": fn, "each": each}
     if key:
@@ -173,9 +241,55 @@ class Apt:
 
 
 @dataclass
+class PipPackage:
+    """A pip entry written as a table: one requirement or one folder, with options."""
+
+    requirement: str | None = field(default=None, metadata=_rule(check_requirement))
+    path: str | None = field(default=None, metadata=_rule(check_nonempty))
+    editable: bool = False
+    no_deps: bool = False
+    upgrade: bool = False
+    extras: list[str] = field(default_factory=list, metadata=_rule(check_extra, each=True))
+
+    def validate(self):
+        if (self.requirement is None) == (self.path is None):
+            yield (), "needs exactly one of requirement or path", None, \
+                "requirement = \"name==1.2\" for a package, path = \"{drive}/repo/sub\" " \
+                "for a folder"
+        if self.path is not None and "://" in self.path:
+            yield ("path",), "is a URL, not a folder", self.path, \
+                "write requirement = \"name @ https://...\" for a URL"
+        if self.editable and self.path is None:
+            yield ("editable",), "needs a path", self.editable, \
+                "only a folder can be installed editable: path = \"{drive}/repo\""
+        if self.extras and self.path is None:
+            yield ("extras",), "needs a path", self.extras, \
+                "for a requirement write the extras in it: \"name[extra]\""
+
+
+@dataclass
+class PipIndex:
+    """An index or find-links location that serves only the named packages."""
+
+    packages: list[str] = field(metadata=_rule(check_package_name, each=True,
+                                               hint="packages = [\"torch\", \"torchvision\"]"))
+    url: str | None = field(default=None, metadata=_rule(check_url))
+    find_links: str | None = field(default=None, metadata=_rule(check_url))
+
+    def validate(self):
+        if (self.url is None) == (self.find_links is None):
+            yield (), "needs exactly one of url or find_links", None, \
+                "url = \"https://download.pytorch.org/whl/cu121\" (an index) or " \
+                "find_links = \"{drive}/wheels\" (a folder or page of wheels)"
+        if not self.packages:
+            yield ("packages",), "must name at least one package", self.packages, \
+                "the packages this index serves, e.g. [\"torch\", \"torchvision\"]"
+
+
+@dataclass
 class Pip:
-    packages: list[str] = field(default_factory=list,
-                                metadata=_rule(check_requirements_list, each=True))
+    packages: list[str | PipPackage] = field(default_factory=list,
+                                             metadata=_rule(check_requirements_list, each=True))
     no_index: bool = False
     index_url: str | None = field(default=None, metadata=_rule(check_url))
     extra_index_urls: list[str] = field(default_factory=list,
@@ -183,7 +297,21 @@ class Pip:
     find_links: list[str] = field(default_factory=list, metadata=_rule(check_url, each=True))
     constraints: list[str] = field(default_factory=list,
                                    metadata=_rule(check_requirements_list, each=True))
+    #: indexes and find-links that serve only the packages they name
+    indexes: list[PipIndex] = field(default_factory=list)
 
+    def validate(self):
+        from packaging.utils import canonicalize_name
+
+        owner: dict[str, int] = {}
+        for i, index in enumerate(self.indexes):
+            for j, name in enumerate(index.packages):
+                key = canonicalize_name(name)
+                if key in owner and owner[key] != i:
+                    yield ("indexes", i, "packages", j), \
+                        f"is already served by indexes[{owner[key]}]", name, \
+                        "a package can come from one scoped index only"
+                owner.setdefault(key, i)
 
 @dataclass
 class FileEntry:
@@ -214,24 +342,56 @@ class GitRepo:
 
 @dataclass
 class Command:
-    argv: list[str] | None = None
-    shell: str | None = None
-    name: str | None = None
+    """One ``[[run]]`` entry: a program (argv, no shell) or an explicit shell script."""
+
+    argv: list[str] | str | None = field(default=None, metadata=_rule(check_argv))
+    shell: str | None = field(default=None, metadata=_rule(check_shell))
+    name: str | None = field(default=None, metadata=_rule(check_nonempty))
     cwd: str | None = field(default=None, metadata=_rule(check_nonempty))
     env: dict[str, str] = field(default_factory=dict,
                                 metadata=_rule(check_placeholders, each=True))
     timeout: float | None = None
-    creates: str | None = field(default=None, metadata=_rule(check_nonempty))
-    unless: list[str] | None = None
+    creates: str | None = field(default=None, metadata=_rule(check_guard_path))
+    unless: list[str] | str | None = field(default=None, metadata=_rule(check_argv))
 
     def validate(self):
-        if (self.argv is None) == (self.shell is None):
-            yield (), "needs exactly one of argv or shell", None, \
+        if isinstance(self.argv, str):
+            yield ("argv",), "must be a list of strings (no shell runs it)", self.argv, \
+                (f"write shell = {self.argv!r} to run it with /bin/sh"
+                 if _has_shell_syntax(self.argv) else
+                 f"write argv = {_argv_suggestion(self.argv)}, or shell = {self.argv!r} "
+                 "to run it with /bin/sh")
+        elif self.argv is not None and self.shell is not None:
+            yield (), "has both argv and shell", None, \
+                "argv runs a program directly; shell runs a /bin/sh script: keep one"
+        elif self.argv is None and self.shell is None:
+            yield (), "needs argv or shell", None, \
                 "argv = [\"make\", \"-j2\"] runs a program; shell = \"...\" runs /bin/sh"
-        if self.argv is not None and not self.argv:
-            yield ("argv",), "must not be empty", self.argv, None
+        if isinstance(self.unless, str):
+            yield ("unless",), "must be a list of strings (no shell runs it)", self.unless, \
+                f"write unless = {_argv_suggestion(self.unless)}, or unless = " \
+                f"[\"/bin/sh\", \"-c\", {self.unless!r}] for a shell test"
         if self.timeout is not None and self.timeout <= 0:
-            yield ("timeout",), "must be positive", self.timeout, None
+            yield ("timeout",), "must be positive", self.timeout, "seconds, e.g. timeout = 600"
+        for key in self.env:
+            verdict = check_env_name(key)
+            if verdict:
+                yield ("env", key), verdict[0], key, verdict[1]
+
+
+def _has_shell_syntax(text: str) -> bool:
+    return bool(re.search(r"&&|\|\||[|;<>`]|\$\(", text))
+
+
+def _argv_suggestion(text: str) -> str:
+    import json
+    import shlex
+
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        words = text.split()
+    return json.dumps(words)
 
 
 @dataclass

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Iterable
 
-from . import steps
+from . import order, steps
 from .context import Context
 from .errors import BootstrapError, OptionError, StepError
 from .platform import detect
@@ -43,10 +43,17 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
         profile = load(profile, profiles_dir=the_store.profiles)
     profile = profile.for_platform(platform.name)
     selected = select(profile, only, skip)
+    # A dry run works on a copy of the environment, so [env] values can be in force
+    # for the plans of later steps without changing this process.
     ctx = Context(profile=profile, platform=platform, store=the_store,
-                  python=target_python(python), dry_run=dry_run, force=force, progress=progress)
+                  python=target_python(python), dry_run=dry_run, force=force, progress=progress,
+                  environ=dict(os.environ) if dry_run else os.environ)
     report = Report(profile=profile.name or "profile", origin=profile.origin,
                     platform=platform.label, python=ctx.python, dry_run=dry_run)
+    if dry_run:
+        wanted = [name for name, reason in selected if not reason]
+        report.notes.extend("order: " + line for line in
+                            order.explain(order.needs(profile, wanted), wanted))
     for name, reason in selected:
         if reason:
             report.steps.append(StepResult(name, SKIPPED, reason))
@@ -81,9 +88,8 @@ def select(profile: Profile, only: Iterable[str], skip: Iterable[str]) -> list[t
                                   hint=(f"did you mean {close[0]!r}? " if close else "")
                                   + f"steps are: {', '.join(steps.ORDER)}")
     out = []
-    for name in steps.ORDER:
-        if not steps.load(name).wanted(profile):
-            continue
+    wanted = [name for name in steps.ORDER if steps.load(name).wanted(profile)]
+    for name in order.derive(wanted, order.needs(profile, wanted), steps.ORDER):
         if only and name not in only:
             out.append((name, "left out by --only"))
         elif name in skip:
@@ -106,6 +112,8 @@ def run_step(name: str, ctx: Context) -> StepResult:
             result.outcome, result.summary = SATISFIED, before.summary
         elif ctx.dry_run:
             result.outcome, result.summary = PLANNED, before.summary
+            if getattr(module, "APPLY_IN_DRY_RUN", False):
+                module.apply(ctx, before)  # it changes only ctx.environ, a copy in a dry run
         else:
             module.apply(ctx, before)
             after = module.check(ctx)

@@ -133,15 +133,21 @@ class Validator:
                 continue
             before = len(self.problems)
             converted = self.convert(hints[field.name], raw, path + (key,))
-            if len(self.problems) > before:
-                continue
+            failed = len(self.problems) > before
             rule: Rule | None = field.metadata.get("check")
-            if rule is not None:
-                for sub_path, item in _rule_targets(converted, path + (key,),
-                                                    field.metadata.get("each", False)):
+            each = field.metadata.get("each", False)
+            if rule is not None and (not failed or each):
+                # When some items of a list failed, the plain strings among the raw
+                # items are still checked, so every problem shows at once.
+                for sub_path, item in _rule_targets(raw if failed else converted,
+                                                    path + (key,), each):
+                    if failed and not isinstance(item, str):
+                        continue
                     verdict = rule(item)
                     if verdict:
                         self.problem(sub_path, verdict[0], item, verdict[1])
+            if failed:
+                continue
             kwargs[field.name] = converted
         for name, field in fields.items():
             required = (field.default is dataclasses.MISSING

@@ -8,8 +8,11 @@ Every step module has the same small protocol:
 
 Order is policy: the GPU check comes first so a wrong runtime fails in
 seconds; environment and secrets are in force before anything is built; clones
-come before installs that use them; the chdir and the setup notebook come last.
-Modules are imported only when a restore runs.
+come before installs that use them; commands run once packages and clones are
+in place; the chdir and the setup notebook come last. ``bootstrap.order``
+reads what each step of a profile needs (a pip path inside a clone, a file
+written into one) and sorts the steps so needs come first, keeping ORDER
+wherever the needs leave a choice. Modules are imported only when a restore runs.
 """
 
 from __future__ import annotations

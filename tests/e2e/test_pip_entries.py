@@ -1,0 +1,215 @@
+"""pip table entries and scoped indexes, installed for real with uv into fresh venvs.
+
+The scoped-index tests use a trap: the scoped source also carries ``othermod``
+9.9, higher than the default source's 1.0. Had uv consulted the scoped source
+for ``othermod``, it would have taken 9.9 (the control test shows it does when
+the folder is a plain find-links). Over HTTP the proof is direct: the scoped
+server's request log never names ``othermod``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from bootstrap import restore
+from bootstrap.errors import StepError
+from bootstrap.profile import parse
+from bootstrap.report import CHANGED, SATISFIED
+from tests.support.httpserver import LoopbackServer
+from tests.support.projects import write_project, simple_index
+from tests.support.venvs import installed
+from tests.support.wheels import build_wheel
+
+
+@pytest.fixture(autouse=True)
+def saved_environ():
+    """Restores write os.environ (the env step); put it back after each test."""
+    before = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(before)
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    """A scoped source (a CUDA-style build and a trap) and a default source."""
+    scoped = tmp_path_factory.mktemp("scoped")
+    build_wheel(scoped, "torchish", "1.0+cu118", requires=["othermod"])
+    build_wheel(scoped, "othermod", "9.9")
+    default = tmp_path_factory.mktemp("default")
+    build_wheel(default, "othermod", "1.0")
+    build_wheel(default, "torchish", "2.0")
+    return scoped, default
+
+
+def test_scoped_index_serves_only_its_packages(sources, fresh_venv, monkeypatch):
+    scoped, default = sources
+    with LoopbackServer(scoped, routes=simple_index(scoped)) as scoped_srv, \
+            LoopbackServer(default, routes=simple_index(default)) as default_srv:
+        monkeypatch.setenv("SCOPED_INDEX", scoped_srv.url_for("/simple/"))
+        monkeypatch.setenv("DEFAULT_INDEX", default_srv.url_for("/simple/"))
+        profile = parse("""
+            [pip]
+            index_url = "{env:DEFAULT_INDEX}"
+            packages = ["torchish==1.0+cu118", "othermod"]
+            [[pip.indexes]]
+            url = "{env:SCOPED_INDEX}"
+            packages = ["torchish"]
+        """, source="scoped.toml")
+        report = restore(profile, python=str(fresh_venv))
+        scoped_paths = [r.path for r in scoped_srv.requests]
+        default_paths = [r.path for r in default_srv.requests]
+
+    assert report.step("pip").outcome == CHANGED
+    got = installed(fresh_venv)
+    assert got["torchish"] == "1.0+cu118"      # the local version label, from the scoped index
+    assert got["othermod"] == "1.0"            # torchish's dependency, from the default index
+    assert "/simple/torchish/" in scoped_paths
+    assert not [p for p in scoped_paths if "othermod" in p], scoped_paths
+    assert not [p for p in default_paths if "torchish" in p], default_paths
+
+    again = restore(profile, python=str(fresh_venv))
+    assert again.step("pip").outcome == SATISFIED
+
+
+def test_scoped_find_links_is_never_consulted_for_others(sources, fresh_venv, monkeypatch):
+    scoped, default = sources
+    monkeypatch.setenv("SCOPED", str(scoped))
+    monkeypatch.setenv("DEFAULT", str(default))
+    profile = parse("""
+        [pip]
+        no_index = true
+        find_links = ["{env:DEFAULT}"]
+        packages = ["torchish", "othermod"]
+        [[pip.indexes]]
+        find_links = "{env:SCOPED}"
+        packages = ["torchish"]
+    """, source="flat.toml")
+    restore(profile, python=str(fresh_venv))
+    got = installed(fresh_venv)
+    # torchish only from the scoped folder, though the default one has a higher 2.0;
+    # othermod never from it, though it has a higher 9.9.
+    assert got["torchish"] == "1.0+cu118"
+    assert got["othermod"] == "1.0"
+
+
+def test_control_plain_find_links_would_take_the_trap(sources, fresh_venv, monkeypatch):
+    scoped, default = sources
+    monkeypatch.setenv("SCOPED", str(scoped))
+    monkeypatch.setenv("DEFAULT", str(default))
+    profile = parse("""
+        [pip]
+        no_index = true
+        find_links = ["{env:DEFAULT}", "{env:SCOPED}"]
+        packages = ["torchish==1.0+cu118", "othermod"]
+    """, source="control.toml")
+    restore(profile, python=str(fresh_venv))
+    assert installed(fresh_venv)["othermod"] == "9.9"
+
+
+def test_subfolder_installs_editable_without_deps(tmp_path, fresh_venv, wheelhouse, monkeypatch):
+    # A folder made with git init stands for a clone: a path entry needs only a folder.
+    from tests.support.projects import git
+
+    repo = tmp_path / "drive" / "src" / "repo"
+    write_project(repo / "python", "hello-tools", "0.3", requires=["alpha"])
+    git(repo, "init", "--quiet")
+    monkeypatch.setenv("WHEELS", str(wheelhouse))
+    profile = parse("""
+        [pip]
+        no_index = true
+        find_links = ["{env:WHEELS}"]
+        packages = [
+          "beta",
+          { path = "src/repo/python", editable = true, no_deps = true },
+        ]
+    """, source="editable.toml")
+    report = restore(profile, python=str(fresh_venv))
+    got = installed(fresh_venv)
+    assert got["hello-tools"] == "0.3" and got["beta"] == "1.0"
+    # Editable: the module is imported from the folder, and edits show at once.
+    (repo / "python" / "hello_tools.py").write_text("VERSION = 'edited'\n")
+    import subprocess
+
+    out = subprocess.run([str(fresh_venv), "-c", "import hello_tools as h; "
+                          "print(h.__file__); print(h.VERSION)"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == [str(repo / "python" / "hello_tools.py"), "edited"]
+    # alpha came for beta; hello-tools' own need of alpha was not resolved separately,
+    # and the no-deps run came second.
+    assert "install -e " + str(repo / "python") in " ".join(report.step("pip").actions)
+
+    again = restore(profile, python=str(fresh_venv))
+    assert again.step("pip").outcome == SATISFIED
+
+
+def test_no_deps_leaves_dependencies_out(wheelhouse, fresh_venv, monkeypatch):
+    monkeypatch.setenv("WHEELS", str(wheelhouse))
+    profile = parse("""
+        [pip]
+        no_index = true
+        find_links = ["{env:WHEELS}"]
+        packages = [{ requirement = "beta", no_deps = true }]
+    """, source="nodeps.toml")
+    restore(profile, python=str(fresh_venv))
+    got = installed(fresh_venv)
+    assert got.get("beta") == "1.0" and "alpha" not in got
+
+
+def test_path_entry_copy_then_editable_reinstalls(tmp_path, fresh_venv):
+    write_project(tmp_path / "drive" / "proj", "copyme", "1.0")
+    copy = parse('[pip]\nno_index = true\npackages = [{ path = "proj" }]\n', source="c.toml")
+    restore(copy, python=str(fresh_venv))
+    assert installed(fresh_venv)["copyme"] == "1.0"
+    assert restore(copy, python=str(fresh_venv)).step("pip").outcome == SATISFIED
+    editable = parse('[pip]\nno_index = true\npackages = [{ path = "proj", editable = true }]\n',
+                     source="e.toml")
+    plan = restore(editable, python=str(fresh_venv), dry_run=True)
+    assert "as a copy, editable wanted" in " ".join(plan.step("pip").actions)
+    restore(editable, python=str(fresh_venv))
+    assert restore(editable, python=str(fresh_venv)).step("pip").outcome == SATISFIED
+
+
+def test_upgrade_takes_the_newest_and_asks_each_restore(wheelhouse, fresh_venv, monkeypatch):
+    monkeypatch.setenv("WHEELS", str(wheelhouse))
+    old = parse('[pip]\nno_index = true\nfind_links = ["{env:WHEELS}"]\n'
+                'packages = ["alpha==1.0"]\n', source="old.toml")
+    restore(old, python=str(fresh_venv))
+    up = parse('[pip]\nno_index = true\nfind_links = ["{env:WHEELS}"]\n'
+               'packages = [{ requirement = "alpha", upgrade = true }]\n', source="up.toml")
+    report = restore(up, python=str(fresh_venv))
+    assert installed(fresh_venv)["alpha"] == "2.0"
+    assert report.step("pip").outcome == CHANGED
+    again = restore(up, python=str(fresh_venv), dry_run=True)
+    assert "asks the index" in " ".join(again.step("pip").actions)
+
+
+def test_missing_folder_is_named(tmp_path, fresh_venv):
+    profile = parse('[pip]\nno_index = true\npackages = [{ path = "nowhere" }]\n',
+                    source="gone.toml")
+    with pytest.raises(StepError) as caught:
+        restore(profile, python=str(fresh_venv))
+    assert caught.value.what == f"folder {tmp_path / 'drive' / 'nowhere'} does not exist"
+    assert caught.value.where.endswith(": pip.packages[0]")
+
+
+def test_builds_see_env_values(tmp_path, fresh_venv, monkeypatch):
+    monkeypatch.setenv("BASE", "/opt/cuda")
+    write_project(tmp_path / "drive" / "ext", "cuda-ext", "1.0",
+                  record_env=["CUDA_HOME", "EXT_FLAGS"])
+    profile = parse("""
+        [env]
+        CUDA_HOME = "{env:BASE}-12.1"
+        EXT_FLAGS = "-I{env:CUDA_HOME}/include"
+        [pip]
+        no_index = true
+        packages = [{ path = "ext" }]
+    """, source="build-env.toml")
+    restore(profile, python=str(fresh_venv))
+    import subprocess
+
+    seen = subprocess.run([str(fresh_venv), "-c", "import cuda_ext_build as b; print(b.ENV)"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert seen == repr({"CUDA_HOME": "/opt/cuda-12.1", "EXT_FLAGS": "-I/opt/cuda-12.1/include"})
