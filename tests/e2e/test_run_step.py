@@ -121,13 +121,13 @@ def test_failure_names_entry_exit_code_and_tail_and_stops(isolated):
         restore(profile)
     error = caught.value
     assert error.what == "run[1] (compile) failed with exit code 3"
-    assert error.where.startswith("profile: run[1]: /bin/sh -c ")
+    assert error.where.startswith("fail.toml: run[1]: /bin/sh -c ")
     assert error.details.splitlines() == ["line-1", "line-2", "error: it broke"]
     text = str(error)
     assert "  | error: it broke" in text
     assert not (drive / "later-ran").exists()
     assert not (drive / "afterwards").exists()          # no later step ran
-    assert [r.name for r in error.report.steps] == ["run"]
+    assert [r.name for r in error.report.steps] == ["gpu", "run"]
     assert error.report.step("run").outcome == FAILED
 
 

@@ -57,7 +57,7 @@ def test_a_need_moves_a_step():
     wanted = ["files", "git"]
     found = order.needs(profile, wanted)
     assert order.derive(wanted, found, steps.ORDER) == ["git", "files"]
-    assert [name for name, _ in select(profile, (), ())] == ["git", "files"]
+    assert [name for name, _ in select(profile, (), ())] == ["gpu", "git", "files"]
     assert order.explain(found, ["git", "files"]) == [
         "files after git: files[0].dest is inside the clone at /content/repo (git[0])"]
 

@@ -124,8 +124,10 @@ def test_several_mistakes_reported_at_once():
     assert text == (
         "error: vision.toml has 5 problems\n"
         "  - vision.toml: pip.packages[1]: is a pip option, not a requirement "
-        "(got '-r requirements.txt'); hint: list only requirements; use the pip table's "
-        "index_url, extra_index_urls, find_links and constraints keys for options\n"
+        "(got '-r requirements.txt'); hint: list only requirements; per-package options go "
+        "in a table entry, e.g. { requirement = \"name\", no_deps = true } or "
+        "{ path = \"{drive}/repo\", editable = true }; use [pip] index_url, find_links, "
+        "indexes for indexes\n"
         "  - vision.toml: env.GOOD: unknown placeholder {nope} (got '{nope}'); hint: use "
         "{drive}, {store}, {home}, {python}, {here} or {env:NAME}\n"
         "  - vision.toml: workdir.path: missing required key; hint: e.g. path = "
