@@ -1,4 +1,4 @@
-"""The command line: ``bootstrap restore|validate|show PROFILE``.
+"""The command line: ``bootstrap restore|validate|show PROFILE``, ``bootstrap save NAME``.
 
 Options map one to one onto the Python API. Errors print as their few lines
 (what, where, hint); ``--debug`` shows tracebacks. Exit codes: 0 done,
@@ -59,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--platform", choices=("colab", "kaggle", "local"),
                       help="merge this platform's overrides (default: this machine's)")
     _common(show)
+
+    save = sub.add_parser("save", help="save what this session changed as a profile")
+    save.add_argument("name", help="the profile name (profiles/NAME.toml in the store)")
+    save.add_argument("--dry-run", action="store_true", help="print the profile, write nothing")
+    save.add_argument("--since", metavar="TIME",
+                      help="count changes after this time (epoch seconds or ISO 8601; default: "
+                           "BOOTSTRAP_SESSION_START or when the VM started)")
+    _common(save)
     return parser
 
 
@@ -101,7 +109,18 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"restore": cmd_restore, "validate": cmd_validate, "show": cmd_show}
+def cmd_save(args: argparse.Namespace) -> int:
+    from .saving import save
+
+    # this process started with the kernel's current environment, so variables are
+    # compared with the baseline taken at %load_ext instead
+    result = save(args.name, dry_run=args.dry_run, store=args.store, since=args.since,
+                  env_start="baseline")
+    print(result.text())
+    return 0
+
+
+COMMANDS = {"restore": cmd_restore, "validate": cmd_validate, "show": cmd_show, "save": cmd_save}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,6 +10,9 @@ from typing import Any
 
 
 def load_ipython_extension(ipython: Any) -> None:
+    from .save import SaveMagics
+
+    ipython.register_magics(SaveMagics)
     from .restore import BootstrapMagics
 
     ipython.register_magics(BootstrapMagics)
