@@ -91,7 +91,13 @@ def run_cells(python: Path, cells: Sequence[str], *, cwd: Path, env: Mapping[str
     nb.metadata["kernelspec"] = {"name": name, "display_name": name, "language": "python"}
     client = NotebookClient(nb, km=km, timeout=timeout, startup_timeout=120,
                             allow_errors=False, resources={"metadata": {"path": str(cwd)}})
-    client.execute(env=dict(env))
+    try:
+        # we made the manager, so nbclient would leave the kernel running: ask it to clean up
+        client.execute(env=dict(env), cleanup_kc=True)
+    finally:
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
+            km.cleanup_resources()
     return nb
 
 
