@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -179,7 +180,7 @@ def render(base: str, cap: Capture, *, name: str, platform: Platform, store: Sto
     if "name" not in doc:
         doc["name"] = name
     values = {"drive": str(platform.drive_root), "store": str(store.root),
-              "home": str(Path.home()), "python": ""}
+              "home": str(Path.home()), "python": sys.executable}
     merge_apt(doc, cap.apt)
     merge_pip(doc, cap)
     merge_git(doc, cap.git)

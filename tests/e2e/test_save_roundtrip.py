@@ -45,14 +45,21 @@ def test_save_in_one_kernel_restore_in_another(tmp_path, isolated, wheelhouse):
     env = kernel_env(first, {**_index_env(wheelhouse, tmp_path),
                              "BOOTSTRAP_SESSION_START": str(time.time())})
     nb = run_cells(first, [
-        "%load_ext magics.save",
+        # what the extension's load hook does
+        "%load_ext magics.save\nimport bootstrap.capture\nbootstrap.capture.take_baseline()",
         "!pip install --quiet beta delta",
         "!uv pip install --quiet gamma",
         f"import os\nos.environ['DEMO_MODE'] = 'fast'\nos.environ['HF_TOKEN'] = {TOKEN!r}\n"
         f"os.chdir({str(project)!r})",
         "%save_env demo",
+        # the shell face sees the notebook's variables through the baseline
+        "import sys\n!{sys.executable} -m bootstrap save demo --dry-run",
     ], cwd=tmp_path, env=env)
     saved_output = output(nb.cells[4])
+    cli_output = output(nb.cells[5])
+    assert 'DEMO_MODE = "fast"' in cli_output and 'HF_TOKEN = "HF_TOKEN"' in cli_output, \
+        cli_output
+    assert TOKEN not in cli_output and "# dry run" in cli_output
     assert "saved profile demo" in saved_output, saved_output
     assert "HF_TOKEN looks like a secret" in saved_output
     session = installed(first)
@@ -65,7 +72,8 @@ def test_save_in_one_kernel_restore_in_another(tmp_path, isolated, wheelhouse):
     assert profile.secrets == {"HF_TOKEN": "HF_TOKEN"}
     assert profile.workdir.path == "projects/demo"
     assert profile.captured.platform == "local"
-    # the token is nowhere in the store or on Drive
+    # the token is nowhere in the store, on Drive, or in the baseline
+    assert TOKEN.encode() not in (tmp_path / "baseline.json").read_bytes()
     for folder in (store, drive):
         for path in folder.rglob("*"):
             if path.is_file():
