@@ -4,6 +4,7 @@ The Python API (the magics and the CLI are thin faces over it)::
 
     import bootstrap
     report = bootstrap.restore("vision")          # a name, a path or an https URL
+    bootstrap.save("vision")                      # what this session changed, as a profile
     profile = bootstrap.load_profile("vision.toml")
 
 In IPython: ``%load_ext bootstrap`` then ``%restore_env vision``.
@@ -19,9 +20,10 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:  # pragma: no cover
     from .profile import Profile
     from .report import Report
+    from .saving import SaveResult
 
-__all__ = ["__version__", "restore", "load_profile", "dump_profile", "load_ipython_extension",
-           "export", "run_setup"]
+__all__ = ["__version__", "restore", "save", "load_profile", "dump_profile",
+           "load_ipython_extension", "export", "run_setup"]
 
 
 def restore(profile: Any, **options: Any) -> Report:
@@ -29,6 +31,14 @@ def restore(profile: Any, **options: Any) -> Report:
     from .runner import restore as _restore
 
     return _restore(profile, **options)
+
+
+def save(name: str, *, dry_run: bool = False, store: Any = None, since: Any = None,
+         **options: Any) -> SaveResult:
+    """Save what this session changed as profile ``name``; see ``bootstrap.saving.save``."""
+    from .saving import save as _save
+
+    return _save(name, dry_run=dry_run, store=store, since=since, **options)
 
 
 def load_profile(spec: Any, *, store: Any = None) -> Profile:

@@ -1,4 +1,5 @@
-"""The command line: ``bootstrap restore|validate|show PROFILE``, ``bootstrap setup NOTEBOOK``.
+"""The command line: ``bootstrap restore|validate|show PROFILE``, ``bootstrap save NAME``,
+``bootstrap setup NOTEBOOK``.
 
 Options map one to one onto the Python API. Errors print as their few lines
 (what, where, hint); ``--debug`` shows tracebacks. Exit codes: 0 done,
@@ -76,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     setup.add_argument("--cwd", metavar="DIR", help="working folder (default: the notebook's)")
     setup.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _common(setup)
+
+    save = sub.add_parser("save", help="save what this session changed as a profile")
+    save.add_argument("name", help="the profile name (profiles/NAME.toml in the store)")
+    save.add_argument("--dry-run", action="store_true", help="print the profile, write nothing")
+    save.add_argument("--since", metavar="TIME",
+                      help="count changes after this time (epoch seconds or ISO 8601; default: "
+                           "BOOTSTRAP_SESSION_START or when the VM started)")
+    _common(save)
     return parser
 
 
@@ -141,8 +150,19 @@ def cmd_setup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_save(args: argparse.Namespace) -> int:
+    from .saving import save
+
+    # this process started with the kernel's current environment, so variables are
+    # compared with the baseline taken at %load_ext instead
+    result = save(args.name, dry_run=args.dry_run, store=args.store, since=args.since,
+                  env_start="baseline")
+    print(result.text())
+    return 0
+
+
 COMMANDS = {"restore": cmd_restore, "validate": cmd_validate, "show": cmd_show,
-            "setup": cmd_setup}
+            "setup": cmd_setup, "save": cmd_save}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -424,6 +424,25 @@ class Setup:
 
 
 @dataclass
+class Captured:
+    """What the saving session ran on; informational, so a restore can say what moved."""
+
+    python: str | None = None            # "3.12"
+    platform: str | None = None          # "colab", "kaggle" or "local"
+    gpu: str | None = None               # "Tesla T4"
+    gpu_memory_gib: float | None = None  # 15
+
+    def validate(self):
+        if self.python is not None and not re.match(r"^\d+\.\d+$", self.python):
+            yield ("python",), "is not a Python version", self.python, "write it like \"3.12\""
+        if self.platform is not None and self.platform not in PLATFORM_NAMES:
+            yield ("platform",), "unknown platform", self.platform, \
+                f"use one of {', '.join(PLATFORM_NAMES)}"
+        if self.gpu_memory_gib is not None and self.gpu_memory_gib <= 0:
+            yield ("gpu_memory_gib",), "must be positive", self.gpu_memory_gib, None
+
+
+@dataclass
 class Profile:
     version: int = field(default=FORMAT_VERSION, metadata={"always": True})
     name: str | None = None
@@ -440,6 +459,7 @@ class Profile:
     run: list[Command] = field(default_factory=list)
     workdir: Workdir | None = None
     setup: Setup | None = None
+    captured: Captured | None = None
     platforms: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: where it came from (a path, URL or "builtin:NAME"); not part of the file
     origin: str | None = field(default=None, compare=False, metadata={"internal": True})
@@ -469,7 +489,8 @@ class Profile:
     def sections(self) -> list[str]:
         """Names of the step sections this profile fills in."""
         data = to_data(self)
-        return [key for key in data if key not in ("version", "name", "description", "platforms")]
+        return [key for key in data
+                if key not in ("version", "name", "description", "platforms", "captured")]
 
     def for_platform(self, platform: str) -> Profile:
         """This profile with ``[platforms.<platform>]`` merged over it."""
@@ -725,8 +746,69 @@ def load(spec: str | os.PathLike[str], *, profiles_dir: Path | None = None) -> P
     except OSError as exc:
         raise ProfileError(Problem(str(path), f"cannot be read: {exc.strerror}", has_value=False,
                                    hint="check the file's permissions")) from None
-    profile = parse(body, source=path.name)
-    profile.origin = str(path)
+    reason = damage(body)
+    if reason is not None:
+        profile = recover(path, reason)
+        if profile is None and not body.strip():
+            raise ProfileError(Problem(path.name, "is empty", has_value=False,
+                                       hint="it was probably cut off while being written; "
+                                            "save the profile again"), source=path.name)
+    else:
+        profile = None
+    if profile is None:
+        profile = parse(body, source=path.name)
+        profile.origin = str(path)
     if profile.name is None:
         profile.name = path.stem
     return profile
+
+
+class DamagedProfileWarning(UserWarning):
+    """A profile file was unreadable and the newest readable copy from its history was used."""
+
+
+def damage(body: bytes) -> str | None:
+    """Why ``body`` is not even TOML (empty, cut off, binary), or None when it parses.
+
+    Only such damage falls back to history; a profile that parses but does not
+    validate is the user's edit and is reported, never silently replaced.
+    """
+    if not body.strip():
+        return "is empty"
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "is not UTF-8 text"
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return f"is not valid TOML ({str(exc).splitlines()[0]})"
+    except RecursionError:
+        return "is nested too deeply"
+    return None
+
+
+def recover(path: Path, reason: str) -> Profile | None:
+    """The newest valid copy of ``path`` in its ``history/`` folder, with a warning; or None."""
+    import warnings
+
+    from .store import history_copies
+
+    for copy in history_copies(path):
+        try:
+            body = copy.read_bytes()
+            if damage(body) is not None:
+                continue
+            profile = parse(body, source=copy.name)
+        except (OSError, ProfileError):
+            continue
+        profile.origin = str(copy)
+        warnings.warn(f"profile {path.name} {reason}; using the newest readable copy from its "
+                      f"history instead: {copy}. Fix {path.name} or save the profile again.",
+                      DamagedProfileWarning, stacklevel=3)
+        return profile
+    return None

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable
 
 from . import order, steps
+from .capture import moved
 from .context import Context
 from .errors import BootstrapError, OptionError, StepError
 from .platform import detect
@@ -64,6 +65,7 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
             error: BootstrapError = result.data["error"]
             error.report = report
             raise error
+    report.notes.extend(moved(profile, ctx))
     return report
 
 

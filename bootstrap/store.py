@@ -9,7 +9,9 @@ previous file readable.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,3 +85,53 @@ def write_atomic(path: Path, data: bytes) -> None:
     if path.read_bytes() != data:
         raise StoreError(f"{path.name} reads back different from what was written",
                          where=str(path), hint="the disk or Drive mount lost the write; retry")
+
+
+# -- history of saved profiles ---------------------------------------------------
+#
+# Every save keeps the previous version as ``profiles/history/NAME-<UTC time>.toml``
+# (``-1``, ``-2``... when two saves fall in the same second), so a damaged or
+# regretted profile can be taken back. The newest HISTORY_KEEP copies are kept.
+
+HISTORY_KEEP = 20
+_STAMP = "%Y%m%dT%H%M%SZ"
+
+
+def history_path(profile_path: Path, when: float | None = None) -> Path:
+    """A new, unused history file name for ``profile_path`` (time ``when``, default now)."""
+    folder = profile_path.parent / "history"
+    stamp = time.strftime(_STAMP, time.gmtime(when))
+    candidate = folder / f"{profile_path.stem}-{stamp}.toml"
+    count = 0
+    while candidate.exists():
+        count += 1
+        candidate = folder / f"{profile_path.stem}-{stamp}-{count}.toml"
+    return candidate
+
+
+def history_copies(profile_path: Path) -> list[Path]:
+    """The history copies of ``profile_path``, newest first."""
+    folder = profile_path.parent / "history"
+    pattern = re.compile(rf"^{re.escape(profile_path.stem)}-(\d{{8}}T\d{{6}}Z)(?:-(\d+))?\.toml$")
+    found = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if match and entry.is_file():
+            found.append(((match.group(1), int(match.group(2) or 0)), entry))
+    return [entry for _, entry in sorted(found, reverse=True)]
+
+
+def prune_history(profile_path: Path, keep: int = HISTORY_KEEP) -> list[Path]:
+    """Delete all but the newest ``keep`` history copies; returns what was deleted."""
+    removed = []
+    for old in history_copies(profile_path)[keep:]:
+        try:
+            old.unlink()
+            removed.append(old)
+        except OSError:
+            pass  # an old copy that cannot be deleted is harmless
+    return removed

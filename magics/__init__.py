@@ -16,6 +16,7 @@ GROUPS = [
     ("restore", "BootstrapMagics"),   # %restore_env
     ("status", "StatusMagics"),       # %env_status
     ("setup", "SetupMagics"),         # %run_setup
+    ("save", "SaveMagics"),           # %save_env
 ]
 
 
