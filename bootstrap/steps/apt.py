@@ -318,6 +318,7 @@ class _Apt:
 
     def update(self, reason: str) -> None:
         self.ctx.say(f"apt-get update: {reason}")
+        _ensure_dir(self.lists / "partial")  # apt refuses a lists folder without it
         argv = [self.program, "update", *self.options()]
         if self.error_on:
             argv.insert(2, "--error-on=any")
@@ -406,7 +407,7 @@ def _ensure_dir(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StepError(f"cannot create the apt archive cache: {exc.strerror}",
+        raise StepError(f"cannot create a folder for apt: {exc.strerror}",
                         where=str(path), hint="check free space and permissions") from None
 
 
