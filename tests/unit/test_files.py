@@ -110,7 +110,7 @@ def test_wrong_checksum_leaves_nothing_at_dest(server, tmp_path):
         restore(FileEntry(dest=str(dest), url=server.url_for("model.bin"), sha256="0" * 64))
     error = info.value
     assert error.what == "downloaded file does not match its sha256"
-    assert error.where.startswith("t: files[0]: http://127.0.0.1:")
+    assert ": files[0]: http://127.0.0.1:" in error.where
     assert not dest.exists() and leftovers(dest.parent) == []
 
 
@@ -134,7 +134,7 @@ def test_plain_http_to_another_host_is_refused_before_any_download(tmp_path, url
     dest = tmp_path / "model.bin"
     with pytest.raises(StepError) as info:
         restore(FileEntry(dest=str(dest), url=url, sha256=sha(WEIGHTS)), dry_run=True)
-    assert info.value.where == f"t: files[0].url: {url}"
+    assert info.value.where.endswith(f": files[0].url: {url}")
     assert "plain http" in info.value.what or "unsupported URL scheme" in info.value.what
     assert not dest.exists()
 
@@ -258,7 +258,7 @@ def test_missing_store_file(isolated, tmp_path):
 def test_a_store_path_may_not_leave_the_store(tmp_path):
     with pytest.raises(StoreError) as info:
         restore(FileEntry(dest=str(tmp_path / "x"), store="../../etc/passwd"))
-    assert info.value.where == "t: files[0].store"
+    assert info.value.where.endswith(": files[0].store")
 
 
 def test_unpack_from_the_store(isolated, tmp_path):
