@@ -311,8 +311,7 @@ class _Apt:
         self.updated = False
 
     def options(self) -> list[str]:
-        # Ours first, the environment's after: apt lets a later -o win, so a
-        # test's Dir::Cache::archives replaces ours.
+        # BOOTSTRAP_APT_OPTIONS last: apt lets a later -o win.
         return ["-q", f"-oDir::Cache::archives={self.archives}",
                 f"-oDPkg::Lock::Timeout={LOCK_TIMEOUT_S}", *self.extra]
 
@@ -335,16 +334,23 @@ class _Apt:
         except OSError:
             pass  # no stamp only means another update next time
 
+    def install_options(self, names: list[str]) -> list[str]:
+        # name=version asks for that version, also when it is older than the one
+        # installed; without this apt-get -y refuses to go back.
+        pinned = ["--allow-downgrades"] if any("=" in n for n in names) else []
+        return ["-y", "--no-install-recommends", *pinned, *self.options()]
+
     def plan_downloads(self, names: list[str]) -> list[Download]:
-        argv = [self.program, "install", "-y", "--print-uris", "--no-install-recommends",
-                *self.options(), "--", *names]
+        argv = [self.program, "install", "--print-uris", *self.install_options(names),
+                "--", *names]
         lines: list[str] = []
         self.ctx.run(argv, env=self.env, timeout=UPDATE_TIMEOUT_S, on_line=lines.append,
                      hint=_install_hint(names))
         return parse_uris(lines)
 
     def install(self, names: list[str]) -> None:
-        argv = [self.program, "install", "-y", "--no-install-recommends", *self.options(),
+        argv = [self.program, "install", *self.install_options(names),
+                # keep a changed config file and take the default answer: no prompts
                 "-oDpkg::Options::=--force-confdef", "-oDpkg::Options::=--force-confold",
                 "--", *names]
         self.ctx.run(argv, env=self.env, timeout=INSTALL_TIMEOUT_S, hint=_install_hint(names))

@@ -417,9 +417,9 @@ class _Git:
         done = self.ctx.run([*argv, *args], env=self.env, timeout=TIMEOUT_S, on_line=keep,
                             check=check,
                             hint=hint or f"git could not get {self.item.url}; check the URL, "
-                                         "the ref and your access (no password prompt is "
-                                         "possible here: use a token in the URL's credential "
-                                         "helper or an ssh key)")
+                                         "the ref and your access (git cannot ask for a "
+                                         "password here: set up a credential helper, a token "
+                                         "or an ssh key)")
         return done.returncode, "\n".join(lines)
 
 

@@ -184,12 +184,22 @@ def test_install_updates_missing_lists_then_installs_with_safe_options(world):
     assert update[:2] == ["update", "--error-on=any"]
     assert "-oDPkg::Lock::Timeout=120" in install
     assert install[:3] == ["install", "-y", "--no-install-recommends"]
+    assert "--allow-downgrades" not in install
     assert install[install.index("--"):] == ["--", "curl"]   # only the missing one
     assert uris[uris.index("--"):] == ["--", "curl"]
     calls = fakeapt.calls(world["fakes"], "apt-get")
     assert {c["frontend"] for c in calls} == {"noninteractive"}
     # the postcondition holds, and the lists now carry this step's stamp
     assert (world["archives"] / apt.STAMP_NAME).read_text().strip() == str(world["lists"])
+
+
+@needs_root
+def test_a_pinned_version_may_go_back(world):
+    fakeapt.install(world["fakes"], available=["jq"], installed={"jq": "1.7"})
+    fresh_lists(world)
+    bootstrap.restore(profile("jq=1.0"))
+    install = apt_calls(world)[-1]
+    assert "--allow-downgrades" in install and install[-2:] == ["--", "jq=1.0"]
 
 
 @needs_root
