@@ -119,12 +119,15 @@ def assert_restored(vm) -> None:
 def test_restore_through_the_api_then_everything_is_satisfied(vm):
     steps = (["apt"] if APT else []) + ["files", "git"]
     first = bootstrap.restore(vm["profile"], python=str(vm["python"]))
-    assert [(r.name, r.outcome) for r in first.steps] == [(s, CHANGED) for s in steps]
+    # (other steps, like the GPU check, may show a row of their own)
+    assert [(r.name, r.outcome) for r in first.steps if r.name in steps] == \
+        [(s, CHANGED) for s in steps]
     assert_restored(vm)
     requests, apt_before = vm["server"].count(), apt_runs(vm)
 
     second = bootstrap.restore(vm["profile"], python=str(vm["python"]))
-    assert [(r.name, r.outcome) for r in second.steps] == [(s, SATISFIED) for s in steps]
+    assert [r.name for r in second.steps if r.name in steps] == steps
+    assert {r.outcome for r in second.steps} == {SATISFIED}
     assert vm["server"].count() == requests   # no download
     assert apt_runs(vm) == apt_before          # no apt-get
 
@@ -135,14 +138,16 @@ def test_restore_through_the_cli_then_everything_is_satisfied(vm):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     first = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stdout + first.stderr
-    lines = first.stdout.splitlines()
-    assert lines[0].startswith(f"restore of vm on local machine: {3 if APT else 2} changed")
+    headline = first.stdout.splitlines()[0]
+    assert headline.startswith("restore of vm on local machine: ")
+    assert f"{3 if APT else 2} changed in" in headline
     assert_restored(vm)
     requests = vm["server"].count()
 
     second = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr
     rows = [line.split() for line in second.stdout.splitlines()[1:] if line.startswith("  ")]
-    assert {row[0]: row[1] for row in rows if not row[0].startswith("-")} == {
-        **({"apt": "ok"} if APT else {}), "files": "ok", "git": "ok"}
+    outcomes = {row[0]: row[1] for row in rows if not row[0].startswith("-")}
+    assert {"files", "git"} | ({"apt"} if APT else set()) <= set(outcomes)
+    assert set(outcomes.values()) == {"ok"}
     assert vm["server"].count() == requests
