@@ -1,21 +1,504 @@
-"""The ``apt``  step (not available yet in this build)."""
+"""The ``apt`` step: Debian/Ubuntu system packages, installed with apt-get.
+
+Reads: ``[apt] packages``, the dpkg database (through ``dpkg-query``), the age
+of this VM's last ``apt-get update`` and the store's ``debs/`` folder.
+Changes: the system (``apt-get update`` and ``apt-get install``, as root), a
+local archive cache (``ARCHIVES_DIR``) and the store's ``debs/`` folder.
+
+``check`` asks ``dpkg-query`` once for the whole package database and decides
+in this process which entries are missing, so a restore where everything is
+installed starts no apt-get at all. A name counts as installed when a package
+of that name is installed (dpkg status ``?i``) or an installed package
+provides it (a virtual name like ``awk``); ``name=version`` needs exactly
+that version.
+
+``apply``:
+
+- ``apt-get update --error-on=any`` runs only when the package lists are
+  missing (no ``*_Packages`` file), or this step has not updated them within
+  ``MAX_LISTS_AGE_HOURS`` on this VM (list files carry the server's dates, not
+  ours, so a stamp of our own decides), or when apt could not find or fetch a
+  package with the lists it had (then once more, and the install is retried).
+- ``apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=120 --
+  NAMES`` with ``DEBIAN_FRONTEND=noninteractive``; names always come after
+  ``--`` and were checked against the Debian name rules before any process.
+- The ``.deb`` files apt downloads land in our own archive cache (not
+  ``/var/cache/apt/archives``, which container images clean after every
+  install) and are copied into the store's ``debs/``. Before the next install
+  (on the next VM) apt is asked which files it would download
+  (``--print-uris``), and each one the store holds with the same name, size
+  and checksum is copied into the archive cache first, so apt does not fetch
+  it again. Only those files are copied: Drive is slow per file, and apt's
+  answer already contains every dependency that is missing.
+
+Tests and unusual machines can add apt options (e.g. their own sources list)
+with ``BOOTSTRAP_APT_OPTIONS="-oKey=value ..."``; ``-oDir::Cache::archives``
+and ``-oDir::State::Lists`` there also move the archive cache and the lists
+this step looks at. apt-get and dpkg-query are found on PATH.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
+import shlex
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
 from ..context import Context
-from ..errors import StepError
-from ..profile import Profile
+from ..errors import EnvironmentMismatch, Problem, ProfileError, StepError
+from ..process import display
+from ..profile import Profile, check_apt_name
 from . import Check
+
+APT_GET = "apt-get"
+DPKG_QUERY = "dpkg-query"
+#: apt's default lists folder; ``-oDir::State::Lists`` in BOOTSTRAP_APT_OPTIONS moves it
+LISTS_DIR = Path("/var/lib/apt/lists")
+#: our archive cache; apt's own one is emptied by the Docker images' apt config
+ARCHIVES_DIR = Path("/var/cache/notebook-bootstrap/apt-archives")
+MAX_LISTS_AGE_HOURS = 24.0
+LOCK_TIMEOUT_S = 120
+UPDATE_TIMEOUT_S = 900.0
+INSTALL_TIMEOUT_S = 3600.0
+OPTIONS_ENV = "BOOTSTRAP_APT_OPTIONS"
+#: ``apt-get update --error-on=any`` exists since apt 2.1.16
+ERROR_ON_SINCE = (2, 1, 16)
+STAMP_NAME = ".bootstrap-apt-update.stamp"
+
+_QUERY_FORMAT = "${Package}\t${db:Status-Abbrev}\t${Version}\t${Provides}\n"
+_OPTION = re.compile(r"^-o[A-Za-z0-9][A-Za-z0-9:_.+-]*=.*$", re.DOTALL)
+_DEB_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+.~_%-]*\.deb$")
+_HASHES = {"md5sum": "md5", "sha1": "sha1", "sha256": "sha256", "sha512": "sha512"}
+# apt's messages when its lists do not know a package or point at files the
+# mirror no longer has; both are cured by a fresh `apt-get update`.
+_NOT_FOUND = ("Unable to locate package", "has no installation candidate",
+              "Failed to fetch", "Unable to fetch some archives")
 
 
 def wanted(profile: Profile) -> bool:
-    return "apt" in profile.sections()
+    return profile.apt is not None and bool(profile.apt.packages)
+
+
+@dataclass
+class Installed:
+    """What dpkg knows: installed packages with their versions, and the names they provide."""
+
+    versions: dict[str, set[str]] = field(default_factory=dict)
+    provided: set[str] = field(default_factory=set)
+
+    def why_missing(self, entry: str) -> str | None:
+        name, sep, version = entry.partition("=")
+        if sep:
+            have = self.versions.get(name)
+            if not have:
+                return "not installed"
+            if version not in have:
+                return f"{', '.join(sorted(have))} installed, {version} wanted"
+            return None
+        if name in self.versions or name in self.provided:
+            return None
+        return "not installed"
+
+
+@dataclass
+class Plan:
+    missing: list[str]
+    update_reason: str | None
+    apt_version: str | None
+
+
+@dataclass
+class Download:
+    """One line of ``apt-get --print-uris``: a .deb apt would fetch."""
+
+    uri: str
+    filename: str
+    size: int
+    hash_name: str | None   # hashlib name, e.g. "sha256"
+    digest: str | None
+
+
+# -- settings ----------------------------------------------------------------------
+
+def extra_options(environ: Mapping[str, str]) -> list[str]:
+    """The ``-oKey=value`` options from BOOTSTRAP_APT_OPTIONS (nothing else is accepted)."""
+    raw = environ.get(OPTIONS_ENV, "")
+    try:
+        words = shlex.split(raw)
+    except ValueError as exc:
+        raise StepError(f"{OPTIONS_ENV} cannot be split into words: {exc}", where=OPTIONS_ENV,
+                        hint="write it like -oKey=value -oOther=value") from None
+    for word in words:
+        if not _OPTION.match(word):
+            raise StepError(f"{OPTIONS_ENV} holds {word!r}, which is not an -oKey=value option",
+                            where=OPTIONS_ENV,
+                            hint="only apt configuration options are accepted there, "
+                                 "written like -oDir::Etc::SourceList=/path")
+    return words
+
+
+def option_value(options: Iterable[str], key: str) -> str | None:
+    """The last value given for ``key`` (apt keys are case-insensitive)."""
+    found = None
+    for word in options:
+        name, _, value = word[2:].partition("=")
+        if name.lower() == key.lower():
+            found = value
+    return found
+
+
+def lists_dir(options: list[str]) -> Path:
+    value = option_value(options, "Dir::State::Lists")
+    if not value:
+        return LISTS_DIR
+    path = Path(value)
+    # apt takes a relative Dir::State::Lists against Dir::State
+    return path if path.is_absolute() else Path("/var/lib/apt") / path
+
+
+def archives_dir(options: list[str]) -> Path:
+    value = option_value(options, "Dir::Cache::archives")
+    if not value:
+        return ARCHIVES_DIR
+    path = Path(value)
+    return path if path.is_absolute() else Path("/var/cache/apt") / path
+
+
+def find_program(name: str, environ: Mapping[str, str]) -> str | None:
+    return shutil.which(name, path=environ.get("PATH", os.defpath))
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+# -- check -------------------------------------------------------------------------
+
+def validated_names(ctx: Context) -> list[str]:
+    """The profile's entries, refused before any process when one is not a Debian name.
+
+    The profile loader checks them too; this guards profiles built in code.
+    """
+    assert ctx.profile.apt is not None
+    problems = []
+    for i, entry in enumerate(ctx.profile.apt.packages):
+        verdict = check_apt_name(entry) if isinstance(entry, str) else ("is not a string", None)
+        if verdict:
+            problems.append(Problem(ctx.where(f"apt.packages[{i}]"), verdict[0], entry,
+                                    verdict[1]))
+    if problems:
+        raise ProfileError(problems, source=ctx.where("").removesuffix(": "))
+    return list(dict.fromkeys(ctx.profile.apt.packages))
+
+
+def query(ctx: Context) -> Installed:
+    """Read the whole dpkg database with one ``dpkg-query`` call."""
+    program = find_program(DPKG_QUERY, ctx.environ)
+    if program is None:
+        raise EnvironmentMismatch(
+            "dpkg-query is not on this machine, so it is not a Debian or Ubuntu system",
+            step="apt", where=ctx.where("[apt]"),
+            hint="the [apt] section needs Debian or Ubuntu (Colab and Kaggle are); move it "
+                 "under [platforms.colab] / [platforms.kaggle], or leave it out with --skip apt")
+    lines: list[str] = []
+    ctx.run([program, "-W", f"-f={_QUERY_FORMAT}"], on_line=lines.append, timeout=60,
+            hint="dpkg-query could not read the dpkg database")
+    return parse_query(lines)
+
+
+def parse_query(lines: Iterable[str]) -> Installed:
+    found = Installed()
+    for line in lines:
+        parts = line.split("\t")
+        if len(parts) < 3:
+            continue  # not a record (a warning on the merged output)
+        name, abbrev, version = parts[0], parts[1], parts[2]
+        # db:Status-Abbrev is want, state, error flag ("ii ", "hi ", "rc ", "un ");
+        # the package is there when its state is "i" (installed) and no error.
+        if len(abbrev) < 2 or abbrev[1] != "i" or abbrev[2:].strip():
+            continue
+        found.versions.setdefault(name, set()).add(version)
+        provides = parts[3] if len(parts) > 3 else ""
+        for item in provides.split(","):
+            virtual = item.strip().split(" ")[0].split(":")[0]
+            if virtual:
+                found.provided.add(virtual)
+    return found
+
+
+def update_reason(options: list[str], now: float | None = None) -> str | None:
+    """Why the package lists need ``apt-get update`` now, or None when they are fresh."""
+    lists = lists_dir(options)
+    try:
+        has_packages = any(_is_packages_file(p.name) for p in lists.iterdir())
+    except OSError:
+        has_packages = False
+    if not has_packages:
+        return f"no package lists in {lists}"
+    stamp = archives_dir(options) / STAMP_NAME
+    try:
+        recorded = stamp.read_text().strip()
+        age = (time.time() if now is None else now) - stamp.stat().st_mtime
+    except OSError:
+        return "the lists were not updated on this VM yet"
+    if recorded != str(lists):
+        return "the lists were not updated on this VM yet"
+    if age > MAX_LISTS_AGE_HOURS * 3600:
+        return f"the lists are {age / 3600:.0f} h old"
+    return None
+
+
+def _is_packages_file(name: str) -> bool:
+    return name.endswith("_Packages") or "_Packages." in name
 
 
 def check(ctx: Context) -> Check:
-    raise StepError("the apt step is not available in this build", where=ctx.where("[apt]"),
-                    hint="remove the [apt] section or skip it with --skip apt")
+    names = validated_names(ctx)
+    options = extra_options(ctx.environ)
+    installed = query(ctx)
+    missing = [(n, why) for n in names if (why := installed.why_missing(n))]
+    if not missing:
+        return Check(True, f"{len(names)} package{'s' if len(names) != 1 else ''} installed")
+    reason = update_reason(options)
+    actions = [f"apt-get update ({reason})"] if reason else []
+    actions += [f"install {name} ({why})" for name, why in missing]
+    if not is_root():
+        actions.append("(needs root)")
+    apt_version = sorted(installed.versions.get("apt", {""}))[-1] or None
+    return Check(False, f"{len(missing)} of {len(names)} packages to install", actions,
+                 Plan([n for n, _ in missing], reason, apt_version))
 
 
-def apply(ctx: Context, plan: Check) -> None:  # pragma: no cover - check() refuses first
-    raise AssertionError("unreachable")
+# -- apply -------------------------------------------------------------------------
+
+def supports_error_on(apt_version: str | None) -> bool:
+    if not apt_version:
+        return True  # unknown: assume a current apt
+    match = re.match(r"^(?:\d+:)?(\d+)\.(\d+)(?:\.(\d+))?", apt_version)
+    if not match:
+        return True
+    found = tuple(int(x or 0) for x in match.groups())
+    return found >= ERROR_ON_SINCE
+
+
+class _Apt:
+    """apt-get with this restore's options, environment and output handling."""
+
+    def __init__(self, ctx: Context, plan: Plan) -> None:
+        self.ctx = ctx
+        program = find_program(APT_GET, ctx.environ)
+        if program is None:
+            raise EnvironmentMismatch(
+                "apt-get is not on this machine", step="apt", where=ctx.where("[apt]"),
+                hint="the [apt] section needs Debian or Ubuntu with apt; leave it out with "
+                     "--skip apt or move it under [platforms.colab]")
+        self.program = program
+        self.extra = extra_options(ctx.environ)
+        self.archives = archives_dir(self.extra)
+        self.lists = lists_dir(self.extra)
+        self.env = dict(ctx.environ)
+        self.env["DEBIAN_FRONTEND"] = "noninteractive"
+        # The messages _could_not_find looks for are apt's English ones.
+        self.env["LC_ALL"] = "C.UTF-8"
+        self.env.pop("LANGUAGE", None)
+        self.error_on = supports_error_on(plan.apt_version)
+        self.updated = False
+
+    def options(self) -> list[str]:
+        # BOOTSTRAP_APT_OPTIONS last: apt lets a later -o win.
+        return ["-q", f"-oDir::Cache::archives={self.archives}",
+                f"-oDPkg::Lock::Timeout={LOCK_TIMEOUT_S}", *self.extra]
+
+    def update(self, reason: str) -> None:
+        self.ctx.say(f"apt-get update: {reason}")
+        _ensure_dir(self.lists / "partial")  # apt refuses a lists folder without it
+        argv = [self.program, "update", *self.options()]
+        if self.error_on:
+            argv.insert(2, "--error-on=any")
+        else:
+            self.ctx.note("this apt is older than 2.1.16: apt-get update cannot be told to "
+                          "fail on download errors")
+        self.ctx.run(argv, env=self.env, timeout=UPDATE_TIMEOUT_S,
+                     hint="apt-get update failed: check the network and the sources in "
+                          "/etc/apt/sources.list(.d); its message is above")
+        self.updated = True
+        try:
+            self.archives.mkdir(parents=True, exist_ok=True)
+            (self.archives / STAMP_NAME).write_text(str(self.lists) + "\n")
+        except OSError:
+            pass  # no stamp only means another update next time
+
+    def install_options(self, names: list[str]) -> list[str]:
+        # name=version asks for that version, also when it is older than the one
+        # installed; without this apt-get -y refuses to go back.
+        pinned = ["--allow-downgrades"] if any("=" in n for n in names) else []
+        return ["-y", "--no-install-recommends", *pinned, *self.options()]
+
+    def plan_downloads(self, names: list[str]) -> list[Download]:
+        argv = [self.program, "install", "--print-uris", *self.install_options(names),
+                "--", *names]
+        lines: list[str] = []
+        self.ctx.run(argv, env=self.env, timeout=UPDATE_TIMEOUT_S, on_line=lines.append,
+                     hint=_install_hint(names))
+        return parse_uris(lines)
+
+    def install(self, names: list[str]) -> None:
+        argv = [self.program, "install", *self.install_options(names),
+                # keep a changed config file and take the default answer: no prompts
+                "-oDpkg::Options::=--force-confdef", "-oDpkg::Options::=--force-confold",
+                "--", *names]
+        self.ctx.run(argv, env=self.env, timeout=INSTALL_TIMEOUT_S, hint=_install_hint(names))
+
+
+def _install_hint(names: list[str]) -> str:
+    return (f"apt could not install {' '.join(names)}; check the names (apt-cache search "
+            "NAME) and that this release has them; its message is above")
+
+
+def _could_not_find(error: StepError) -> bool:
+    text = error.details or ""
+    return any(marker in text for marker in _NOT_FOUND)
+
+
+def apply(ctx: Context, plan: Check) -> None:
+    data: Plan = plan.data
+    if not is_root():
+        raise EnvironmentMismatch(
+            "installing apt packages needs root", step="apt",
+            where=ctx.where("apt.packages"),
+            hint=f"run as root (Colab and Kaggle do), or install them first with "
+                 f"sudo {display(['apt-get', 'install', '--', *data.missing])}; "
+                 "or leave the step out with --skip apt")
+    apt = _Apt(ctx, data)
+    _ensure_dir(apt.archives / "partial")
+    if data.update_reason:
+        apt.update(data.update_reason)
+
+    def attempt() -> tuple[list[Download], set[str]]:
+        # Asked again after an update: the lists may now name other versions.
+        downloads = apt.plan_downloads(data.missing)
+        reused = restore_debs(ctx, downloads, apt.archives)
+        apt.install(data.missing)
+        return downloads, reused
+
+    downloads, reused = _retrying(apt, attempt)
+    kept = keep_debs(ctx, [d for d in downloads if d.filename not in reused], apt.archives)
+    if reused:
+        ctx.note(f"reused {len(reused)} .deb file{'s' if len(reused) != 1 else ''} "
+                 "from the store")
+    if kept:
+        ctx.note(f"kept {kept} .deb file{'s' if kept != 1 else ''} in the store for the "
+                 "next VM")
+    ctx.state["apt"]["installed"] = list(data.missing)
+
+
+def _retrying(apt: _Apt, action):
+    """Run ``action``; when apt could not find or fetch a package, update once and retry."""
+    try:
+        return action()
+    except StepError as error:
+        if apt.updated or not _could_not_find(error):
+            raise
+    apt.update("apt could not find or fetch a package with the lists it had")
+    return action()
+
+
+def _ensure_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StepError(f"cannot create a folder for apt: {exc.strerror}",
+                        where=str(path), hint="check free space and permissions") from None
+
+
+def parse_uris(lines: Iterable[str]) -> list[Download]:
+    """``'URI' FILE SIZE HASHTYPE:HEX`` lines of ``apt-get --print-uris``."""
+    out = []
+    for line in lines:
+        match = re.match(r"^'([^']+)' (\S+) (\d+)(?: (\S+))?\s*$", line)
+        if not match:
+            continue
+        uri, filename, size, hashspec = match.groups()
+        if not _DEB_FILE.match(filename):
+            continue
+        hash_name = digest = None
+        if hashspec and ":" in hashspec:
+            kind, _, value = hashspec.partition(":")
+            hash_name = _HASHES.get(kind.lower())
+            digest = value.lower() if hash_name else None
+        out.append(Download(uri, filename, int(size), hash_name, digest))
+    return out
+
+
+def _file_digest(path: Path, hash_name: str) -> str:
+    digest = hashlib.new(hash_name)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _copy_atomic(src: Path, dest: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def restore_debs(ctx: Context, downloads: list[Download], archives: Path) -> set[str]:
+    """Copy the store's copies of what apt would download into the archive cache.
+
+    A stored file is used only when its size and apt's checksum match: apt
+    itself trusts any file of the right size in its cache.
+    """
+    reused: set[str] = set()
+    folder = ctx.store.debs
+    for item in downloads:
+        src = folder / item.filename
+        try:
+            if not src.is_file() or src.stat().st_size != item.size:
+                continue
+            if item.hash_name and _file_digest(src, item.hash_name) != item.digest:
+                ctx.note(f"ignored {item.filename} in the store: its checksum does not match")
+                continue
+            _copy_atomic(src, archives / item.filename)
+        except OSError as exc:
+            ctx.note(f"could not reuse {item.filename} from the store: {exc.strerror or exc}")
+            continue
+        reused.add(item.filename)
+    return reused
+
+
+def keep_debs(ctx: Context, downloads: list[Download], archives: Path) -> int:
+    """Copy the .debs this install downloaded into the store; a failure is only a note."""
+    kept = 0
+    folder = ctx.store.debs
+    for item in downloads:
+        src = archives / item.filename
+        dest = folder / item.filename
+        try:
+            if not src.is_file() or src.stat().st_size != item.size:
+                continue
+            if dest.is_file() and dest.stat().st_size == item.size and (
+                    not item.hash_name or _file_digest(dest, item.hash_name) == item.digest):
+                continue  # rare: a good copy restore_debs did not need
+            folder.mkdir(parents=True, exist_ok=True)
+            _copy_atomic(src, dest)
+        except OSError as exc:
+            ctx.note(f"could not keep {item.filename} in the store: {exc.strerror or exc}")
+            continue
+        kept += 1
+    return kept
