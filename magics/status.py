@@ -59,36 +59,10 @@ def status_rows(*, store: str | None = None, check: bool = True) -> list[tuple[s
 
 
 def gpu_line() -> str:
-    """What the gpu step's query finds; "unknown" where this build has no query."""
-    from bootstrap.errors import BootstrapError
+    """What the gpu step's nvidia-smi query finds (it never raises for a missing GPU)."""
+    from bootstrap.steps.gpu import probe
 
-    try:
-        from bootstrap.steps import gpu
-    except ImportError:
-        return "unknown"
-    for name in ("query", "probe", "detect"):
-        query = getattr(gpu, name, None)
-        if not callable(query):
-            continue
-        try:
-            found = query()
-        except BootstrapError as error:
-            return f"none ({error.what})"
-        except Exception as error:  # the query is best effort here, never fatal
-            return f"unknown ({type(error).__name__}: {error})"
-        return describe(found)
-    return "unknown (this build has no GPU query)"
-
-
-def describe(found: Any) -> str:
-    if found is None or found == []:
-        return "none"
-    summary = getattr(found, "summary", None)
-    if summary is not None:
-        return str(summary() if callable(summary) else summary)
-    if isinstance(found, (list, tuple)):
-        return "; ".join(describe(item) for item in found)
-    return str(found)
+    return probe().describe()
 
 
 def drive_line(platform: Any) -> str:

@@ -248,15 +248,12 @@ def test_the_vm_record_is_local_and_forgotten_across_boots(tmp_path, monkeypatch
     assert vmstate.last() is None
 
 
-def test_status_uses_the_gpu_query_when_the_gpu_step_has_one(monkeypatch):
-    from bootstrap.steps import gpu
+def test_status_shows_the_gpu_the_fake_nvidia_smi_reports(monkeypatch):
     from magics.status import gpu_line
+    from tests.support.fakes import FAKES
 
-    monkeypatch.delattr(gpu, "query", raising=False)
-    monkeypatch.delattr(gpu, "probe", raising=False)
-    monkeypatch.delattr(gpu, "detect", raising=False)
-    assert gpu_line().startswith("unknown")
-    monkeypatch.setattr(gpu, "query", lambda: ["Tesla T4, 15360 MiB"], raising=False)
-    assert gpu_line() == "Tesla T4, 15360 MiB"
-    monkeypatch.setattr(gpu, "query", lambda: [], raising=False)
-    assert gpu_line() == "none"
+    monkeypatch.setenv("PATH", f"{FAKES}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_NVIDIA_SMI", "t4")
+    assert gpu_line() == "Tesla T4, 15 GiB (driver 535.104.05, CUDA 12.2)"
+    monkeypatch.setenv("FAKE_NVIDIA_SMI", "none")
+    assert gpu_line().startswith("no GPU: ")
