@@ -30,7 +30,6 @@ import re
 import shlex
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,18 +154,15 @@ def session_start(since: Any = None, environ: Mapping[str, str] | None = None,
 # -- the baseline taken when the extension is loaded ----------------------------------
 
 def baseline_path(environ: Mapping[str, str] | None = None) -> Path:
-    environ = os.environ if environ is None else environ
-    if environ.get("BOOTSTRAP_BASELINE"):
-        return Path(environ["BOOTSTRAP_BASELINE"])
-    uid = os.getuid() if hasattr(os, "getuid") else 0
-    return Path(tempfile.gettempdir()) / f"notebook-bootstrap-baseline-{uid}.json"
+    from .vmstate import state_dir
+
+    return state_dir(environ) / "baseline.json"
 
 
 def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
+    from .vmstate import boot_id
+
+    return boot_id() or ""
 
 
 def _digest(value: str) -> str:
@@ -193,6 +189,7 @@ def take_baseline(path: str | os.PathLike[str] | None = None, *, python: str | N
                      for d in install_dirs(python)},
             "environ": {name: _digest(value) for name, value in os.environ.items()},
         }
+        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:

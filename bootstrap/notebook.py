@@ -11,8 +11,8 @@ Shared by the ``setup`` step, ``bootstrap setup`` and ``%run_setup``:
   back; a marker on local disk records the success.
 - ``run_setup()`` is both, for the faces: skip when already done, unless forced.
 
-Markers live on the VM's local disk (``/tmp/notebook-bootstrap/setup-markers``,
-or ``BOOTSTRAP_MARKERS``), never on Drive, so a new VM runs the notebook again.
+Markers live on the VM's local disk (``setup-markers`` in the local state folder
+of ``bootstrap.vmstate``), never on Drive, so a new VM runs the notebook again.
 Inline runs are remembered per process only: their definitions live in the
 kernel, so a restarted kernel runs the notebook again.
 
@@ -44,7 +44,6 @@ from .exports import EXPORT_FILE_ENV
 from .store import Store, write_atomic
 
 DEFAULT_START_TIMEOUT = 60.0
-MARKERS_ENV = "BOOTSTRAP_MARKERS"
 ENGINE_NAME = "notebook-bootstrap"
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
@@ -394,20 +393,16 @@ def resolve_kernel(explicit: str | None, nb: Any) -> tuple[str, str]:
 # -- markers ---------------------------------------------------------------------------
 
 def marker_dir(environ: Mapping[str, str] | None = None) -> Path:
-    environ = os.environ if environ is None else environ
-    override = environ.get(MARKERS_ENV)
-    if override:
-        return Path(override)
-    return Path(tempfile.gettempdir()) / "notebook-bootstrap" / "setup-markers"
+    from .vmstate import state_dir
+
+    return state_dir(environ) / "setup-markers"
 
 
-def boot_id() -> str | None:
-    """Changes with every boot: a marker from before a reboot does not count."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
-            return handle.read().strip() or None
-    except OSError:
-        return None
+def _boot_id() -> str | None:
+    # a marker from before a reboot (another VM) does not count
+    from .vmstate import boot_id
+
+    return boot_id()
 
 
 def find_marker(key: str, *, inline: bool = False) -> Marker | None:
@@ -419,7 +414,7 @@ def find_marker(key: str, *, inline: bool = False) -> Marker | None:
         marker = Marker(**data)
     except (OSError, ValueError, TypeError):
         return None
-    if marker.key != key or marker.boot_id != boot_id():
+    if marker.key != key or marker.boot_id != _boot_id():
         return None
     return marker
 
@@ -466,7 +461,7 @@ def run(plan: Plan, store: Store, *, shell: Any = None, on_cell: OnCell | None =
     finished = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     marker = Marker(key=plan.key, notebook=str(plan.notebook), finished=finished,
                     output=str(output) if output else None, exported=exported,
-                    mode="inline" if plan.inline else "papermill", boot_id=boot_id())
+                    mode="inline" if plan.inline else "papermill", boot_id=_boot_id())
     save_marker(marker)
     plan.done = marker
     return Outcome(plan, ran=True, output=output, exported=exported,

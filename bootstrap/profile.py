@@ -128,6 +128,15 @@ def check_url(text: str) -> tuple[str, str | None] | None:
     return check_placeholders(text)
 
 
+def check_download_url(text: str) -> tuple[str, str | None] | None:
+    """A [[files]] download: https, or http only to this machine."""
+    lowered = text.lower()
+    if not lowered.startswith(("https://", "http://", "{")):
+        return ("downloads need an https URL",
+                "use url = \"https://...\", or store = \"path\" to copy a file from the store")
+    return check_url(text)
+
+
 def check_sha256(text: str) -> tuple[str, str | None] | None:
     if not _SHA256.match(text):
         return ("is not a sha256 hex digest", "64 lowercase hex characters (sha256sum FILE)")
@@ -317,7 +326,7 @@ class Pip:
 class FileEntry:
     dest: str = field(metadata=_rule(check_nonempty, hint="where the file goes, e.g. "
                                      "\"/content/weights/model.pt\""))
-    url: str | None = field(default=None, metadata=_rule(check_url))
+    url: str | None = field(default=None, metadata=_rule(check_download_url))
     sha256: str | None = field(default=None, metadata=_rule(check_sha256))
     store: str | None = field(default=None, metadata=_rule(check_nonempty))
     unpack: bool = False

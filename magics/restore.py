@@ -105,8 +105,13 @@ def resolve(spec: str | None, store: str | None) -> tuple[str, str]:
     from bootstrap.profile import is_path, is_url
     from bootstrap.store import Store
 
-    the_store = Store(detect(store=store).store_root)
+    platform = detect(store=store)
+    the_store = Store(platform.store_root)
     if spec is None:
+        from bootstrap.steps.drive import before_lookup
+
+        # the default profile is in the store, on Drive under Colab: mount it first
+        before_lookup(platform, "default")
         spec = default_profile(the_store.profiles)
     elif not is_url(spec) and is_path(spec):
         spec = str(Path(spec).expanduser().absolute())

@@ -28,6 +28,7 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("BOOTSTRAP_STORE", str(store))
     monkeypatch.setenv("BOOTSTRAP_DRIVE", str(drive))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("BOOTSTRAP_STATE_DIR", str(tmp_path / "vm-state"))
     monkeypatch.chdir(tmp_path)
     return {"store": store, "drive": drive}
 

@@ -31,8 +31,7 @@ def _secrets_step_available() -> bool:
 def _index_env(wheelhouse: Path, tmp_path: Path) -> dict[str, str]:
     return {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse),
             "UV_NO_INDEX": "1", "UV_FIND_LINKS": str(wheelhouse),
-            "BOOTSTRAP_APT_HISTORY": str(tmp_path / "no-apt-history.log"),
-            "BOOTSTRAP_BASELINE": str(tmp_path / "baseline.json")}
+            "BOOTSTRAP_APT_HISTORY": str(tmp_path / "no-apt-history.log")}
 
 
 def test_save_in_one_kernel_restore_in_another(tmp_path, isolated, wheelhouse):
@@ -73,7 +72,7 @@ def test_save_in_one_kernel_restore_in_another(tmp_path, isolated, wheelhouse):
     assert profile.workdir.path == "projects/demo"
     assert profile.captured.platform == "local"
     # the token is nowhere in the store, on Drive, or in the baseline
-    assert TOKEN.encode() not in (tmp_path / "baseline.json").read_bytes()
+    assert TOKEN.encode() not in (tmp_path / "vm-state" / "baseline.json").read_bytes()
     for folder in (store, drive):
         for path in folder.rglob("*"):
             if path.is_file():

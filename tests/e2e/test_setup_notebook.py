@@ -31,7 +31,7 @@ def kernel_env(tmp_path, monkeypatch):
     """Kernels import this checkout's bootstrap; markers and IPython state stay per test."""
     monkeypatch.setenv("PYTHONPATH", str(REPO))
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
-    monkeypatch.setenv("BOOTSTRAP_MARKERS", str(tmp_path / "markers"))
+    monkeypatch.setenv("BOOTSTRAP_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
 
 

@@ -231,6 +231,7 @@ def test_restart_needs_a_kernel(shell, wheelhouse, fresh_venv, tmp_path, capsys)
 def test_the_vm_record_is_local_and_forgotten_across_boots(tmp_path, monkeypatch):
     from bootstrap import vmstate
 
+    monkeypatch.delenv("BOOTSTRAP_STATE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     boot = tmp_path / "boot_id"
     boot.write_text("11111111-aaaa\n")

@@ -291,3 +291,14 @@ def test_https_url_with_pin(tls_server):
         load(server.url_for("/big.toml"))
     with pytest.raises(ProfileError, match="server answered HTTP 404"):
         load(server.url_for("/missing.toml"))
+
+
+def test_file_downloads_need_https():
+    text = errors_of('''
+        [[files]]
+        dest = "/x"
+        url = "file:///etc/passwd"
+        sha256 = "''' + "a" * 64 + '''"
+    ''')
+    assert "vision.toml: files[0].url: downloads need an https URL (got 'file:///etc/passwd')" \
+        in text

@@ -360,7 +360,6 @@ def test_cli_save(isolated, monkeypatch, capsys, tmp_path):
     monkeypatch.chdir(project)
     monkeypatch.setenv("BOOTSTRAP_SESSION_START", str(time.time() + 60))
     monkeypatch.setenv("BOOTSTRAP_APT_HISTORY", str(tmp_path / "no-apt-history.log"))
-    monkeypatch.setenv("BOOTSTRAP_BASELINE", str(tmp_path / "no-baseline.json"))
 
     assert main(["save", "clidemo", "--dry-run"]) == 0
     out = capsys.readouterr().out

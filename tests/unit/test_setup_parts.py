@@ -20,7 +20,7 @@ from tests.support.setup_notebooks import REPO, code, markdown, write_notebook
 
 @pytest.fixture(autouse=True)
 def markers(tmp_path, monkeypatch):
-    monkeypatch.setenv("BOOTSTRAP_MARKERS", str(tmp_path / "markers"))
+    monkeypatch.setenv("BOOTSTRAP_STATE_DIR", str(tmp_path / "state"))
 
 
 def test_parameter_values_are_typed_like_papermills_cli():
