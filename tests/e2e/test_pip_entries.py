@@ -17,10 +17,10 @@ from bootstrap import restore
 from bootstrap.errors import StepError
 from bootstrap.profile import parse
 from bootstrap.report import CHANGED, SATISFIED
-from tests.support.httpserver import LoopbackServer
-from tests.support.projects import write_project, simple_index
+from tests.support.gitrepo import git
+from tests.support.index import simple_index
 from tests.support.venvs import installed
-from tests.support.wheels import build_wheel
+from tests.support.wheels import build_wheel, write_project
 
 
 @pytest.fixture(autouse=True)
@@ -46,8 +46,7 @@ def sources(tmp_path_factory):
 
 def test_scoped_index_serves_only_its_packages(sources, fresh_venv, monkeypatch):
     scoped, default = sources
-    with LoopbackServer(scoped, routes=simple_index(scoped)) as scoped_srv, \
-            LoopbackServer(default, routes=simple_index(default)) as default_srv:
+    with simple_index(scoped) as scoped_srv, simple_index(default) as default_srv:
         monkeypatch.setenv("SCOPED_INDEX", scoped_srv.url_for("/simple/"))
         monkeypatch.setenv("DEFAULT_INDEX", default_srv.url_for("/simple/"))
         profile = parse("""
@@ -111,8 +110,6 @@ def test_control_plain_find_links_would_take_the_trap(sources, fresh_venv, monke
 
 def test_subfolder_installs_editable_without_deps(tmp_path, fresh_venv, wheelhouse, monkeypatch):
     # A folder made with git init stands for a clone: a path entry needs only a folder.
-    from tests.support.projects import git
-
     repo = tmp_path / "drive" / "src" / "repo"
     write_project(repo / "python", "hello-tools", "0.3", requires=["alpha"])
     git(repo, "init", "--quiet")

@@ -5,9 +5,7 @@ Stand-ins: a per-test copy of the recipe has its URLs replaced by local ones
 (a git repository the test made, PEP 503 indexes on 127.0.0.1 serving tiny
 wheels named like the real packages) and ``/content`` moved under tmp_path.
 PyPI is stood in for through ``UV_DEFAULT_INDEX``. Left out: the gpu step (no
-GPU builds here) and the apt step (it would need the network); the git and
-files steps are used when this build has them, else the test clones itself
-and the download recipe is only validated.
+GPU builds here) and the apt step (it would need the network).
 """
 
 from __future__ import annotations
@@ -24,8 +22,9 @@ import pytest
 from bootstrap import restore
 from bootstrap.profile import load
 from bootstrap.report import CHANGED, SATISFIED
+from tests.support.gitrepo import git, make_git_repo
 from tests.support.httpserver import LoopbackServer, self_signed_cert
-from tests.support.projects import clone, git, make_git_repo, simple_index, step_available
+from tests.support.index import simple_index
 from tests.support.venvs import installed
 from tests.support.wheels import build_wheel
 
@@ -78,8 +77,7 @@ def indexes(tmp_path_factory):
     build_wheel(pytorch, "torchvision", "0.19.1+cu121", requires=["torch==2.4.1", "numpy"])
     build_wheel(pytorch, "numpy", "1.26.99")
     build_wheel(pytorch, "filelock", "9.9")
-    with LoopbackServer(pypi, routes=simple_index(pypi)) as pypi_srv, \
-            LoopbackServer(pytorch, routes=simple_index(pytorch)) as pytorch_srv:
+    with simple_index(pypi) as pypi_srv, simple_index(pytorch) as pytorch_srv:
         yield pypi_srv, pytorch_srv
 
 
@@ -98,26 +96,18 @@ def test_five_examples_validate():
         assert profile.name == name and profile.description
 
 
-def restore_with_clone(path: Path, origin: Path, dest: Path, **options):
-    """Restore with the git step when this build has it, else clone as it would."""
-    if not step_available("git"):
-        if not dest.exists():
-            clone(origin, dest)
-        options["skip"] = [*options.get("skip", []), "git"]
-    return restore(path, **options)
-
-
 def test_c_tool_from_git(tmp_path):
     origin = make_git_repo(tmp_path / "origin", program="kilo")
     path = local_copy(tmp_path, "c-tool-from-git",
                       {"https://github.com/antirez/kilo": str(origin)})
     dest = tmp_path / "content" / "kilo"
-    first = restore_with_clone(path, origin, dest)
+    first = restore(path)
     assert first.step("run").outcome == CHANGED
+    assert (dest / "kilo").is_file()            # cloned to dest by the git step, built there
     # [env] put the clone on PATH before the build; the program runs from there.
     assert subprocess.run(["kilo"], capture_output=True, text=True, check=True,
                           env=os.environ).stdout == "hello from C\n"
-    second = restore_with_clone(path, origin, dest)
+    second = restore(path)
     assert second.step("run").outcome == SATISFIED
 
 
@@ -146,16 +136,15 @@ def test_editable_subfolder_of_a_clone(tmp_path, pypi, fresh_venv):
     path = local_copy(tmp_path, "editable-subfolder",
                       {"https://github.com/example/research-code": str(origin)})
     dest = tmp_path / "content" / "research-code"
-    restore_with_clone(path, origin, dest, python=str(fresh_venv))
+    restore(path, python=str(fresh_venv))
     assert installed(fresh_venv) == {"einops": "0.8.0", "research-code": "0.3.0"}
     where = subprocess.run([str(fresh_venv), "-c", "import research_code as m; print(m.__file__)"],
                            capture_output=True, text=True, check=True).stdout.strip()
     assert where == str(dest / "python" / "research_code.py")
-    again = restore_with_clone(path, origin, dest, python=str(fresh_venv))
+    again = restore(path, python=str(fresh_venv))
     assert again.step("pip").outcome == SATISFIED
 
 
-@pytest.mark.skipif(not step_available("files"), reason="the files step is not in this build")
 def test_dataset_archive(tmp_path, monkeypatch):
     cert = self_signed_cert(tmp_path)
     if cert is None:

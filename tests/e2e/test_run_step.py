@@ -12,7 +12,7 @@ from bootstrap import restore
 from bootstrap.errors import StepError
 from bootstrap.profile import parse
 from bootstrap.report import CHANGED, FAILED, SATISFIED
-from tests.support.projects import clone, make_git_repo, step_available
+from tests.support.gitrepo import clone, make_git_repo
 from tests.support.venvs import installed
 
 BUILD_AND_INSTALL = """
@@ -95,7 +95,6 @@ def test_clone_build_skip_and_editable_subfolder(tmp_path, isolated, fresh_venv)
     check_build_and_install(isolated["drive"], fresh_venv, build_profile())
 
 
-@pytest.mark.skipif(not step_available("git"), reason="the git step is not in this build")
 def test_git_step_clones_then_run_builds(tmp_path, isolated, fresh_venv, monkeypatch):
     origin = make_git_repo(tmp_path / "origin")
     monkeypatch.setenv("ORIGIN", str(origin))

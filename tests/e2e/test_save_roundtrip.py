@@ -6,7 +6,6 @@ it (PIP_FIND_LINKS, UV_FIND_LINKS), as a VM starts with PyPI configured.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import time
 from pathlib import Path
@@ -20,12 +19,6 @@ from tests.support.venvs import installed
 pytestmark = pytest.mark.slow
 
 TOKEN = "hf_" + "Xk4fQ9" * 6
-
-
-def _secrets_step_available() -> bool:
-    import bootstrap.steps.secrets as secrets
-
-    return "not available" not in (secrets.__doc__ or "")
 
 
 def _index_env(wheelhouse: Path, tmp_path: Path) -> dict[str, str]:
@@ -82,15 +75,8 @@ def test_save_in_one_kernel_restore_in_another(tmp_path, isolated, wheelhouse):
     second = make_kernel_venv(tmp_path / "vm2")
     assert set(installed(second)) == {"pip"}
     env = kernel_env(second, {**_index_env(wheelhouse, tmp_path), "HF_TOKEN": TOKEN})
-    if importlib.util.find_spec("magics.restore") and _secrets_step_available():
-        restore_cell = "%load_ext bootstrap\n%restore_env demo"
-    else:
-        # %restore_env and the secrets step come from other branches; the engine call is
-        # what the magic runs
-        skip = [] if _secrets_step_available() else ["secrets"]
-        restore_cell = f"import bootstrap\nprint(bootstrap.restore('demo', skip={skip!r}).text())"
     nb = run_cells(second, [
-        restore_cell,
+        "%load_ext bootstrap\n%restore_env demo",
         "import os, json\nprint(json.dumps({'mode': os.environ.get('DEMO_MODE'), "
         "'cwd': os.getcwd()}))",
     ], cwd=tmp_path, env=env)

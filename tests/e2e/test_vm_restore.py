@@ -22,8 +22,9 @@ import pytest
 import bootstrap
 from bootstrap.report import CHANGED, SATISFIED
 from tests.support import debrepo
-from tests.support.gitrepo import GitRepo, head_of, project_files
+from tests.support.gitrepo import GitRepo, head_of
 from tests.support.httpserver import LoopbackServer, self_signed_cert
+from tests.support.wheels import project_files
 
 REPO = Path(__file__).resolve().parents[2]
 WEIGHTS = os.urandom(100_000)
@@ -66,7 +67,7 @@ def vm(tmp_path, monkeypatch, isolated, fresh_venv):
     stored.write_text("from the store\n")
 
     origin = GitRepo.create(tmp_path / "origin")
-    origin.commit(project_files("nbgitdemo", "1.0"), "one")
+    origin.commit(project_files("nbgitdemo", "1.0", package=True), "one")
     origin.tag("v1")
 
     log = tmp_path / "apt-get.log"

@@ -9,6 +9,9 @@ environment variables that steer them. Import the fixtures into a test module:
     def test_x(gpu, colab):
         gpu("t4")                 # nvidia-smi on PATH reports a Tesla T4
         colab.mountpoint          # tmp .../content/drive, not mounted yet
+        step_context("")          # the Context a step gets on the machine faked
+
+``write_profile`` writes a profile file for ``bootstrap.restore`` to read.
 """
 
 from __future__ import annotations
@@ -23,6 +26,25 @@ import pytest
 
 FAKES = Path(__file__).resolve().parent.parent / "fakes"
 _MODULES = ("google", "kaggle_secrets")
+
+
+def write_profile(folder: Path, text: str, name: str = "p.toml") -> Path:
+    """``text`` written as profile ``name`` in ``folder``; returns its path."""
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def step_context(text: str) -> Any:
+    """The Context a step gets for profile ``text`` on the platform detected now."""
+    from bootstrap.context import Context
+    from bootstrap.platform import detect
+    from bootstrap.profile import parse
+    from bootstrap.store import Store
+
+    platform = detect()
+    return Context(profile=parse(text, source="p.toml"), platform=platform,
+                   store=Store(platform.store_root), python=sys.executable)
 
 
 def _forget_fake_modules() -> None:

@@ -1,14 +1,17 @@
-"""Real git repositories made by the tests, and a small Python project that installs offline.
+"""Real git repositories made by the tests.
 
     repo = GitRepo.create(tmp_path / "origin")
-    repo.commit({"README": "one\\n"}, "first")
+    repo.commit(project_files("nbgitdemo", "1.0", package=True), "first")
     repo.tag("v1")                           # annotated; lightweight=True for a plain tag
     repo.url                                 # a file:// URL to clone from
 
-The project files (``project_files``) build with an in-tree PEP 517 backend
-that needs no download and supports PEP 660 editable installs (a ``.pth``
-file pointing at the checkout), so uv can install a clone with the network
-off.
+    origin = make_git_repo(tmp_path / "origin")      # hello.c, a Makefile, python/ project
+    clone(origin, tmp_path / "checkout")
+
+Every git command runs with a fixed identity and without the system's or the
+user's configuration, so the tests behave the same on any machine.
+(``project_files`` comes from tests.support.wheels: a project whose in-tree
+backend needs no download, so uv can install a clone with the network off.)
 """
 
 from __future__ import annotations
@@ -19,10 +22,19 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.wheels import write_project
+
 GIT = shutil.which("git") or "git"
 _ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
         "GIT_AUTHOR_NAME": "tests", "GIT_AUTHOR_EMAIL": "tests@example.invalid",
         "GIT_COMMITTER_NAME": "tests", "GIT_COMMITTER_EMAIL": "tests@example.invalid"}
+
+
+def git(folder: Path, *args: str) -> str:
+    """Run git in ``folder`` with the fixed identity; return its stdout, stripped."""
+    return subprocess.run([GIT, "-C", str(folder), *args], env={**os.environ, **_ENV},
+                          check=True, capture_output=True, text=True,
+                          timeout=60).stdout.strip()
 
 
 @dataclass
@@ -31,15 +43,13 @@ class GitRepo:
 
     @classmethod
     def create(cls, path: Path, branch: str = "main") -> GitRepo:
-        path.mkdir(parents=True)
+        path.mkdir(parents=True, exist_ok=True)
         repo = cls(path)
         repo.git("init", "-q", "-b", branch)
         return repo
 
     def git(self, *args: str) -> str:
-        env = {**os.environ, **_ENV}
-        return subprocess.run([GIT, "-C", str(self.path), *args], env=env, check=True,
-                              capture_output=True, text=True, timeout=60).stdout.strip()
+        return git(self.path, *args)
 
     @property
     def url(self) -> str:
@@ -71,73 +81,33 @@ class GitRepo:
 
 
 def head_of(checkout: Path) -> str:
-    return subprocess.run([GIT, "-C", str(checkout), "rev-parse", "HEAD"], check=True,
-                          capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **_ENV}).stdout.strip()
+    return git(checkout, "rev-parse", "HEAD")
 
 
-def project_files(name: str, version: str) -> dict[str, str]:
-    """pyproject.toml, the in-tree backend and one module whose VERSION is ``version``."""
-    module = name.replace("-", "_")
-    return {
-        "pyproject.toml": (
-            "[build-system]\nrequires = []\nbuild-backend = \"backend\"\n"
-            "backend-path = [\"_build\"]\n\n"
-            f"[project]\nname = \"{name}\"\nversion = \"{version}\"\n"),
-        "_build/backend.py": BACKEND.replace("@NAME@", name).replace("@VERSION@", version),
-        f"{module}/__init__.py": f"VERSION = {version!r}\n",
-    }
+def clone(origin: Path, dest: Path) -> Path:
+    """``git clone`` ``origin`` (a local path) into ``dest``."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    git(dest.parent, "clone", "--quiet", str(origin), str(dest))
+    return dest
 
 
-BACKEND = '''"""A PEP 517/660 backend with no dependencies: a wheel, or an editable .pth wheel."""
-import base64, hashlib, os, zipfile
+HELLO_C = """#include <stdio.h>
+int main(void) { printf("hello from C\\n"); return 0; }
+"""
 
-NAME, VERSION = "@NAME@", "@VERSION@"
-MODULE = NAME.replace("-", "_")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _h(data):
-    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+# Recipe lines start with a tab, as make requires.
+MAKEFILE = """@PROGRAM@: hello.c
+\t$(CC) -O0 -o @PROGRAM@ hello.c
+"""
 
 
-def _wheel(directory, files):
-    dist_info = f"{MODULE}-{VERSION}.dist-info"
-    files = dict(files)
-    files[dist_info + "/METADATA"] = f"Metadata-Version: 2.1\\nName: {NAME}\\nVersion: {VERSION}\\n".encode()
-    files[dist_info + "/WHEEL"] = b"Wheel-Version: 1.0\\nGenerator: tests\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"
-    record = [f"{p},{_h(d)},{len(d)}" for p, d in files.items()] + [dist_info + "/RECORD,,"]
-    files[dist_info + "/RECORD"] = ("\\n".join(record) + "\\n").encode()
-    name = f"{MODULE}-{VERSION}-py3-none-any.whl"
-    with zipfile.ZipFile(os.path.join(directory, name), "w") as zf:
-        for path, data in files.items():
-            zf.writestr(path, data)
-    return name
-
-
-def get_requires_for_build_wheel(config_settings=None):
-    return []
-
-
-def get_requires_for_build_editable(config_settings=None):
-    return []
-
-
-def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
-    files = {}
-    for folder, _, names in os.walk(os.path.join(ROOT, MODULE)):
-        for n in names:
-            if n.endswith(".py"):
-                full = os.path.join(folder, n)
-                with open(full, "rb") as f:
-                    files[os.path.relpath(full, ROOT).replace(os.sep, "/")] = f.read()
-    return _wheel(wheel_directory, files)
-
-
-def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
-    return _wheel(wheel_directory, {f"_{MODULE}_editable.pth": (ROOT + "\\n").encode()})
-
-
-def build_sdist(sdist_directory, config_settings=None):
-    raise NotImplementedError
-'''
+def make_git_repo(folder: Path, *, program: str = "hello", project: str = "hello-tools",
+                  version: str = "0.3", python_dir: str = "python") -> Path:
+    """A repository with one commit: ``hello.c`` and a ``Makefile`` that builds it into
+    ``program`` at the top, and a Python project (in-tree backend) in ``python_dir``.
+    Returns the folder."""
+    repo = GitRepo.create(folder)
+    write_project(folder / python_dir, project, version)
+    repo.commit({"hello.c": HELLO_C, "Makefile": MAKEFILE.replace("@PROGRAM@", program)},
+                "hello")
+    return folder

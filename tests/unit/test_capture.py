@@ -14,8 +14,9 @@ import pytest
 from bootstrap import capture as cap_mod
 from bootstrap.capture import Capture, apt_changes, env_changes, workdir_changes
 from bootstrap.platform import detect
+from tests.support.gitrepo import GitRepo
 from tests.support.venvs import uv
-from tests.support.wheels import build_wheel
+from tests.support.wheels import build_wheel, project_files
 
 TOKEN = "hf_" + "Zq8" * 12
 
@@ -135,50 +136,13 @@ def test_direct_urls_follow_pep_610(tmp_path):
     assert cap_mod.entry_for(dist(None), cap, None) == "Tool==1.2"
 
 
-EDITABLE_BACKEND = '''
-import base64, hashlib, os, zipfile
-
-def _h(d):
-    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b"=").decode()
-
-def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
-    di = "proj-0.3.dist-info"
-    files = {"proj.pth": (os.path.abspath("src") + "\\n").encode(),
-             di + "/METADATA": b"Metadata-Version: 2.1\\nName: proj\\nVersion: 0.3\\n",
-             di + "/WHEEL": b"Wheel-Version: 1.0\\nGenerator: t\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"}
-    rec = [f"{p},{_h(d)},{len(d)}" for p, d in files.items()] + [di + "/RECORD,,"]
-    files[di + "/RECORD"] = ("\\n".join(rec) + "\\n").encode()
-    name = "proj-0.3-py3-none-any.whl"
-    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as zf:
-        for p, d in files.items():
-            zf.writestr(p, d)
-    return name
-
-build_wheel = build_editable
-'''
-
-
-def git(folder: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(folder), "-c", "user.email=t@example.org",
-                           "-c", "user.name=t", *args], check=True, capture_output=True,
-                          text=True).stdout.strip()
-
-
 @pytest.mark.skipif(not cap_mod.shutil.which("git"), reason="needs git")
 def test_editable_checkout_becomes_a_git_entry(fresh_venv, tmp_path):
     project = tmp_path / "proj"
-    (project / "src").mkdir(parents=True)
-    (project / "src" / "proj.py").write_text("X = 1\n")
-    (project / "backend.py").write_text(EDITABLE_BACKEND)
-    (project / "pyproject.toml").write_text(
-        "[build-system]\nrequires = []\nbuild-backend = \"backend\"\nbackend-path = [\".\"]\n"
-        "[project]\nname = \"proj\"\nversion = \"0.3\"\n")
-    git(project, "init", "-q")
-    git(project, "add", ".")
-    git(project, "commit", "-q", "-m", "first")
-    git(project, "remote", "add", "origin",
-        "https://oauth2:glpat-abcdefghijklmnopqrstuvwx@gitlab.example.org/team/proj.git")
-    commit = git(project, "rev-parse", "HEAD")
+    repo = GitRepo.create(project)
+    commit = repo.commit(project_files("proj", "0.3", modules={"src/proj.py": "X = 1\n"}), "first")
+    repo.git("remote", "add", "origin",
+             "https://oauth2:glpat-abcdefghijklmnopqrstuvwx@gitlab.example.org/team/proj.git")
     since = after_now()
     subprocess.run([uv(), "pip", "install", "--quiet", "--python", str(fresh_venv), "--offline",
                     "-e", str(project)], check=True)
@@ -193,7 +157,7 @@ def test_editable_checkout_becomes_a_git_entry(fresh_venv, tmp_path):
     assert "glpat-" not in repr(cap)
 
     # no https remote: nothing to clone from, so a note and no entry
-    git(project, "remote", "set-url", "origin", "git@gitlab.example.org:team/proj.git")
+    repo.git("remote", "set-url", "origin", "git@gitlab.example.org:team/proj.git")
     cap = Capture(since=since)
     cap_mod.python_changes(cap, python=str(fresh_venv))
     assert cap.git == [] and any("editable install" in n for n in cap.notes)

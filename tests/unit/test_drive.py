@@ -3,34 +3,18 @@
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
 import bootstrap
-from bootstrap.context import Context
 from bootstrap.errors import EnvironmentMismatch, StepError
-from bootstrap.platform import detect
 from bootstrap.profile import parse
 from bootstrap.runner import select
 from bootstrap.steps import drive as drive_step
-from bootstrap.store import Store
 from tests.support.fakes import clean_environ, colab, fake_modules  # noqa: F401
+from tests.support.fakes import step_context, write_profile
 
 pytestmark = pytest.mark.usefixtures("clean_environ")
-
-
-def write(tmp_path: Path, text: str, name: str = "p.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(text)
-    return path
-
-
-def context(text: str) -> Context:
-    platform = detect()
-    return Context(profile=parse(text, source="p.toml"), platform=platform,
-                   store=Store(platform.store_root), python=sys.executable)
 
 
 @pytest.fixture
@@ -45,12 +29,12 @@ def pauses(monkeypatch) -> list[float]:
 def test_the_default_drive_root_is_created(tmp_path, monkeypatch):
     monkeypatch.delenv("BOOTSTRAP_DRIVE")
     root = tmp_path / "xdg" / "notebook-bootstrap" / "drive"
-    report = bootstrap.restore(write(tmp_path, "[drive]\n"))
+    report = bootstrap.restore(write_profile(tmp_path, "[drive]\n"))
     row = report.step("drive")
     assert (row.outcome, row.actions) == ("changed", [f"create {root}"])
     assert row.summary == f"Drive root {root}"
     assert root.is_dir()
-    assert bootstrap.restore(write(tmp_path, "[drive]\n")).step("drive").outcome == "satisfied"
+    assert bootstrap.restore(write_profile(tmp_path, "[drive]\n")).step("drive").outcome == "satisfied"
 
 
 @pytest.mark.parametrize("via", ["BOOTSTRAP_DRIVE", "--drive"])
@@ -62,7 +46,7 @@ def test_a_configured_drive_root_must_exist(tmp_path, monkeypatch, via):
     else:
         monkeypatch.setenv("BOOTSTRAP_DRIVE", str(missing))
     with pytest.raises(EnvironmentMismatch) as caught:
-        bootstrap.restore(write(tmp_path, '[drive]\n[env]\nX = "{drive}"\n'), **options)
+        bootstrap.restore(write_profile(tmp_path, '[drive]\n[env]\nX = "{drive}"\n'), **options)
     error = caught.value
     assert error.what == f"the Drive root {missing} does not exist"
     assert error.where == f"{via} (the Drive root)"
@@ -72,7 +56,7 @@ def test_a_configured_drive_root_must_exist(tmp_path, monkeypatch, via):
 
 
 def test_an_existing_drive_root_is_satisfied(tmp_path, isolated):
-    report = bootstrap.restore(write(tmp_path, "[drive]\nmount = false\n"))
+    report = bootstrap.restore(write_profile(tmp_path, "[drive]\nmount = false\n"))
     assert report.step("drive").outcome == "satisfied"
     assert report.step("drive").summary == f"Drive root {isolated['drive']}"
 
@@ -85,7 +69,7 @@ def test_off_colab_the_step_runs_only_for_a_drive_section(tmp_path):
 
 def test_folder_check_and_apply_on_a_context(tmp_path, monkeypatch):
     monkeypatch.delenv("BOOTSTRAP_DRIVE")
-    ctx = context("[drive]\n")
+    ctx = step_context("[drive]\n")
     plan = drive_step.check(ctx)
     assert not plan.satisfied and not ctx.platform.drive_root.exists()
     drive_step.apply(ctx, plan)
@@ -95,7 +79,7 @@ def test_folder_check_and_apply_on_a_context(tmp_path, monkeypatch):
 # -- Colab: mount -------------------------------------------------------------------------
 
 def test_colab_mounts_drive_once(tmp_path, colab):
-    profile = write(tmp_path, '[drive]\n[env]\nDATA = "{drive}/data"\n')
+    profile = write_profile(tmp_path, '[drive]\n[env]\nDATA = "{drive}/data"\n')
     report = bootstrap.restore(profile)
     row = report.step("drive")
     assert row.outcome == "changed"
@@ -113,7 +97,7 @@ def test_colab_mounts_drive_once(tmp_path, colab):
 
 def test_colab_already_mounted_is_left_alone(tmp_path, colab):
     (colab.mountpoint / "MyDrive").mkdir(parents=True)
-    report = bootstrap.restore(write(tmp_path, "[drive]\n"))
+    report = bootstrap.restore(write_profile(tmp_path, "[drive]\n"))
     assert report.step("drive").outcome == "satisfied"
     assert colab.calls() == []
 
@@ -125,7 +109,7 @@ def test_colab_mounts_when_the_profile_uses_drive_without_saying_so(tmp_path, co
     for text in ('[workdir]\npath = "p"\n', '[setup]\nnotebook = "s.ipynb"\n',
                  '[pip]\nfind_links = ["{store}/wheels"]\n'):
         assert drive_step.needs_drive(parse(text)), text
-    report = bootstrap.restore(write(tmp_path, '[env]\nOUT = "{drive}/out"\n'))
+    report = bootstrap.restore(write_profile(tmp_path, '[env]\nOUT = "{drive}/out"\n'))
     assert report.step("drive").outcome == "changed"
     assert colab.calls() == [f"mount {colab.mountpoint}"]
 
@@ -133,7 +117,7 @@ def test_colab_mounts_when_the_profile_uses_drive_without_saying_so(tmp_path, co
 def test_colab_retries_drive_timeouts_with_growing_pauses(tmp_path, colab, pauses, monkeypatch):
     monkeypatch.setenv("FAKE_COLAB_MOUNT_FAILURES", "2")
     events = []
-    report = bootstrap.restore(write(tmp_path, "[drive]\n"), progress=events.append)
+    report = bootstrap.restore(write_profile(tmp_path, "[drive]\n"), progress=events.append)
     assert report.step("drive").outcome == "changed"
     assert pauses == [10.0, 30.0]
     assert len(colab.calls()) == 3
@@ -145,7 +129,7 @@ def test_colab_retries_drive_timeouts_with_growing_pauses(tmp_path, colab, pause
 def test_colab_gives_up_after_three_timeouts(tmp_path, colab, pauses, monkeypatch):
     monkeypatch.setenv("FAKE_COLAB_MOUNT_FAILURES", "3")
     with pytest.raises(StepError) as caught:
-        bootstrap.restore(write(tmp_path, "[drive]\n"))
+        bootstrap.restore(write_profile(tmp_path, "[drive]\n"))
     error = caught.value
     assert error.what == "Drive timed out reading its root folder 3 times"
     assert "timeout during initial read of root folder" in error.details
@@ -157,7 +141,7 @@ def test_colab_gives_up_after_three_timeouts(tmp_path, colab, pauses, monkeypatc
 def test_colab_without_the_notebook_ui_is_a_clear_error(tmp_path, colab):
     colab.without_ui()
     with pytest.raises(EnvironmentMismatch) as caught:
-        bootstrap.restore(write(tmp_path, "[drive]\n"))
+        bootstrap.restore(write_profile(tmp_path, "[drive]\n"))
     error = caught.value
     assert error.what == "Drive can only be mounted from the Colab notebook UI"
     assert error.hint == ("mount it in a cell first: from google.colab import drive; "
@@ -167,12 +151,12 @@ def test_colab_without_the_notebook_ui_is_a_clear_error(tmp_path, colab):
 
 def test_colab_mount_false_only_checks(tmp_path, colab):
     with pytest.raises(EnvironmentMismatch) as caught:
-        bootstrap.restore(write(tmp_path, "[drive]\nmount = false\n"))
+        bootstrap.restore(write_profile(tmp_path, "[drive]\nmount = false\n"))
     assert caught.value.what == f"Drive is not mounted at {colab.mountpoint}"
     assert caught.value.where == "p.toml: drive.mount"
     assert colab.calls() == []
     (colab.mountpoint / "MyDrive").mkdir(parents=True)
-    assert bootstrap.restore(write(tmp_path, "[drive]\nmount = false\n")) \
+    assert bootstrap.restore(write_profile(tmp_path, "[drive]\nmount = false\n")) \
         .step("drive").outcome == "satisfied"
 
 
@@ -180,7 +164,7 @@ def test_colab_refuses_a_mountpoint_with_files(tmp_path, colab):
     colab.mountpoint.mkdir()
     (colab.mountpoint / "stray.txt").write_text("x")
     with pytest.raises(StepError) as caught:
-        bootstrap.restore(write(tmp_path, "[drive]\n"))
+        bootstrap.restore(write_profile(tmp_path, "[drive]\n"))
     assert caught.value.what == (f"Colab could not mount Drive at {colab.mountpoint}: "
                                  "Mountpoint must not already contain files")
     assert "empty folder" in caught.value.hint
@@ -189,21 +173,21 @@ def test_colab_refuses_a_mountpoint_with_files(tmp_path, colab):
 def test_colab_refused_authorisation(tmp_path, colab, monkeypatch):
     monkeypatch.setenv("FAKE_COLAB_MOUNT_AUTH", "denied")
     with pytest.raises(StepError) as caught:
-        bootstrap.restore(write(tmp_path, "[drive]\n"))
+        bootstrap.restore(write_profile(tmp_path, "[drive]\n"))
     assert caught.value.what == ("Drive was not mounted: "
                                  "Error: credential propagation was unsuccessful")
 
 
 def test_colab_custom_mountpoint_moves_the_drive_placeholder(tmp_path, colab):
     custom = colab.root / "content" / "gdrive"
-    bootstrap.restore(write(tmp_path, f'[drive]\nmountpoint = "{custom}"\n'
+    bootstrap.restore(write_profile(tmp_path, f'[drive]\nmountpoint = "{custom}"\n'
                                       '[env]\nWHERE = "{drive}"\n'))
     assert os.environ["WHERE"] == str(custom / "MyDrive")
     assert colab.calls() == [f"mount {custom}"]
 
 
 def test_colab_check_and_apply_on_a_context(colab):
-    ctx = context("[drive]\n")
+    ctx = step_context("[drive]\n")
     plan = drive_step.check(ctx)
     assert (plan.satisfied, plan.data) == (False, ("mount", colab.mountpoint))
     drive_step.apply(ctx, plan)
@@ -235,7 +219,7 @@ def test_a_profile_in_the_store_cannot_be_found_without_the_ui(colab, monkeypatc
 
 def test_a_profile_file_needs_no_early_mount(tmp_path, colab, monkeypatch):
     monkeypatch.delenv("BOOTSTRAP_STORE")
-    report = bootstrap.restore(write(tmp_path, '[env]\nA = "b"\n'))
+    report = bootstrap.restore(write_profile(tmp_path, '[env]\nA = "b"\n'))
     assert [r.name for r in report.steps] == ["gpu", "env"]
     assert colab.calls() == []
 
@@ -244,7 +228,7 @@ def test_colab_with_a_drive_root_off_drive_mounts_nothing(tmp_path, colab, monke
     elsewhere = tmp_path / "local-drive"
     elsewhere.mkdir()
     monkeypatch.setenv("BOOTSTRAP_DRIVE", str(elsewhere))
-    report = bootstrap.restore(write(tmp_path, "[drive]\n"))
+    report = bootstrap.restore(write_profile(tmp_path, "[drive]\n"))
     assert report.step("drive").summary == f"Drive root {elsewhere}"
     assert colab.calls() == []
 
@@ -253,11 +237,11 @@ def test_colab_with_a_drive_root_inside_drive_mounts_and_checks_it(tmp_path, col
     inside = colab.mountpoint / "MyDrive" / "work"
     monkeypatch.setenv("BOOTSTRAP_DRIVE", str(inside))
     with pytest.raises(EnvironmentMismatch) as caught:
-        bootstrap.restore(write(tmp_path, "[drive]\n"))
+        bootstrap.restore(write_profile(tmp_path, "[drive]\n"))
     assert caught.value.what == f"the Drive root {inside} does not exist"
     assert colab.calls() == [f"mount {colab.mountpoint}"]
     (colab.drive / "work").mkdir()
-    assert bootstrap.restore(write(tmp_path, "[drive]\n")).step("drive").outcome == "satisfied"
+    assert bootstrap.restore(write_profile(tmp_path, "[drive]\n")).step("drive").outcome == "satisfied"
 
 
 def test_a_shipped_profile_is_restored_when_drive_cannot_mount(tmp_path, colab, monkeypatch):

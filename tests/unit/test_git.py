@@ -14,7 +14,8 @@ from bootstrap.profile import GitRepo as GitEntry
 from bootstrap.profile import Profile, parse
 from bootstrap.report import CHANGED, PLANNED, SATISFIED
 from bootstrap.steps import git as gitstep
-from tests.support.gitrepo import GitRepo, head_of, project_files
+from tests.support.gitrepo import GitRepo, head_of
+from tests.support.wheels import project_files
 
 
 @pytest.fixture
@@ -23,9 +24,9 @@ def origin(tmp_path, monkeypatch):
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
     repo = GitRepo.create(tmp_path / "origin")
-    repo.c1 = repo.commit(project_files("nbgitdemo", "1.0"), "one")
+    repo.c1 = repo.commit(project_files("nbgitdemo", "1.0", package=True), "one")
     repo.tag("v1")
-    repo.c2 = repo.commit(project_files("nbgitdemo", "2.0"), "two")
+    repo.c2 = repo.commit(project_files("nbgitdemo", "2.0", package=True), "two")
     repo.tag("v2")
     repo.tag("light", lightweight=True)
     repo.branch("dev")

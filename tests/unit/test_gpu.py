@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 import bootstrap
 from bootstrap import process
-from bootstrap.context import Context
 from bootstrap.errors import EnvironmentMismatch
-from bootstrap.platform import detect
-from bootstrap.profile import parse
 from bootstrap.steps import gpu as gpu_step
-from bootstrap.store import Store
 from tests.support.fakes import clean_environ, gpu  # noqa: F401
+from tests.support.fakes import step_context, write_profile
 from tests.support.venvs import installed
 
 pytestmark = pytest.mark.usefixtures("clean_environ")
-
-
-def write(tmp_path: Path, text: str, name: str = "p.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(text)
-    return path
-
-
-def context(text: str) -> Context:
-    platform = detect()
-    return Context(profile=parse(text, source="p.toml"), platform=platform,
-                   store=Store(platform.store_root), python=sys.executable)
 
 
 # -- what nvidia-smi says ------------------------------------------------------------
@@ -112,7 +96,7 @@ def test_models_match_whole_words(name, model, hit):
 
 def test_the_report_always_shows_the_gpu(gpu, tmp_path):
     gpu("t4")
-    report = bootstrap.restore(write(tmp_path, 'env = { A = "1" }\n'))
+    report = bootstrap.restore(write_profile(tmp_path, 'env = { A = "1" }\n'))
     row = report.step("gpu")
     assert row.outcome == "satisfied"
     assert row.summary == "Tesla T4, 15 GiB (driver 535.104.05, CUDA 12.2)"
@@ -124,7 +108,7 @@ def test_the_report_always_shows_the_gpu(gpu, tmp_path):
 
 def test_without_a_requirement_no_gpu_is_fine(gpu, tmp_path):
     gpu("none")
-    report = bootstrap.restore(write(tmp_path, "[gpu]\nmodels = [\"A100\"]\n"))
+    report = bootstrap.restore(write_profile(tmp_path, "[gpu]\nmodels = [\"A100\"]\n"))
     assert report.step("gpu").outcome == "satisfied"
     assert report.step("gpu").summary.startswith("no GPU: nvidia-smi exited with code 6")
 
@@ -143,7 +127,7 @@ def test_without_a_requirement_no_gpu_is_fine(gpu, tmp_path):
 ])
 def test_requirements(gpu, tmp_path, scenario, spec, ok):
     gpu(scenario)
-    path = write(tmp_path, f"[gpu]\nrequired = true\n{spec}\n")
+    path = write_profile(tmp_path, f"[gpu]\nrequired = true\n{spec}\n")
     if ok:
         assert bootstrap.restore(path).step("gpu").outcome == "satisfied"
     else:
@@ -157,7 +141,7 @@ def test_requirements(gpu, tmp_path, scenario, spec, ok):
 def test_a_miss_names_what_was_found(gpu, tmp_path):
     gpu("t4")
     with pytest.raises(EnvironmentMismatch) as caught:
-        bootstrap.restore(write(tmp_path, '[gpu]\nrequired = true\nmodels = ["A100", "L4"]\n'
+        bootstrap.restore(write_profile(tmp_path, '[gpu]\nrequired = true\nmodels = ["A100", "L4"]\n'
                                           "min_memory_gib = 20\n"))
     error = caught.value
     assert error.what == ("the GPU does not fit the profile: Tesla T4 is not one of A100, L4; "
@@ -169,7 +153,7 @@ def test_a_miss_names_what_was_found(gpu, tmp_path):
 
 def test_not_required_turns_a_miss_into_a_note(gpu, tmp_path):
     gpu("t4")
-    report = bootstrap.restore(write(tmp_path, '[gpu]\nmodels = ["A100"]\n'))
+    report = bootstrap.restore(write_profile(tmp_path, '[gpu]\nmodels = ["A100"]\n'))
     row = report.step("gpu")
     assert row.outcome == "satisfied"
     assert row.notes == ["gpu.models not met: Tesla T4 is not one of A100 (informational: "
@@ -178,7 +162,7 @@ def test_not_required_turns_a_miss_into_a_note(gpu, tmp_path):
 
 def test_one_fitting_device_of_several_is_enough(gpu, tmp_path):
     gpu("t4x2")
-    report = bootstrap.restore(write(tmp_path, '[gpu]\nrequired = true\nmodels = ["T4"]\n'))
+    report = bootstrap.restore(write_profile(tmp_path, '[gpu]\nrequired = true\nmodels = ["T4"]\n'))
     assert report.step("gpu").summary == "2 x Tesla T4, 15 GiB (driver 550.90.07, CUDA 12.4)"
     assert report.step("gpu").data["count"] == 2
 
@@ -193,7 +177,7 @@ def test_no_gpu_when_required_fails_with_the_platform_hint(gpu, tmp_path, monkey
     gpu("nodriver")
     monkeypatch.setenv("BOOTSTRAP_PLATFORM", platform)
     with pytest.raises(EnvironmentMismatch) as caught:
-        bootstrap.restore(write(tmp_path, "[gpu]\nrequired = true\n"))
+        bootstrap.restore(write_profile(tmp_path, "[gpu]\nrequired = true\n"))
     error = caught.value
     assert error.what.startswith("this runtime has no GPU (nvidia-smi exited with code 9: "
                                  "NVIDIA-SMI has failed")
@@ -206,14 +190,14 @@ def test_a_hang_when_required_fails_within_the_limit(gpu, tmp_path, monkeypatch)
     gpu("hang")
     monkeypatch.setenv("BOOTSTRAP_GPU_TIMEOUT", "0.5")
     with pytest.raises(EnvironmentMismatch) as caught:
-        bootstrap.restore(write(tmp_path, "[gpu]\nrequired = true\n"))
+        bootstrap.restore(write_profile(tmp_path, "[gpu]\nrequired = true\n"))
     assert caught.value.what == "this runtime has no GPU (nvidia-smi did not answer within 0.5 s)"
 
 
 def test_a_dry_run_reports_the_mismatch_too(gpu, tmp_path):
     gpu("none")
     with pytest.raises(EnvironmentMismatch):
-        bootstrap.restore(write(tmp_path, "[gpu]\nrequired = true\n"), dry_run=True)
+        bootstrap.restore(write_profile(tmp_path, "[gpu]\nrequired = true\n"), dry_run=True)
 
 
 def test_a_missing_gpu_stops_the_restore_before_anything_is_installed(
@@ -226,7 +210,7 @@ def test_a_missing_gpu_stops_the_restore_before_anything_is_installed(
         return real_run(argv, **kwargs)
 
     monkeypatch.setattr(process, "run", spy)
-    profile = write(tmp_path, f"""
+    profile = write_profile(tmp_path, f"""
 [gpu]
 required = true
 models = ["T4"]
@@ -256,7 +240,7 @@ find_links = ["{wheelhouse}"]
 
 def test_check_puts_the_gpu_in_the_state(gpu):
     gpu("a100")
-    ctx = context("[gpu]\nrequired = true\nmin_memory_gib = 40\n")
+    ctx = step_context("[gpu]\nrequired = true\nmin_memory_gib = 40\n")
     result = gpu_step.check(ctx)
     assert result.satisfied and result.actions == []
     assert ctx.state["gpu"]["name"] == "NVIDIA A100-SXM4-40GB"
@@ -267,7 +251,7 @@ def test_check_puts_the_gpu_in_the_state(gpu):
 
 def test_check_without_gpu_records_the_reason(gpu):
     gpu("none")
-    ctx = context("")
+    ctx = step_context("")
     assert gpu_step.check(ctx).satisfied
     assert ctx.state["gpu"]["name"] is None
     assert ctx.state["gpu"]["reason"] == "nvidia-smi exited with code 6: No devices were found"

@@ -3,36 +3,20 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 import bootstrap
-from bootstrap.context import Context
 from bootstrap.errors import StepError
-from bootstrap.platform import detect
-from bootstrap.profile import parse
 from bootstrap.steps import secrets as secrets_step
-from bootstrap.store import Store
 from tests.support.fakes import clean_environ, colab, fake_modules, kaggle  # noqa: F401
+from tests.support.fakes import step_context, write_profile
 
 pytestmark = pytest.mark.usefixtures("clean_environ")
 
 VALUE = "hf_Zq7-s3cr3t-value-91XK"        # must never show up in a report, error or file
 OTHER = "sk-another-s3cr3t-0042"
-
-
-def write(tmp_path: Path, text: str, name: str = "p.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(text)
-    return path
-
-
-def context(text: str) -> Context:
-    platform = detect()
-    return Context(profile=parse(text, source="p.toml"), platform=platform,
-                   store=Store(platform.store_root), python=sys.executable)
 
 
 def dotenv(isolated, text: str) -> Path:
@@ -66,7 +50,7 @@ def unset(monkeypatch):
 
 def test_dotenv_in_the_store(tmp_path, isolated):
     dotenv(isolated, f"# tokens\nexport HF = '{VALUE}'\nAPI=\"{OTHER}\"\n")
-    profile = write(tmp_path, '[secrets]\nHF_TOKEN = "HF"\nAPI_KEY = "API"\n')
+    profile = write_profile(tmp_path, '[secrets]\nHF_TOKEN = "HF"\nAPI_KEY = "API"\n')
     report = bootstrap.restore(profile)
     row = report.step("secrets")
     assert row.outcome == "changed"
@@ -83,14 +67,14 @@ def test_dotenv_in_the_store(tmp_path, isolated):
 
 def test_the_environment_under_another_name(tmp_path, monkeypatch):
     monkeypatch.setenv("MY_HF", VALUE)
-    report = bootstrap.restore(write(tmp_path, '[secrets]\nHF_TOKEN = "MY_HF"\n'))
+    report = bootstrap.restore(write_profile(tmp_path, '[secrets]\nHF_TOKEN = "MY_HF"\n'))
     assert os.environ["HF_TOKEN"] == VALUE
     assert report.step("secrets").notes == ["HF_TOKEN from the environment"]
 
 
 def test_a_variable_already_set_is_satisfied(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", VALUE)
-    report = bootstrap.restore(write(tmp_path, '[secrets]\nHF_TOKEN = "HF"\n'))
+    report = bootstrap.restore(write_profile(tmp_path, '[secrets]\nHF_TOKEN = "HF"\n'))
     assert report.step("secrets").outcome == "satisfied"
     assert report.step("secrets").summary == "1 secret set"
 
@@ -98,7 +82,7 @@ def test_a_variable_already_set_is_satisfied(tmp_path, monkeypatch):
 def test_an_empty_variable_is_not_set(monkeypatch, isolated):
     monkeypatch.setenv("HF_TOKEN", "")
     dotenv(isolated, f"HF={VALUE}\n")
-    ctx = context('[secrets]\nHF_TOKEN = "HF"\n')
+    ctx = step_context('[secrets]\nHF_TOKEN = "HF"\n')
     plan = secrets_step.check(ctx)
     assert (plan.satisfied, plan.data) == (False, ["HF_TOKEN"])
     secrets_step.apply(ctx, plan)
@@ -107,7 +91,7 @@ def test_an_empty_variable_is_not_set(monkeypatch, isolated):
 
 def test_not_found_anywhere(tmp_path, isolated):
     with pytest.raises(StepError) as caught:
-        bootstrap.restore(write(tmp_path, '[secrets]\nHF_TOKEN = "HF"\n'))
+        bootstrap.restore(write_profile(tmp_path, '[secrets]\nHF_TOKEN = "HF"\n'))
     error = caught.value
     assert error.what == "secret HF (for HF_TOKEN) was not found"
     assert error.where == "p.toml: secrets.HF_TOKEN"
@@ -121,7 +105,7 @@ def test_not_found_anywhere(tmp_path, isolated):
 def test_the_error_for_one_secret_does_not_show_another(tmp_path, isolated):
     dotenv(isolated, f"HF={VALUE}\n")
     with pytest.raises(StepError) as caught:
-        bootstrap.restore(write(tmp_path, '[secrets]\nHF_TOKEN = "HF"\nAPI_KEY = "API"\n'))
+        bootstrap.restore(write_profile(tmp_path, '[secrets]\nHF_TOKEN = "HF"\nAPI_KEY = "API"\n'))
     assert os.environ["HF_TOKEN"] == VALUE
     assert VALUE not in everything_shown(caught.value.report, caught.value)
     assert files_containing(tmp_path, VALUE) == [isolated["store"] / ".env"]
@@ -145,7 +129,7 @@ def test_dotenv_parsing(tmp_path):
 def test_an_empty_dotenv_value_is_not_a_secret(tmp_path, isolated, monkeypatch):
     dotenv(isolated, "HF=\n")
     monkeypatch.setenv("HF", VALUE)
-    bootstrap.restore(write(tmp_path, '[secrets]\nHF_TOKEN = "HF"\n'))
+    bootstrap.restore(write_profile(tmp_path, '[secrets]\nHF_TOKEN = "HF"\n'))
     assert os.environ["HF_TOKEN"] == VALUE     # .env had it empty: the environment's wins
 
 
@@ -153,7 +137,7 @@ def test_an_empty_dotenv_value_is_not_a_secret(tmp_path, isolated, monkeypatch):
 
 def test_colab_secrets(tmp_path, colab, isolated):
     server_side = colab.secrets({"HF_TOKEN": VALUE, "WANDB": OTHER})
-    report = bootstrap.restore(write(tmp_path, '[secrets]\nHF_TOKEN = "HF_TOKEN"\n'
+    report = bootstrap.restore(write_profile(tmp_path, '[secrets]\nHF_TOKEN = "HF_TOKEN"\n'
                                                'WANDB_API_KEY = "WANDB"\n'))
     assert (os.environ["HF_TOKEN"], os.environ["WANDB_API_KEY"]) == (VALUE, OTHER)
     assert report.step("secrets").notes == ["HF_TOKEN from Colab secrets",
@@ -167,7 +151,7 @@ def test_colab_secrets(tmp_path, colab, isolated):
 def test_colab_secret_missing_falls_back_to_dotenv(tmp_path, colab, isolated):
     colab.secrets({})
     dotenv(isolated, f"HF_TOKEN={VALUE}\n")
-    report = bootstrap.restore(write(tmp_path, '[secrets]\nHF_TOKEN = "HF_TOKEN"\n'))
+    report = bootstrap.restore(write_profile(tmp_path, '[secrets]\nHF_TOKEN = "HF_TOKEN"\n'))
     assert os.environ["HF_TOKEN"] == VALUE
     assert report.step("secrets").notes == ["HF_TOKEN from the store's .env"]
 
@@ -175,7 +159,7 @@ def test_colab_secret_missing_falls_back_to_dotenv(tmp_path, colab, isolated):
 def test_colab_secret_missing_everywhere(tmp_path, colab):
     colab.secrets({})
     with pytest.raises(StepError) as caught:
-        bootstrap.restore(write(tmp_path, '[secrets]\nHF_TOKEN = "HF_TOKEN"\n'))
+        bootstrap.restore(write_profile(tmp_path, '[secrets]\nHF_TOKEN = "HF_TOKEN"\n'))
     error = caught.value
     assert error.details.splitlines()[0] == "Colab secrets: there is no secret named HF_TOKEN"
     assert error.hint.startswith("add it in Colab: the key icon in the left sidebar > Add new "
@@ -185,7 +169,7 @@ def test_colab_secret_missing_everywhere(tmp_path, colab):
 def test_colab_secret_without_notebook_access(tmp_path, colab):
     colab.secrets({"HF_TOKEN": {"value": VALUE, "access": False}})
     with pytest.raises(StepError) as caught:
-        bootstrap.restore(write(tmp_path, '[secrets]\nHF_TOKEN = "HF_TOKEN"\n'))
+        bootstrap.restore(write_profile(tmp_path, '[secrets]\nHF_TOKEN = "HF_TOKEN"\n'))
     error = caught.value
     assert error.what == "secret HF_TOKEN (for HF_TOKEN) was not found"
     assert "Colab secrets: this notebook has no access to secret HF_TOKEN" in error.details
@@ -198,7 +182,7 @@ def test_colab_without_the_ui_is_asked_once(tmp_path, colab, isolated, monkeypat
     monkeypatch.delenv("FAKE_COLAB_SECRETS", raising=False)
     dotenv(isolated, f"WANDB={OTHER}\n")
     with pytest.raises(StepError) as caught:
-        bootstrap.restore(write(tmp_path, '[secrets]\nWANDB_API_KEY = "WANDB"\n'
+        bootstrap.restore(write_profile(tmp_path, '[secrets]\nWANDB_API_KEY = "WANDB"\n'
                                           'HF_TOKEN = "HF_TOKEN"\n'))
     error = caught.value
     assert os.environ["WANDB_API_KEY"] == OTHER
@@ -212,7 +196,7 @@ def test_colab_without_the_ui_is_asked_once(tmp_path, colab, isolated, monkeypat
 
 def test_colab_refuses_a_name_with_a_space(colab):
     colab.secrets({})
-    sources = secrets_step.Sources(context(""))
+    sources = secrets_step.Sources(step_context(""))
     with pytest.raises(secrets_step.Miss) as caught:
         sources.fetch("colab", "HF TOKEN")
     assert caught.value.reason == "Colab refused the name 'HF TOKEN'"
@@ -222,7 +206,7 @@ def test_colab_refuses_a_name_with_a_space(colab):
 
 def test_kaggle_secrets(tmp_path, kaggle):
     kaggle.secrets({"HF_TOKEN": VALUE})
-    report = bootstrap.restore(write(tmp_path, '[secrets]\nHF_TOKEN = "HF_TOKEN"\n'))
+    report = bootstrap.restore(write_profile(tmp_path, '[secrets]\nHF_TOKEN = "HF_TOKEN"\n'))
     assert report.platform == "Kaggle"
     assert os.environ["HF_TOKEN"] == VALUE
     assert report.step("secrets").notes == ["HF_TOKEN from Kaggle secrets"]
@@ -232,7 +216,7 @@ def test_kaggle_secrets(tmp_path, kaggle):
 def test_kaggle_secret_not_attached(tmp_path, kaggle):
     kaggle.secrets({})
     with pytest.raises(StepError) as caught:
-        bootstrap.restore(write(tmp_path, '[secrets]\nHF_TOKEN = "HF_TOKEN"\n'))
+        bootstrap.restore(write_profile(tmp_path, '[secrets]\nHF_TOKEN = "HF_TOKEN"\n'))
     error = caught.value
     assert error.details.splitlines()[0] == \
         "Kaggle secrets: no secret labelled HF_TOKEN is attached to this notebook"
@@ -242,12 +226,12 @@ def test_kaggle_secret_not_attached(tmp_path, kaggle):
 def test_kaggle_offline_and_outside_a_session(tmp_path, kaggle, isolated, monkeypatch):
     dotenv(isolated, f"HF_TOKEN={VALUE}\n")
     monkeypatch.setenv("FAKE_KAGGLE_OFFLINE", "1")
-    report = bootstrap.restore(write(tmp_path, '[secrets]\nHF_TOKEN = "HF_TOKEN"\n'))
+    report = bootstrap.restore(write_profile(tmp_path, '[secrets]\nHF_TOKEN = "HF_TOKEN"\n'))
     assert report.step("secrets").notes == ["HF_TOKEN from the store's .env"]
 
     monkeypatch.delenv("KAGGLE_USER_SECRETS_TOKEN")
     monkeypatch.delenv("HF_TOKEN")
-    ctx = context('[secrets]\nHF_TOKEN = "HF_TOKEN"\n')
+    ctx = step_context('[secrets]\nHF_TOKEN = "HF_TOKEN"\n')
     with pytest.raises(secrets_step.Miss) as caught:
         secrets_step.Sources(ctx).fetch("kaggle", "HF_TOKEN")
     assert caught.value.reason == ("Kaggle's secret service is not available (CredentialError: "
