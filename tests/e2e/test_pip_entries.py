@@ -9,27 +9,21 @@ server's request log never names ``othermod``.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from bootstrap import restore
 from bootstrap.errors import StepError
 from bootstrap.profile import parse
 from bootstrap.report import CHANGED, SATISFIED
+from tests.support.fakes import clean_environ  # noqa: F401
 from tests.support.gitrepo import git
 from tests.support.index import simple_index
 from tests.support.venvs import installed
 from tests.support.wheels import build_wheel, write_project
 
 
-@pytest.fixture(autouse=True)
-def saved_environ():
-    """Restores write os.environ (the env step); put it back after each test."""
-    before = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(before)
+# Restores write os.environ (the env step): clean_environ puts it back after each test.
+pytestmark = pytest.mark.usefixtures("clean_environ")
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ import pytest
 from bootstrap import restore
 from bootstrap.profile import load
 from bootstrap.report import CHANGED, SATISFIED
+from tests.support.fakes import clean_environ  # noqa: F401
 from tests.support.gitrepo import git, make_git_repo
 from tests.support.httpserver import LoopbackServer, self_signed_cert
 from tests.support.index import simple_index
@@ -32,13 +33,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "recipes"
 JAVA_HOME = Path("/usr/lib/jvm/java-17-openjdk-amd64")
 
 
-@pytest.fixture(autouse=True)
-def saved_environ():
-    """Restores write os.environ (the env step); put it back after each test."""
-    before = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(before)
+# Restores write os.environ (the env step): clean_environ puts it back after each test.
+pytestmark = pytest.mark.usefixtures("clean_environ")
 
 
 def local_copy(tmp_path: Path, name: str, replace: dict[str, str]) -> Path:

@@ -12,6 +12,7 @@ from bootstrap import restore
 from bootstrap.errors import StepError
 from bootstrap.profile import parse
 from bootstrap.report import CHANGED, FAILED, SATISFIED
+from tests.support.fakes import clean_environ  # noqa: F401
 from tests.support.gitrepo import clone, make_git_repo
 from tests.support.venvs import installed
 
@@ -43,13 +44,8 @@ creates = "{drive}/hello.out"
 """
 
 
-@pytest.fixture(autouse=True)
-def saved_environ():
-    """Restores write os.environ (the env step); put it back after each test."""
-    before = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(before)
+# Restores write os.environ (the env step): clean_environ puts it back after each test.
+pytestmark = pytest.mark.usefixtures("clean_environ")
 
 
 class Lines:
