@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.fakes import colab, fake_modules  # noqa: F401 (fixtures)
 from tests.support.venvs import installed
 
 REPO = Path(__file__).resolve().parents[2]
@@ -258,3 +259,17 @@ def test_status_shows_the_gpu_the_fake_nvidia_smi_reports(monkeypatch):
     assert gpu_line() == "Tesla T4, 15 GiB (driver 535.104.05, CUDA 12.2)"
     monkeypatch.setenv("FAKE_NVIDIA_SMI", "none")
     assert gpu_line().startswith("no GPU: ")
+
+
+def test_default_profile_on_a_fresh_colab_vm_mounts_drive_first(shell, colab, monkeypatch,
+                                                                  capsys):
+    # the store lives on Drive (MyDrive/.bootstrap), which a fresh VM has not mounted yet
+    monkeypatch.delenv("BOOTSTRAP_STORE")
+    saved = colab.drive / ".bootstrap" / "profiles" / "default.toml"
+    saved.parent.mkdir(parents=True)
+    saved.write_text('name = "mine"\n[env]\nNB_FROM_DRIVE = "yes"\n')
+    monkeypatch.delenv("NB_FROM_DRIVE", raising=False)
+    shell.run_line_magic("restore_env", "")
+    assert colab.calls()[0] == f"mount {colab.mountpoint}"
+    assert os.environ["NB_FROM_DRIVE"] == "yes"
+    assert "restore of mine on Google Colab" in capsys.readouterr().out
