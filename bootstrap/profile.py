@@ -526,6 +526,15 @@ def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]
 
 # -- parsing and dumping -------------------------------------------------------
 
+def toml_reader() -> Any:
+    """The standard library's TOML reader (tomli, its backport, on Python 3.10)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
+    return tomllib
+
+
 def _depth_problem(data: Any, source: str) -> Problem | None:
     stack = [(data, 1)]
     while stack:
@@ -567,10 +576,7 @@ def from_data(data: dict[str, Any], *, source: str = "profile") -> Profile:
 
 def parse(text: str | bytes, *, source: str = "profile") -> Profile:
     """Parse TOML text into a validated Profile."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on Python 3.10 only
-        import tomli as tomllib
+    tomllib = toml_reader()
 
     size = len(text.encode() if isinstance(text, str) else text)
     if size > MAX_PROFILE_BYTES:
@@ -788,10 +794,7 @@ def damage(body: bytes) -> str | None:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return "is not UTF-8 text"
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on Python 3.10 only
-        import tomli as tomllib
+    tomllib = toml_reader()
     try:
         tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -527,12 +527,9 @@ def install(ctx: Context, item: Item) -> None:
 
 def project_name(folder: Path) -> str | None:
     """``[project] name`` of the checkout's pyproject.toml, when it has one."""
-    import sys
+    from ..profile import toml_reader
 
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
+    tomllib = toml_reader()
     try:
         data: Any = tomllib.loads((folder / "pyproject.toml").read_text())
     except (OSError, ValueError):
