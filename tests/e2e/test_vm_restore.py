@@ -1,4 +1,7 @@
-"""One profile with apt, files and git restored end to end, through the API and the CLI.
+"""One profile with every VM step restored end to end, through the API and the CLI.
+
+gpu (the faithful fake nvidia-smi playing a T4), drive (a local folder),
+secrets (from the store's .env), apt, files and git.
 
 apt is real (a test .deb from a local repository) when the tests run as root
 on Debian or Ubuntu, and left out of the profile otherwise. Downloads come
@@ -28,6 +31,7 @@ from tests.support.wheels import project_files
 
 REPO = Path(__file__).resolve().parents[2]
 WEIGHTS = os.urandom(100_000)
+SECRET = "hf_e2eSecretValue0123456789abcdef"
 APT = debrepo.unavailable() is None
 
 
@@ -62,6 +66,12 @@ def vm(tmp_path, monkeypatch, isolated, fresh_venv):
     (www / "model.bin").write_bytes(WEIGHTS)
     (www / "data.tgz").write_bytes(DATA)
 
+    monkeypatch.setenv("PATH", f"{REPO / 'tests' / 'fakes'}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_NVIDIA_SMI", "t4")
+    monkeypatch.delenv("NB_HF_TOKEN", raising=False)
+    isolated["store"].mkdir(parents=True, exist_ok=True)
+    (isolated["store"] / ".env").write_text(f"HF_TOKEN={SECRET}\n")
+
     stored = isolated["store"] / "notes" / "readme.txt"
     stored.parent.mkdir(parents=True)
     stored.write_text("from the store\n")
@@ -81,7 +91,10 @@ def vm(tmp_path, monkeypatch, isolated, fresh_venv):
     with LoopbackServer(www, tls=pair) as server:
         apt_table = f'[apt]\npackages = ["{debrepo.PACKAGE}"]\n\n' if APT else ""
         text = (
-            'name = "vm"\n\n' + apt_table +
+            'name = "vm"\n\n'
+            '[gpu]\nrequired = true\nmin_memory_gib = 15\nmodels = ["T4", "L4"]\n\n'
+            '[drive]\n\n'
+            '[secrets]\nNB_HF_TOKEN = "HF_TOKEN"\n\n' + apt_table +
             f'[[files]]\nurl = "{server.url_for("model.bin")}"\n'
             f'sha256 = "{hashlib.sha256(WEIGHTS).hexdigest()}"\n'
             'dest = "{drive}/weights/model.bin"\n\n'
@@ -120,7 +133,12 @@ def assert_restored(vm) -> None:
 def test_restore_through_the_api_then_everything_is_satisfied(vm):
     steps = (["apt"] if APT else []) + ["files", "git"]
     first = bootstrap.restore(vm["profile"], python=str(vm["python"]))
-    # (other steps, like the GPU check, may show a row of their own)
+    assert [r.name for r in first.steps] == ["gpu", "drive", "secrets", *steps]
+    assert first.step("gpu").outcome == SATISFIED
+    assert first.step("gpu").summary.startswith("Tesla T4, 15 GiB")
+    assert first.step("secrets").outcome == CHANGED
+    assert os.environ["NB_HF_TOKEN"] == SECRET
+    assert SECRET not in first.text() and SECRET not in first._repr_html_()
     assert [(r.name, r.outcome) for r in first.steps if r.name in steps] == \
         [(s, CHANGED) for s in steps]
     assert_restored(vm)
@@ -141,14 +159,19 @@ def test_restore_through_the_cli_then_everything_is_satisfied(vm):
     assert first.returncode == 0, first.stdout + first.stderr
     headline = first.stdout.splitlines()[0]
     assert headline.startswith("restore of vm on local machine: ")
-    assert f"{3 if APT else 2} changed in" in headline
+    assert f"{4 if APT else 3} changed in" in headline  # secrets, (apt), files, git
+    assert SECRET not in first.stdout + first.stderr
     assert_restored(vm)
     requests = vm["server"].count()
 
     second = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr
-    rows = [line.split() for line in second.stdout.splitlines()[1:] if line.startswith("  ")]
-    outcomes = {row[0]: row[1] for row in rows if not row[0].startswith("-")}
+    # step rows are indented by two spaces; their actions and notes by more
+    rows = [line.split() for line in second.stdout.splitlines()[1:]
+            if line.startswith("  ") and not line.startswith("   ")]
+    outcomes = {row[0]: row[1] for row in rows}
     assert {"files", "git"} | ({"apt"} if APT else set()) <= set(outcomes)
+    # variables belong to the process: a new CLI process sets the secret again
+    assert outcomes.pop("secrets") == "changed"
     assert set(outcomes.values()) == {"ok"}
     assert vm["server"].count() == requests
