@@ -36,9 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     restore = sub.add_parser("restore", help="bring this machine to what a profile says")
     restore.add_argument("profile", help="a profile name, a path to a .toml file or an https URL")
-    restore.add_argument("--only", nargs="+", default=[], metavar="STEP", choices=ORDER,
-                         help=f"run only these steps ({', '.join(ORDER)})")
-    restore.add_argument("--skip", nargs="+", default=[], metavar="STEP", choices=ORDER,
+    restore.add_argument("--only", nargs="+", default=[], metavar="STEP",
+                         help=f"run only these steps ({', '.join(ORDER)}; commas work too)")
+    restore.add_argument("--skip", nargs="+", default=[], metavar="STEP",
                          help="leave these steps out")
     restore.add_argument("--dry-run", action="store_true",
                          help="print what would be done and change nothing")
@@ -99,10 +99,10 @@ def print_progress(event) -> None:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from .runner import restore
+    from .runner import restore, step_names
 
-    report = restore(args.profile, only=args.only, skip=args.skip, dry_run=args.dry_run,
-                     python=args.python, store=args.store, drive=args.drive, force=args.force,
+    report = restore(args.profile, only=step_names(args.only), skip=step_names(args.skip),
+                     dry_run=args.dry_run, python=args.python, store=args.store, drive=args.drive, force=args.force,
                      progress=None if args.quiet else print_progress)
     print(report.text())
     return 0

@@ -79,6 +79,11 @@ def target_python(python: str | None) -> str:
     return str(path.absolute())
 
 
+def step_names(values: Iterable[str]) -> list[str]:
+    """``--only pip env``, ``--only pip --only env`` and ``--only pip,env`` alike."""
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+
+
 def select(profile: Profile, only: Iterable[str], skip: Iterable[str]) -> list[tuple[str, str]]:
     """The steps to show, in order, each with a reason when it is skipped."""
     only, skip = list(only), list(skip)

@@ -15,7 +15,7 @@ stops there. The partial report is shown first.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable
+from typing import Any
 
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
@@ -59,11 +59,6 @@ class BootstrapMagics(Magics):
         """
         args = parse_argstring(self.restore_env, line)
         run(self.shell, args)
-
-
-def steps_option(values: Iterable[str]) -> list[str]:
-    """``--only pip env``, ``--only pip --only env`` and ``--only pip,env`` alike."""
-    return [name.strip() for value in values for name in value.split(",") if name.strip()]
 
 
 def default_profile(profiles: os.PathLike[str] | str) -> str:
@@ -128,7 +123,9 @@ def run(shell: Any, args: Any) -> Any:
     from .restart import colab_prompt
 
     spec, store = resolve(args.profile, args.store)
-    only, skip = steps_option(args.only), steps_option(args.skip)
+    from bootstrap.runner import step_names
+
+    only, skip = step_names(args.only), step_names(args.skip)
     view = LiveView(shell)
     try:
         report = restore(spec, only=only, skip=skip, dry_run=args.dry_run, python=args.python,

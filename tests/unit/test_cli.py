@@ -71,7 +71,10 @@ def test_failed_step_exit_code(tmp_path, fresh_venv):
 
 def test_usage_errors(tmp_path):
     done = cli("restore", "demo", "--only", "pipp")
-    assert done.returncode == 2 and "invalid choice: 'pipp'" in done.stderr
+    assert done.returncode == 2
+    assert "error: unknown step 'pipp'\n  where: --only\n  hint: did you mean 'pip'?" in done.stderr
+    assert cli("restore", str(REPO / "examples" / "demo.toml"), "--only", "gpu,env",
+               "--dry-run").returncode == 0
     done = cli("restore", "demo", "--python", str(tmp_path / "nope"))
     assert done.returncode == 2
     assert "error: no Python interpreter at" in done.stderr

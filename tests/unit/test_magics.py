@@ -90,7 +90,7 @@ def test_an_unknown_step_is_named_with_a_suggestion(shell, wheelhouse, tmp_path)
 
 
 def test_steps_can_be_repeated_or_comma_separated():
-    from magics.restore import steps_option
+    from bootstrap.runner import step_names as steps_option
 
     assert steps_option(["pip", "env,workdir", " apt , "]) == ["pip", "env", "workdir", "apt"]
 
