@@ -678,26 +678,14 @@ def workdir_changes(cap: Capture, *, cwd: str | None = None, drive_root: Path | 
 
 
 def gpu_info() -> tuple[str, float] | None:
-    """(model, memory in GiB) of the first GPU, from ``nvidia-smi``; None without one."""
-    from . import process
+    """(model, memory in GiB) of the first GPU, as the gpu step finds it; None without one."""
+    from .steps.gpu import probe
 
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
+    found = probe()
+    if not found.devices:
         return None
-    try:
-        done = process.run([smi, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
-                           check=False, timeout=20)
-    except Exception:  # noqa: BLE001 - no usable GPU is an answer, not an error
-        return None
-    if done.returncode != 0:
-        return None
-    for line in done.tail:
-        name, sep, memory = line.rpartition(",")
-        try:
-            return name.strip(), round(float(memory.strip()) / 1024, 1)
-        except ValueError:
-            continue
-    return None
+    first = found.devices[0]
+    return first.name, first.memory_gib or 0.0
 
 
 def machine_info(platform_name: str, python: str | None = None,
@@ -726,7 +714,11 @@ def moved(profile: Any, ctx: Any) -> list[str]:
     if saved.platform and saved.platform != ctx.platform.name:
         notes.append(f"the profile was saved on {saved.platform}; this is {ctx.platform.name}")
     if saved.gpu:
-        found = ctx.state.get("gpu", {}).get("info") or gpu_info()
+        seen = ctx.state.get("gpu") or {}
+        if "count" in seen:  # the gpu step ran in this restore: no second nvidia-smi call
+            found = (seen["name"], seen["memory_gib"] or 0.0) if seen["name"] else None
+        else:
+            found = gpu_info()
         if found is None:
             notes.append(f"the profile was saved with a {saved.gpu}; this machine has no GPU")
         elif found[0] != saved.gpu:

@@ -303,21 +303,15 @@ def test_session_start_sources(tmp_path, monkeypatch):
         assert real <= time.time()
 
 
-def fake_nvidia_smi(folder: Path, line: str | None) -> None:
-    folder.mkdir(exist_ok=True)
-    script = folder / "nvidia-smi"
-    body = f"echo '{line}'" if line else "echo 'NVIDIA-SMI has failed' >&2; exit 9"
-    script.write_text(f"#!/bin/sh\n{body}\n")
-    script.chmod(0o755)
-
-
 def test_gpu_and_what_moved(tmp_path, monkeypatch):
     from bootstrap.context import Context
     from bootstrap.profile import parse
     from bootstrap.store import Store
 
-    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
-    fake_nvidia_smi(tmp_path / "bin", "Tesla T4, 15360")
+    from tests.support.fakes import FAKES
+
+    monkeypatch.setenv("PATH", f"{FAKES}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_NVIDIA_SMI", "t4")
     assert cap_mod.gpu_info() == ("Tesla T4", 15.0)
     info = cap_mod.machine_info("colab", gpu=cap_mod.gpu_info())
     assert info == {"python": f"{sys.version_info[0]}.{sys.version_info[1]}",
@@ -333,7 +327,7 @@ def test_gpu_and_what_moved(tmp_path, monkeypatch):
     assert any("saved on colab; this is local" in n for n in notes)
     assert any("A100-SXM4-40GB (40 GiB); this machine has a Tesla T4 (15 GiB)" in n
                for n in notes)
-    fake_nvidia_smi(tmp_path / "bin", None)
+    monkeypatch.setenv("FAKE_NVIDIA_SMI", "nodriver")
     assert cap_mod.gpu_info() is None
     assert any("this machine has no GPU" in n for n in cap_mod.moved(profile, ctx))
 
