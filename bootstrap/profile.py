@@ -171,6 +171,8 @@ class Pip:
     find_links: list[str] = field(default_factory=list, metadata=_rule(check_url, each=True))
     constraints: list[str] = field(default_factory=list,
                                    metadata=_rule(check_requirements_list, each=True))
+    #: install through the pinned lock and the store's wheels (bootstrap/locked.py)
+    lock: bool = True
 
 
 @dataclass
