@@ -114,6 +114,7 @@ class Fetcher:
         self.to_save: list[tuple[Path, wheelstore.Wheel]] = []
         self._lock = threading.Lock()
         self._sessions = threading.local()
+        self._opened: list[Any] = []
         self._builds = threading.Semaphore(max(1, (os.cpu_count() or 2) // 2))
 
     def note(self, text: str) -> None:
@@ -155,7 +156,9 @@ class Fetcher:
             if damaged is not None:
                 raise StepError(f"{artifact.filename} in the store is damaged and could not be "
                                 f"fetched again: {exc.what}", step="pip",
-                                where=str(damaged.path), details=exc.details,
+                                where=str(damaged.path),
+                                details="\n".join(filter(None, [f"the file {damaged.what}",
+                                                                 exc.where, exc.details])),
                                 hint="restore with the network on (the file is fetched again "
                                      "and the store repaired), or delete the file") from None
             raise
@@ -206,7 +209,14 @@ class Fetcher:
             import requests
 
             sess = self._sessions.session = requests.Session()
+            with self._lock:
+                self._opened.append(sess)
         return sess
+
+    def close(self) -> None:
+        for sess in self._opened:
+            sess.close()
+        self._opened.clear()
 
     def build(self, pkg: lockfile.Package) -> None:
         """Build pkg's sdist into a wheel once; record it in ``pkg.built``."""
@@ -294,8 +304,15 @@ def install(ctx: Context, plan: Check) -> bool:
             ctx.note(f"{path.name} no longer fits: {reason}; resolved again")
         ctx.say("resolving the requirements (once; the result is kept in "
                 f"{path.name})")
-        lock = lockfile.resolve(ctx, spec.requirements, inputs=spec.digest, options=spec.options,
-                                constraints=spec.constraints, installed=before, old=old)
+        try:
+            lock = lockfile.resolve(ctx, spec.requirements, inputs=spec.digest,
+                                    options=spec.options, constraints=spec.constraints,
+                                    installed=before, old=old)
+        except StepError as exc:
+            # uv install gives the clearer message when the requirements cannot be met,
+            # and a lock-only problem must not stop the restore
+            ctx.note(f"could not make the lock ({exc.what}); installing without it")
+            return False
     assert lock is not None
     known_before = {p.name: (p.built, p.wheel.size if p.wheel else None) for p in lock.packages}
     todo = [p for p in lock.packages if before.get(p.name) != p.version]
@@ -305,7 +322,10 @@ def install(ctx: Context, plan: Check) -> bool:
     local = wheelstore.local_dir(ctx.environ)
     local.mkdir(parents=True, exist_ok=True)
     fetcher = Fetcher(ctx, local, spec.options)
-    sources = _fetch_and_install(ctx, fetcher, todo, local, reinstall)
+    try:
+        sources = _fetch_and_install(ctx, fetcher, todo, local, reinstall)
+    finally:
+        fetcher.close()
     for text in fetcher.notes:
         ctx.note(text)
 

@@ -87,6 +87,8 @@ def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str |
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
     done = Completed(argv, returncode, list(tail), time.monotonic() - start)
     if timed_out.is_set():
         raise StepError(f"{argv[0]} did not finish within {timeout:g} s and was stopped",
