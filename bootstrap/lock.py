@@ -345,7 +345,7 @@ def from_uv(data: Mapping[str, Any], *, interp: Interpreter, inputs: str,
 
 def resolve(ctx: Context, requirements: list[str], *, inputs: str, options: list[str],
             constraints: list[str], installed: Mapping[str, str], old: Lock | None,
-            upgrade: bool = False) -> Lock:
+            upgrade: bool = False, quiet: bool = False) -> Lock:
     """Resolve ``requirements`` for the target with uv, preferring what is installed."""
     import tempfile
 
@@ -375,7 +375,7 @@ def resolve(ctx: Context, requirements: list[str], *, inputs: str, options: list
             cfile.write_text("\n".join(constraints) + "\n")
             argv += ["--constraint", str(cfile)]
         argv.append(str(source))
-        ctx.run(argv, env=env, cwd=tmp,
+        ctx.run(argv, env=env, cwd=tmp, on_line=None if quiet else ctx.say,
                 hint="uv could not resolve the requirements; its message is above")
         try:
             data = tomllib.loads(out.read_text())

@@ -37,7 +37,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 _CHUNK = 1024 * 1024
 
@@ -180,11 +180,17 @@ def put(store_wheels: Path, local: Path, wheel: Wheel) -> bool:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         try:
-            with os.fdopen(fd, "wb") as out, open(local, "rb") as src:
-                shutil.copyfileobj(src, out, _CHUNK)
-                out.flush()
-                os.fsync(out.fileno())
-            verify(Path(tmp), wheel)  # Drive's mount has been seen to lose writes
+            os.close(fd)
+            try:
+                # the same disk (a store outside Drive): share the verified file
+                os.unlink(tmp)
+                os.link(local, tmp)
+            except OSError:
+                with open(tmp, "wb") as out, open(local, "rb") as src:
+                    shutil.copyfileobj(src, out, _CHUNK)
+                    out.flush()
+                    os.fsync(out.fileno())
+                verify(Path(tmp), wheel)  # Drive's mount has been seen to lose writes
             os.replace(tmp, target)
         finally:
             if os.path.exists(tmp):
@@ -192,76 +198,77 @@ def put(store_wheels: Path, local: Path, wheel: Wheel) -> bool:
     return True
 
 
-# -- saving in the background -------------------------------------------------------
+# -- work in the background --------------------------------------------------------------
 
-class _Saver:
-    """One background thread that copies finished wheels into the store, in order.
+class _Background:
+    """A few worker threads for store saves, started on demand, ended when idle.
 
-    The thread ends as soon as its queue is empty (a later ``submit`` starts a
-    new one), so a CLI run exits the moment the last wheel is saved.
+    Workers are not daemons, so a CLI run finishes its saves before the process
+    exits; they end as soon as the queue is empty, so nothing lingers.
     """
 
-    def __init__(self) -> None:
-        self.jobs: collections.deque[tuple[Path, Path, Wheel]] = collections.deque()
+    def __init__(self, workers: int = 4) -> None:
+        self.workers = workers
+        self.jobs: collections.deque[tuple[str, Callable[[], bool]]] = collections.deque()
         self.cond = threading.Condition()
-        self.running = False
+        self.running = 0
         self.saved: list[str] = []
         self.errors: list[str] = []
 
-    def submit(self, store_wheels: Path, local: Path, wheel: Wheel) -> None:
+    def submit(self, label: str, job: Callable[[], bool]) -> None:
         with self.cond:
-            self.jobs.append((store_wheels, local, wheel))
-            if not self.running:
-                self.running = True
-                # Not a daemon: a CLI run finishes saving before the process exits.
-                threading.Thread(target=self.run, name="bootstrap-wheel-saver").start()
+            self.jobs.append((label, job))
+            if self.running < self.workers:
+                self.running += 1
+                threading.Thread(target=self.run, name="bootstrap-store").start()
 
     def run(self) -> None:
         while True:
             with self.cond:
                 if not self.jobs:
-                    self.running = False
+                    self.running -= 1
                     self.cond.notify_all()
                     return
-                store_wheels, local, wheel = self.jobs[0]
+                label, job = self.jobs.popleft()
             try:
-                if put(store_wheels, local, wheel):
-                    self.saved.append(wheel.filename)
-            except (OSError, Damaged) as exc:
-                self.errors.append(f"could not save {wheel.filename} to the store: {exc}")
-            except BaseException as exc:  # noqa: BLE001 - a bug here must not hang wait()
-                self.errors.append(f"could not save {wheel.filename} to the store: {exc!r}")
-            finally:
-                with self.cond:
-                    self.jobs.popleft()
+                if job():
+                    self.saved.append(label)
+            except BaseException as exc:  # noqa: BLE001 - reported, never lost in a thread
+                what = exc.what if hasattr(exc, "what") else str(exc) or type(exc).__name__
+                self.errors.append(f"could not save {label} to the store: {what}")
 
     def wait(self) -> None:
         with self.cond:
-            while self.running:
+            while self.running or self.jobs:
                 self.cond.wait()
 
 
-_SAVER = _Saver()
+_BACKGROUND = _Background()
+
+
+def background(label: str, job: Callable[[], bool]) -> None:
+    """Run ``job`` (returns True when it saved something) on a store worker thread."""
+    _BACKGROUND.submit(label, job)
 
 
 def save(store_wheels: Path, local: Path, wheel: Wheel) -> None:
     """Queue a verified local wheel to be copied into the store in the background."""
-    _SAVER.submit(store_wheels, local, wheel)
+    background(wheel.filename, lambda: put(store_wheels, local, wheel))
 
 
 def pending() -> int:
-    """How many wheels are still waiting to be saved."""
-    with _SAVER.cond:
-        return len(_SAVER.jobs)
+    """How many store jobs are queued or running."""
+    with _BACKGROUND.cond:
+        return len(_BACKGROUND.jobs) + _BACKGROUND.running
 
 
 def wait() -> list[str]:
-    """Block until queued saves are done; return (and forget) the errors they met."""
-    _SAVER.wait()
-    errors, _SAVER.errors = _SAVER.errors, []
+    """Block until the store jobs are done; return (and forget) the errors they met."""
+    _BACKGROUND.wait()
+    errors, _BACKGROUND.errors = _BACKGROUND.errors, []
     return errors
 
 
 def saved() -> list[str]:
     """File names of the wheels saved into a store by this process so far."""
-    return list(_SAVER.saved)
+    return list(_BACKGROUND.saved)
