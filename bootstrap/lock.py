@@ -26,6 +26,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -295,27 +296,127 @@ def dump(lock: Lock, *, profile: str = "") -> str:
 # -- resolving ------------------------------------------------------------------------------
 
 def preferences(installed: Mapping[str, str], old: Lock | None) -> str:
-    """A pylock.toml that uv reads as preferred versions: what is installed, then the old pins."""
+    """An output file uv reads as preferred versions: what is installed, then the old pins."""
     prefer = dict(installed)
     for pkg in old.packages if old else ():
         prefer.setdefault(pkg.name, pkg.version)
-    lines = [f"lock-version = {_str(LOCK_VERSION)}", f"created-by = {_str(TOOL)}", ""]
-    if not prefer:
-        lines.append("packages = []")
-    for name, version in sorted(prefer.items()):
-        lines += ["[[packages]]", f"name = {_str(name)}", f"version = {_str(version)}", ""]
-    return "\n".join(lines)
+    return "".join(f"{name}=={version}\n" for name, version in sorted(prefer.items()))
 
 
-def from_uv(data: Mapping[str, Any], *, interp: Interpreter, inputs: str,
-            requirements: Iterable[str], installed: Mapping[str, str],
-            old: Lock | None) -> Lock:
-    """Turn ``uv pip compile --format pylock.toml`` output into our lock: one file per package."""
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
+
+
+def parse_pins(text: str) -> list[tuple[str, str]]:
+    """``name==version`` lines of uv's requirements.txt output, as (canonical name, version)."""
     from packaging.utils import canonicalize_name
 
-    tags = target_tags(interp)
-    previous = old.by_name() if old else {}
-    packages = []
+    pins = []
+    for line in text.splitlines():
+        match = _PIN.match(line.strip())
+        if match:
+            pins.append((canonicalize_name(match.group(1)), match.group(2)))
+    return pins
+
+
+def local_dirs(options: list[str]) -> list[Path]:
+    """The ``--find-links`` folders on this machine, from uv options."""
+    from urllib.parse import urlsplit
+    from urllib.request import url2pathname
+
+    out = []
+    for flag, value in zip(options, options[1:]):
+        if flag != "--find-links":
+            continue
+        path = Path(url2pathname(urlsplit(value).path)) if value.startswith("file:") \
+            else Path(value) if "://" not in value else None
+        if path is not None and path.is_dir():
+            out.append(path)
+    return out
+
+
+def without_local_dirs(options: list[str], dirs: list[Path]) -> list[str]:
+    out: list[str] = []
+    skip = False
+    for i, value in enumerate(options):
+        if skip:
+            skip = False
+            continue
+        if value == "--find-links" and i + 1 < len(options) and any(
+                str(d) in options[i + 1] for d in dirs):
+            skip = True
+            continue
+        out.append(value)
+    return out
+
+
+def find_local(pins: list[tuple[str, str]], dirs: list[Path],
+               tags: Mapping[Any, int]) -> dict[str, Package]:
+    """Packages whose file is in a local find-links folder: the best wheel, else the sdist.
+
+    Hashing these files ourselves is much quicker than asking uv for hashes of
+    a local folder, which it computes slowly.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from packaging.utils import (InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename,
+                                 parse_wheel_filename)
+    from packaging.version import InvalidVersion, Version
+
+    wanted = {}
+    for name, version in pins:
+        try:
+            wanted[name] = Version(version)
+        except InvalidVersion:
+            continue
+    wheels: dict[str, tuple[int, Path]] = {}
+    sdists: dict[str, Path] = {}
+    for folder in dirs:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for filename in names:
+            try:
+                if filename.endswith(".whl"):
+                    name, version, _, _ = parse_wheel_filename(filename)
+                    rank = wheel_rank(filename, tags)
+                    if rank is not None and wanted.get(name) == version and (
+                            name not in wheels or rank < wheels[name][0]):
+                        wheels[name] = (rank, folder / filename)
+                elif filename.endswith((".tar.gz", ".zip")):
+                    name, version = parse_sdist_filename(filename)
+                    if wanted.get(name) == version and name not in sdists:
+                        sdists[name] = folder / filename
+            except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+                continue
+    files = {name: path for name, (_, path) in wheels.items()}
+    files.update({name: path for name, path in sdists.items() if name not in files})
+
+    def describe(path: Path) -> Artifact:
+        digest = hashlib.sha256()
+        size = 0
+        with open(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+                size += len(block)
+        return Artifact(path.name, digest.hexdigest(), path.resolve().as_uri(), size)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        described = dict(zip(files, pool.map(describe, files.values())))
+    versions = dict(pins)
+    out = {}
+    for name, artifact in described.items():
+        is_wheel = name in wheels
+        out[name] = Package(name, versions[name], artifact if is_wheel else None,
+                            None if is_wheel else artifact)
+    return out
+
+
+def from_uv(data: Mapping[str, Any], tags: Mapping[Any, int]) -> dict[str, Package]:
+    """Packages from ``uv pip compile --format pylock.toml`` output, one file each."""
+    from packaging.utils import canonicalize_name
+
+    out = {}
     for i, entry in enumerate(data.get("packages") or []):
         name = canonicalize_name(str(entry["name"]))
         version = str(entry["version"])
@@ -329,24 +430,23 @@ def from_uv(data: Mapping[str, Any], *, interp: Interpreter, inputs: str,
         sdist = _artifact(entry.get("sdist"), f"packages[{i}].sdist")
         if best is None and sdist is None:
             raise ValueError(f"{name} {version} has neither a wheel for this platform nor an sdist")
-        pkg = Package(name, version, best[1] if best else None, sdist if best is None else None)
-        was = previous.get(name)
-        if was is not None and was.version == version and was.sdist and pkg.sdist \
-                and was.sdist.sha256 == pkg.sdist.sha256:
-            pkg.built = was.built
-        if installed.get(name) == version and (was is None or was.base):
-            pkg.base = True
-        packages.append(pkg)
-    markers = interp.markers()
-    return Lock(packages, inputs, list(requirements),
-                ".".join(str(n) for n in interp.version), markers.get("implementation_name", ""),
-                markers.get("sys_platform", ""), markers.get("platform_machine", ""))
+        out[name] = Package(name, version, best[1] if best else None,
+                            sdist if best is None else None)
+    return out
 
 
 def resolve(ctx: Context, requirements: list[str], *, inputs: str, options: list[str],
             constraints: list[str], installed: Mapping[str, str], old: Lock | None,
-            upgrade: bool = False, quiet: bool = False) -> Lock:
-    """Resolve ``requirements`` for the target with uv, preferring what is installed."""
+            upgrade: bool = False, quiet: bool = False, background: bool = False) -> Lock:
+    """Resolve ``requirements`` for the target with uv, preferring what is installed.
+
+    Two steps: ``uv pip compile`` pins the versions; then each pinned file is
+    found, in a local find-links folder (hashed here) or through the indexes
+    (``uv pip compile --no-deps --format pylock.toml`` of the pins, whose
+    hashes come from the index). ``background``: this runs beside an install
+    the user waits for, so uv runs at a lower CPU priority (``nice``).
+    """
+    import shutil
     import tempfile
 
     from .errors import StepError
@@ -359,12 +459,17 @@ def resolve(ctx: Context, requirements: list[str], *, inputs: str, options: list
         import tomli as tomllib
 
     env, _ = uv_environment(ctx.environ)
+    nice = shutil.which("nice") if background else None
+    prefix = [nice, "-n", "10"] if nice else []
+    on_line = None if quiet else ctx.say
+    interp = inspect(ctx.python)
+    tags = target_tags(interp)
     with tempfile.TemporaryDirectory(prefix="bootstrap-lock-") as tmp:
         source = Path(tmp, "requirements.in")
         source.write_text("\n".join(requirements) + "\n")
-        out = Path(tmp, "pylock.toml")
-        argv = [uv_binary(), "pip", "compile", "--quiet", "--python", ctx.python,
-                "--format", "pylock.toml", "--output-file", str(out), *options]
+        out = Path(tmp, "requirements.txt")
+        argv = [*prefix, uv_binary(), "pip", "compile", "--quiet", "--python", ctx.python,
+                "--no-header", "--no-annotate", "--output-file", str(out), *options]
         if upgrade:
             argv.append("--upgrade")
         else:
@@ -375,14 +480,42 @@ def resolve(ctx: Context, requirements: list[str], *, inputs: str, options: list
             cfile.write_text("\n".join(constraints) + "\n")
             argv += ["--constraint", str(cfile)]
         argv.append(str(source))
-        ctx.run(argv, env=env, cwd=tmp, on_line=None if quiet else ctx.say,
+        ctx.run(argv, env=env, cwd=tmp, on_line=on_line,
                 hint="uv could not resolve the requirements; its message is above")
-        try:
-            data = tomllib.loads(out.read_text())
-            return from_uv(data, interp=inspect(ctx.python), inputs=inputs,
-                           requirements=requirements, installed=installed, old=old)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise StepError(f"cannot use uv's resolution: {exc}", step="pip",
-                            where="uv pip compile --format pylock.toml",
-                            hint="check the requirements; set lock = false under [pip] to "
-                                 "install without a lock") from None
+        pins = parse_pins(out.read_text())
+        dirs = local_dirs(options)
+        found = find_local(pins, dirs, tags) if dirs else {}
+        rest = [(name, version) for name, version in pins if name not in found]
+        if rest:
+            pinned = Path(tmp, "pinned.in")
+            pinned.write_text("".join(f"{n}=={v}\n" for n, v in rest))
+            lock_out = Path(tmp, "pylock.toml")
+            ctx.run([*prefix, uv_binary(), "pip", "compile", "--quiet", "--python", ctx.python,
+                     "--no-deps", "--format", "pylock.toml", "--output-file", str(lock_out),
+                     *without_local_dirs(options, dirs), str(pinned)],
+                    env=env, cwd=tmp, on_line=on_line,
+                    hint="uv could not find the pinned files; its message is above")
+            try:
+                found.update(from_uv(tomllib.loads(lock_out.read_text()), tags))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise StepError(f"cannot use uv's resolution: {exc}", step="pip",
+                                where="uv pip compile --format pylock.toml",
+                                hint="check the requirements; set lock = false under [pip] "
+                                     "to install without a lock") from None
+    previous = old.by_name() if old else {}
+    packages = []
+    for name, version in pins:
+        pkg = found.get(name)
+        if pkg is None or pkg.version != version:
+            raise StepError(f"no file found for {name}=={version}", step="pip",
+                            hint="check the indexes and find-links folders of the profile")
+        was = previous.get(name)
+        if was is not None and was.version == version and was.sdist and pkg.sdist \
+                and was.sdist.sha256 == pkg.sdist.sha256:
+            pkg.built = was.built
+        pkg.base = installed.get(name) == version and (was is None or was.base)
+        packages.append(pkg)
+    markers = interp.markers()
+    return Lock(packages, inputs, list(requirements),
+                ".".join(str(n) for n in interp.version), markers.get("implementation_name", ""),
+                markers.get("sys_platform", ""), markers.get("platform_machine", ""))

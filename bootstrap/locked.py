@@ -38,7 +38,6 @@ import os
 import shutil
 import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -285,8 +284,13 @@ def install_exactly(ctx: Context, fetcher: Fetcher, todo: list[lockfile.Package]
         return sources
     builds = [p for p in todo if p.wheel is None and p.built is None]
     others = [p for p in todo if p not in builds]
+    from .steps.pip import uv_binary
+
+    uv_binary()  # first in this thread: sysconfig's lazy set-up is not thread-safe
     ctx.say(f"installing {len(todo)} locked package{'s' if len(todo) != 1 else ''}"
             + (f" ({len(builds)} to build from source)" if builds else ""))
+    from concurrent.futures import ThreadPoolExecutor
+
     pool = ThreadPoolExecutor(max_workers=min(8, len(todo)), thread_name_prefix="bootstrap-fetch")
     try:
         # builds first: they take longest, so they should start first
@@ -322,12 +326,14 @@ def install_while_locking(ctx: Context, spec: Inputs, installed: dict[str, str],
     from .steps.pip import uv_binary, uv_environment
 
     made: dict[str, Any] = {}
+    uv_binary()  # first in this thread: sysconfig's lazy set-up is not thread-safe
 
     def resolve() -> None:
         try:
             made["lock"] = lockfile.resolve(ctx, spec.requirements, inputs=spec.digest,
                                             options=spec.options, constraints=spec.constraints,
-                                            installed=installed, old=old, quiet=True)
+                                            installed=installed, old=old, quiet=True,
+                                            background=True)
         except BaseException as exc:  # noqa: BLE001 - reported below, on this thread
             made["error"] = exc
 
