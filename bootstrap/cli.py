@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(validate)
 
     lock = sub.add_parser("lock", help="resolve a profile's [pip] packages and write its lock")
-    lock.add_argument("profile")
+    lock.add_argument("profile", help="a profile name, a path to a .toml file or an https URL")
     lock.add_argument("--upgrade", action="store_true",
                       help="resolve everything afresh instead of keeping the locked versions")
     lock.add_argument("--python", metavar="PATH",

@@ -30,7 +30,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import unquote, urlsplit
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -103,8 +103,13 @@ def lock_name(profile_name: str) -> str:
 
 
 def path_for(profile: Any, store_profiles: Path) -> Path:
-    """Where the lock of ``profile`` lives: beside its file when that folder is writable
-    and not the shipped profiles; in the store's ``profiles/`` otherwise."""
+    """Where the lock of ``profile`` lives.
+
+    Beside the profile's file (``vision.toml`` -> ``pylock.vision.toml``), except
+    for profiles in the store's ``profiles/`` (their locks go to ``profiles/locks/``,
+    so that folder keeps holding nothing but profiles), shipped profiles, profiles
+    fetched by URL and read-only folders (all in the store's ``profiles/locks/``).
+    """
     from .profile import builtin_dir, is_url
 
     origin = profile.origin
@@ -112,12 +117,13 @@ def path_for(profile: Any, store_profiles: Path) -> Path:
         source = Path(origin)
         folder = source.parent
         try:
-            shipped = folder.resolve() == builtin_dir().resolve()
+            elsewhere = folder.resolve() not in (builtin_dir().resolve(), store_profiles.resolve())
         except OSError:
-            shipped = True
-        if source.is_file() and not shipped and os.access(folder, os.W_OK):
+            elsewhere = False
+        if elsewhere and source.is_file() and os.access(folder, os.W_OK):
             return folder / lock_name(source.stem)
-    return store_profiles / lock_name(profile.name or "profile")
+        return store_profiles / "locks" / lock_name(source.stem)
+    return store_profiles / "locks" / lock_name(profile.name or "profile")
 
 
 # -- the target -----------------------------------------------------------------------

@@ -381,6 +381,9 @@ def harvest_built(ctx: Context, pkgs: list[lockfile.Package], local: Path) -> in
     uv keeps each wheel it builds as a ``.whl`` file under ``sdists-v*/`` in its
     cache (its unpacked index wheels are no use: they are not wheel files).
     """
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+    from packaging.version import InvalidVersion, Version
+
     from .interpreter import inspect
     from .lock import target_tags, wheel_rank
 
@@ -389,15 +392,21 @@ def harvest_built(ctx: Context, pkgs: list[lockfile.Package], local: Path) -> in
         return 0
     cache = uv_cache_dir(ctx)
     tags = target_tags(inspect(ctx.python))
+    built: dict[tuple[str, Any], list[Path]] = {}
+    for folder in cache.glob("sdists-v*") if cache is not None else ():
+        for path in folder.rglob("*.whl"):
+            try:
+                name, version, _, _ = parse_wheel_filename(path.name)
+            except (InvalidWheelFilename, InvalidVersion):
+                continue
+            if wheel_rank(path.name, tags) is not None:
+                built.setdefault((name, version), []).append(path)
     found_count = 0
     for pkg in wanted:
-        stem = f"{pkg.name.replace('-', '_')}-{pkg.version}-"
-        found = []
-        if cache is not None:
-            for folder in cache.glob("sdists-v*"):
-                found += [p for p in folder.rglob("*.whl")
-                          if p.name.lower().startswith(stem.lower())
-                          and wheel_rank(p.name, tags) is not None]
+        try:
+            found = built.get((pkg.name, Version(pkg.version)), [])
+        except InvalidVersion:
+            continue
         if not found:
             continue
         newest = max(found, key=lambda p: p.stat().st_mtime)

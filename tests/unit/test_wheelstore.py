@@ -8,6 +8,7 @@ unreachable" is the same profile pointing at a closed port on 127.0.0.1.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -317,3 +318,67 @@ def test_lock_file_round_trips_and_is_pep751_shaped():
     assert data["packages"][1]["sdist"]["url"] == "https://x.org/zeta-1.0.tar.gz"
     with pytest.raises(ValueError, match="no \\[tool.notebook-bootstrap\\] table"):
         lockfile.parse('lock-version = "1.0"\npackages = []\n')
+
+
+def test_a_lock_without_a_store_downloads_and_builds_once_then_the_store_serves(
+        tmp_path, index, fresh_venv, monkeypatch, isolated):
+    # e.g. the lock came with the profile (a git repository), the store is new
+    monkeypatch.setenv("NB_TEST_INDEX", f"{index.url}/simple/")
+    profile = write_profile(tmp_path)
+    bootstrap.restore(str(profile), python=str(fresh_venv))
+    assert wheelstore.wait() == []
+    lock_path = tmp_path / "pylock.work.toml"
+    first_build = lockfile.read(lock_path).by_name()["zeta"].built
+    shutil.rmtree(isolated["store"] / "wheels")
+
+    second = new_vm(tmp_path, monkeypatch, "vm2")
+    report = bootstrap.restore(str(profile), python=str(second))
+    notes = report.step("pip").notes
+    assert ("installed 5 locked packages from pylock.work.toml (4 downloaded, "
+            "1 built from source)") in notes
+    assert "saving 5 new wheels to the store in the background" in notes
+    assert f"updated {lock_path}" in notes  # the new build's sha256
+    assert installed(second) == EVERYTHING
+    assert wheelstore.wait() == []
+    rebuilt = lockfile.read(lock_path).by_name()["zeta"].built
+    assert rebuilt is not None and rebuilt.filename == first_build.filename
+
+    index.stop()
+    monkeypatch.setenv("NB_TEST_INDEX", closed_port_url())
+    third = new_vm(tmp_path, monkeypatch, "vm3")
+    report = bootstrap.restore(str(profile), python=str(third))
+    assert ("installed 5 locked packages from pylock.work.toml (5 from the store)"
+            in report.step("pip").notes)
+    assert files_of(third) == files_of(second)
+
+
+def test_when_uvs_cache_lacks_the_built_wheel_it_is_built_once_in_the_background(
+        tmp_path, index, fresh_venv, monkeypatch, isolated):
+    from bootstrap import locked
+
+    monkeypatch.setattr(locked, "uv_cache_dir", lambda ctx: None)  # e.g. a uv cache layout change
+    monkeypatch.setenv("NB_TEST_INDEX", f"{index.url}/simple/")
+    profile = write_profile(tmp_path)
+    bootstrap.restore(str(profile), python=str(fresh_venv))
+    assert wheelstore.wait() == []
+    zeta = lockfile.read(tmp_path / "pylock.work.toml").by_name()["zeta"]
+    assert zeta.built is not None  # written into the lock by the background build
+    wheel = wheelstore.Wheel(zeta.built.filename, zeta.built.sha256, zeta.built.size, built=True)
+    wheelstore.verify(wheelstore.store_path(isolated["store"] / "wheels", wheel), wheel)
+
+
+def test_locks_of_store_profiles_stay_out_of_the_profiles_folder(tmp_path, isolated):
+    from bootstrap.profile import load
+    from bootstrap.store import Store
+
+    store = Store(isolated["store"])
+    store.profiles.mkdir(parents=True)
+    (store.profiles / "vision.toml").write_text('[pip]\npackages = ["alpha"]\n')
+    in_store = load("vision", profiles_dir=store.profiles)
+    assert lockfile.path_for(in_store, store.profiles) == \
+        store.profiles / "locks" / "pylock.vision.toml"
+    (tmp_path / "project").mkdir()
+    beside = tmp_path / "project" / "my.profile.toml"
+    beside.write_text('[pip]\npackages = ["alpha"]\n')
+    assert lockfile.path_for(load(str(beside)), store.profiles) == \
+        tmp_path / "project" / "pylock.my-profile.toml"
