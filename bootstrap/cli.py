@@ -1,5 +1,5 @@
-"""The command line: ``bootstrap restore|validate|show PROFILE``, ``bootstrap save NAME``,
-``bootstrap setup NOTEBOOK``.
+"""The command line: ``bootstrap restore|validate|show|lock PROFILE``,
+``bootstrap save NAME``, ``bootstrap setup NOTEBOOK``.
 
 Options map one to one onto the Python API. Errors print as their few lines
 (what, where, hint); ``--debug`` shows tracebacks. Exit codes: 0 done,
@@ -55,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("profile")
     _common(validate)
 
+    lock = sub.add_parser("lock", help="resolve a profile's [pip] packages and write its lock")
+    lock.add_argument("profile", help="a profile name, a path to a .toml file or an https URL")
+    lock.add_argument("--upgrade", action="store_true",
+                      help="resolve everything afresh instead of keeping the locked versions")
+    lock.add_argument("--python", metavar="PATH",
+                      help="the interpreter to resolve for (default: this one)")
+    _common(lock)
+
     show = sub.add_parser("show", help="print the resolved profile as TOML")
     show.add_argument("profile")
     show.add_argument("--platform", choices=("colab", "kaggle", "local"),
@@ -105,6 +113,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
                      dry_run=args.dry_run, python=args.python, store=args.store, drive=args.drive, force=args.force,
                      progress=None if args.quiet else print_progress)
     print(report.text())
+    if "bootstrap.wheelstore" in sys.modules:  # wheels still being saved to the store
+        from .wheelstore import wait
+
+        for error in wait():
+            print(f"warning: {error}", file=sys.stderr)
     return 0
 
 
@@ -161,8 +174,20 @@ def cmd_save(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lock(args: argparse.Namespace) -> int:
+    from .locked import lock_profile
+
+    path, lock, changes = lock_profile(args.profile, upgrade=args.upgrade, python=args.python,
+                                       store=args.store, progress=print_progress)
+    print(f"wrote {path}: {len(lock.packages)} packages"
+          + (f", {len(changes)} changed" if changes else ", none changed"))
+    for line in changes:
+        print(f"  {line}")
+    return 0
+
+
 COMMANDS = {"restore": cmd_restore, "validate": cmd_validate, "show": cmd_show,
-            "setup": cmd_setup, "save": cmd_save}
+            "setup": cmd_setup, "save": cmd_save, "lock": cmd_lock}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

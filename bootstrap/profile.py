@@ -308,6 +308,8 @@ class Pip:
                                    metadata=_rule(check_requirements_list, each=True))
     #: indexes and find-links that serve only the packages they name
     indexes: list[PipIndex] = field(default_factory=list)
+    #: install through the pinned lock and the store's wheels (bootstrap/locked.py)
+    lock: bool = True
 
     def validate(self):
         from packaging.utils import canonicalize_name

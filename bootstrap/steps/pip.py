@@ -371,6 +371,10 @@ def versions(ctx: Context) -> dict[str, str]:
 
 
 def apply(ctx: Context, plan: Check) -> None:
+    from ..locked import install as install_locked  # the pinned lock and the wheel store
+
+    if install_locked(ctx, plan):  # False: not for this profile (it notes why)
+        return
     pip = ctx.profile.pip
     assert pip is not None
     env, cleared = uv_environment(ctx.environ)
@@ -391,6 +395,11 @@ def apply(ctx: Context, plan: Check) -> None:
     import importlib
 
     importlib.invalidate_caches()
+    record_changes(ctx, before)
+
+
+def record_changes(ctx: Context, before: Mapping[str, str]) -> None:
+    """Note in the report which distributions changed since ``before``."""
     after = versions(ctx)
     changed = [(name, before.get(name), version) for name, version in sorted(after.items())
                if before.get(name) != version]

@@ -48,13 +48,14 @@ def test_installs_into_target_venv_then_second_run_starts_no_uv(tmp_path, wheelh
     assert installed(fresh_venv) == {"alpha": "2.0", "beta": "1.0", "gamma": "3.1",
                                      "delta": "0.5"}
     assert "alpha 2.0 added" in pip.notes and "delta 0.5 added" in pip.notes
-    assert len(uv_log.read_text().splitlines()) == 1
-    assert "pip install --python" in uv_log.read_text()
+    # the first restore installs and, beside it, resolves the lock
+    calls = sorted(line.split()[1] for line in uv_log.read_text().splitlines())
+    assert calls == ["compile", "install"]
 
     again = bootstrap.restore(str(profile), python=str(fresh_venv))
     assert [(r.name, r.outcome) for r in again.steps] == [("gpu", SATISFIED), ("pip", SATISFIED)]
     assert again.step("pip").summary == "2 requirements met"
-    assert len(uv_log.read_text().splitlines()) == 1  # no uv process the second time
+    assert len(uv_log.read_text().splitlines()) == 2  # no uv process the second time
 
 
 def test_version_change_and_extras_are_detected(tmp_path, wheelhouse, fresh_venv, uv_log):
@@ -83,7 +84,11 @@ def test_markers_for_other_pythons_are_ignored(tmp_path, wheelhouse, fresh_venv,
     report = bootstrap.restore(str(profile), python=str(fresh_venv))
     assert report.step("pip").outcome == CHANGED
     assert installed(fresh_venv) == {"delta": "0.5"}
-    assert "-- delta\n" in uv_log.read_text()
+    calls = len(uv_log.read_text().splitlines())
+    # alpha's marker never holds here: the check counts it as met, so nothing is left to do
+    again = bootstrap.restore(str(profile), python=str(fresh_venv))
+    assert again.step("pip").outcome == SATISFIED
+    assert len(uv_log.read_text().splitlines()) == calls
 
 
 def test_constraints_pin_dependencies(tmp_path, wheelhouse, fresh_venv):

@@ -1,0 +1,665 @@
+"""Installing a profile's ``[pip]`` requirements from its pinned lock and the wheel store.
+
+This is how the ``pip`` step installs plain PEP 508 requirements (it calls
+:func:`install` from ``apply``). Two paths:
+
+**The lock fits** (the usual case on a fresh VM): for each locked package not
+installed at its pinned version, get its wheel onto local disk: from the
+local wheel folder, else from the store, else download it (the URL and
+sha256 are in the lock), else build it from its sdist with ``uv build``.
+Every file is verified against the lock first. Then ``uv pip install
+--offline --no-index --find-links LOCAL --no-deps --no-build`` of exactly
+those pins: no resolution, no network, no build. Wheels that are ready are
+installed while sdists still build.
+
+**No lock yet, or it no longer fits** (the profile changed, another Python,
+the platform's own packages moved; the report says why): the plain ``uv pip
+install`` runs as it would without us, and ``uv pip compile --format
+pylock.toml`` resolves the same inputs at the same time for the lock, so
+the user waits no longer than for uv alone. Afterwards the lock is written
+and the installed wheels go into the store in the background: wheels from a
+local folder are copied, wheels from an index are fetched once more (the
+network is idle by then), and a wheel uv built from an sdist is taken from
+uv's cache, so no sdist is built twice.
+
+Left to the plain ``uv pip install`` of ``steps/pip.py`` (with a note saying
+why): entries with a direct URL, entries that are tables with per-entry
+options, and pip settings this module does not know (e.g. indexes scoped to
+packages). ``[pip] lock = false`` turns the lock and store off for a profile.
+
+Reads: ``[pip]``, the lock, the store's ``wheels/``, the local wheel folder, uv's cache.
+Changes: the target's site-packages (through uv), the lock file, both wheel folders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import lock as lockfile
+from . import wheelstore
+from .errors import StepError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .context import Context
+    from .steps import Check
+
+#: [pip] keys this module understands; any other key with a non-default value
+#: (added by later features) sends the install down the plain uv path.
+KNOWN_KEYS = {"packages", "no_index", "index_url", "extra_index_urls", "find_links",
+              "constraints", "lock"}
+
+#: where a wheel came from, for the report
+LOCAL, STORE, DOWNLOAD, BUILD = "local", "store", "download", "build"
+
+
+def bypass_reason(pip: Any) -> str | None:
+    """Why this [pip] section is installed without the lock (None: the lock applies)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    if getattr(pip, "lock", True) is False:
+        return "lock = false"
+    for field in dataclasses.fields(pip):
+        if field.name in KNOWN_KEYS or field.metadata.get("internal"):
+            continue
+        default = (field.default if field.default is not dataclasses.MISSING
+                   else field.default_factory() if field.default_factory is not dataclasses.MISSING
+                   else None)
+        if getattr(pip, field.name) != default:
+            return f"the lock does not cover pip.{field.name}"
+    for entry in pip.packages:
+        if not isinstance(entry, str):
+            return "entries with their own options are installed directly"
+        try:
+            if Requirement(entry).url:
+                return "direct URL requirements are installed directly"
+        except InvalidRequirement:
+            return None if "{" in entry else "an entry is not a plain requirement"
+    return None
+
+
+@dataclass
+class Inputs:
+    """The profile's pip inputs, expanded for this machine."""
+
+    requirements: list[str]
+    constraints: list[str]
+    options: list[str]
+    digest: str
+
+
+def inputs(ctx: Context) -> Inputs:
+    from .steps.pip import install_options
+
+    pip = ctx.profile.pip
+    assert pip is not None
+    reqs = [ctx.expand(e, f"pip.packages[{i}]") for i, e in enumerate(pip.packages)]
+    cons = [ctx.expand(c, f"pip.constraints[{i}]") for i, c in enumerate(pip.constraints)]
+    return Inputs(reqs, cons, install_options(ctx), lockfile.inputs_digest(pip))
+
+
+def as_wheel(artifact: lockfile.Artifact, *, built: bool = False) -> wheelstore.Wheel:
+    return wheelstore.Wheel(artifact.filename, artifact.sha256, artifact.size, built)
+
+
+# -- getting one file -----------------------------------------------------------------------
+
+def fetch_artifact(artifact: lockfile.Artifact, dest: Path, session: Any = None) -> None:
+    """Put the verified file at ``dest``: copied from a local path or downloaded from its URL."""
+    url = artifact.url
+    if not url:
+        raise StepError(f"the lock has no URL for {artifact.filename}", step="pip",
+                        hint="run `bootstrap lock PROFILE --upgrade` to resolve again")
+    if url.startswith("file:") or "://" not in url:
+        from urllib.parse import urlsplit
+        from urllib.request import url2pathname
+
+        source = Path(url2pathname(urlsplit(url).path)) if url.startswith("file:") else Path(url)
+        try:
+            wheelstore.copy_verified(source, dest, as_wheel(artifact))
+        except FileNotFoundError:
+            raise StepError(f"{artifact.filename} is not at {source} any more", step="pip",
+                            where=url, hint="put the file back, or run `bootstrap lock "
+                                            "PROFILE --upgrade` to resolve again") from None
+        except wheelstore.Damaged as exc:
+            raise StepError(f"{artifact.filename} does not match the lock: {exc.what}",
+                            step="pip", where=url,
+                            hint="the file changed since the lock was made; run "
+                                 "`bootstrap lock PROFILE --upgrade`") from None
+        return
+    from .fetch import download
+
+    if session is None:
+        import requests
+
+        with requests.Session() as own:
+            download(url, dest, sha256=artifact.sha256, progress=False, retries=2,
+                     session=own, allow_http=True)
+    else:
+        download(url, dest, sha256=artifact.sha256, progress=False, retries=2,
+                 session=session, allow_http=True)
+
+
+def build_wheel(ctx: Context, pkg: lockfile.Package, local: Path, options: list[str]) -> Path:
+    """Build pkg's sdist into a wheel in ``local``; record it in ``pkg.built``.
+
+    Quiet (it may run on a worker thread): uv's output is in the error when it fails.
+    """
+    from .steps.pip import uv_binary, uv_environment
+
+    assert pkg.sdist is not None
+    work = Path(tempfile.mkdtemp(prefix=".build-", dir=local))
+    try:
+        sdist = work / pkg.sdist.filename
+        fetch_artifact(pkg.sdist, sdist)
+        out = work / "out"
+        env, _ = uv_environment(ctx.environ)
+        ctx.run([uv_binary(), "build", "--quiet", "--wheel", "--python", ctx.python,
+                 "--out-dir", str(out), *options, str(sdist)], env=env, cwd=str(work),
+                on_line=None,
+                hint=f"building {pkg.name} {pkg.version} from source failed; its output is above")
+        built = sorted(out.glob("*.whl"))
+        if len(built) != 1:
+            raise StepError(f"building {pkg.sdist.filename} gave {len(built)} wheels, not 1",
+                            step="pip", where=str(out), hint="check the package's build")
+        digest, size = wheelstore.hash_file(built[0])
+        pkg.built = lockfile.Artifact(built[0].name, digest, None, size)
+        dest = local / built[0].name
+        os.replace(built[0], dest)
+        return dest
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# -- the lock fits: install exactly it -------------------------------------------------------
+
+class Fetcher:
+    """Gets each locked package's wheel into the local folder, verified (thread-safe)."""
+
+    def __init__(self, ctx: Context, local: Path, options: list[str]) -> None:
+        self.ctx = ctx
+        self.local = local
+        self.store_wheels = ctx.store.wheels
+        self.options = options
+        self.notes: list[str] = []
+        self.saving = 0
+        self._lock = threading.Lock()
+        self._sessions = threading.local()
+        self._opened: list[Any] = []
+        self._builds = threading.Semaphore(max(1, (os.cpu_count() or 2) // 2))
+
+    def note(self, text: str) -> None:
+        with self._lock:
+            self.notes.append(text)
+
+    def get(self, pkg: lockfile.Package) -> str:
+        """Make ``local/<wheel>`` hold pkg's verified wheel; return where it came from."""
+        artifact = pkg.wheel or pkg.built
+        damaged = None
+        if artifact is not None:
+            wheel = as_wheel(artifact, built=pkg.wheel is None)
+            here = self.local / artifact.filename
+            if here.is_file():
+                try:
+                    wheelstore.verify(here, wheel)
+                    return LOCAL
+                except wheelstore.Damaged:
+                    here.unlink(missing_ok=True)
+            try:
+                wheelstore.copy_verified(wheelstore.store_path(self.store_wheels, wheel), here,
+                                         wheel)
+                return STORE
+            except FileNotFoundError:
+                pass
+            except wheelstore.Damaged as exc:
+                damaged = exc
+                self.note(f"the store's {artifact.filename} is damaged ({exc.what}); "
+                          + ("fetching it again" if pkg.wheel else "building it again"))
+        try:
+            if pkg.wheel is not None:
+                here = self.local / pkg.wheel.filename
+                fetch_artifact(pkg.wheel, here, self.session())
+                self.save(here, as_wheel(pkg.wheel))
+                return DOWNLOAD
+            with self._builds:
+                here = build_wheel(self.ctx, pkg, self.local, self.options)
+            assert pkg.built is not None
+            self.save(here, as_wheel(pkg.built, built=True))
+            return BUILD
+        except StepError as exc:
+            if damaged is not None and artifact is not None:
+                raise StepError(
+                    f"{artifact.filename} in the store is damaged and could not be fetched "
+                    f"again: {exc.what}", step="pip", where=str(damaged.path),
+                    details="\n".join(filter(None, [f"the file {damaged.what}", exc.where,
+                                                    exc.details])),
+                    hint="restore with the network on (the file is fetched again and the "
+                         "store repaired), or delete the file") from None
+            raise
+
+    def save(self, path: Path, wheel: wheelstore.Wheel) -> None:
+        with self._lock:
+            self.saving += 1
+        wheelstore.save(self.store_wheels, path, wheel)
+
+    def session(self) -> Any:
+        sess = getattr(self._sessions, "session", None)
+        if sess is None:
+            import requests
+
+            sess = self._sessions.session = requests.Session()
+            with self._lock:
+                self._opened.append(sess)
+        return sess
+
+    def close(self) -> None:
+        for sess in self._opened:
+            sess.close()
+        self._opened.clear()
+
+
+def uv_install_locked(ctx: Context, local: Path, pins: list[str], reinstall: list[str]) -> None:
+    from .steps.pip import uv_binary, uv_environment
+
+    env, _ = uv_environment(ctx.environ)
+    argv = [uv_binary(), "pip", "install", "--python", ctx.python, "--offline", "--no-index",
+            "--find-links", str(local), "--no-deps", "--no-build"]
+    for name in reinstall:
+        argv += ["--reinstall-package", name]
+    ctx.run(argv + ["--", *pins], env=env,
+            hint="uv could not install the locked wheels; its message is above")
+
+
+def install_exactly(ctx: Context, fetcher: Fetcher, todo: list[lockfile.Package], local: Path,
+                    reinstall: list[str]) -> dict[str, str]:
+    """Get every wheel (in parallel) and install; wheels that are ready go in while sdists build."""
+    sources: dict[str, str] = {}
+    if not todo:
+        return sources
+    builds = [p for p in todo if p.wheel is None and p.built is None]
+    others = [p for p in todo if p not in builds]
+    from .steps.pip import uv_binary
+
+    uv_binary()  # first in this thread: sysconfig's lazy set-up is not thread-safe
+    ctx.say(f"installing {len(todo)} locked package{'s' if len(todo) != 1 else ''}"
+            + (f" ({len(builds)} to build from source)" if builds else ""))
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=min(8, len(todo)), thread_name_prefix="bootstrap-fetch")
+    try:
+        # builds first: they take longest, so they should start first
+        futures = [(p, pool.submit(fetcher.get, p)) for p in builds + others]
+        for pkg, future in futures[len(builds):]:
+            sources[pkg.name] = future.result()
+        if builds and others:
+            # the rest are sdists still building: install what is ready meanwhile
+            uv_install_locked(ctx, local, [p.pin for p in others],
+                              [n for n in reinstall if n not in {b.name for b in builds}])
+        for pkg, future in futures[:len(builds)]:
+            sources[pkg.name] = future.result()
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    if builds and others:
+        uv_install_locked(ctx, local, [p.pin for p in builds],
+                          [n for n in reinstall if n in {b.name for b in builds}])
+    else:
+        uv_install_locked(ctx, local, [p.pin for p in todo], reinstall)
+    return sources
+
+
+# -- no lock that fits: uv installs while the lock is made -----------------------------------
+
+def install_while_locking(ctx: Context, spec: Inputs, installed: dict[str, str],
+                          old: lockfile.Lock | None) -> lockfile.Lock | None:
+    """The plain ``uv pip install`` and, at the same time, ``uv pip compile`` for the lock.
+
+    Returns the lock, or None when it could not be made (noted; the install stands).
+    """
+    from .steps.pip import uv_binary, uv_environment
+
+    made: dict[str, Any] = {}
+    uv_binary()  # first in this thread: sysconfig's lazy set-up is not thread-safe
+
+    def resolve() -> None:
+        try:
+            made["lock"] = lockfile.resolve(ctx, spec.requirements, inputs=spec.digest,
+                                            options=spec.options, constraints=spec.constraints,
+                                            installed=installed, old=old, quiet=True,
+                                            background=True)
+        except BaseException as exc:  # noqa: BLE001 - reported below, on this thread
+            made["error"] = exc
+
+    locking = threading.Thread(target=resolve, name="bootstrap-lock")
+    locking.start()
+    try:
+        env, _ = uv_environment(ctx.environ)
+        argv = [uv_binary(), "pip", "install", "--python", ctx.python, *spec.options]
+        with tempfile.TemporaryDirectory(prefix="bootstrap-pip-") as tmp:
+            if spec.constraints:
+                constraints = os.path.join(tmp, "constraints.txt")
+                Path(constraints).write_text("\n".join(spec.constraints) + "\n")
+                argv += ["--constraint", constraints]
+            ctx.run(argv + ["--", *spec.requirements], env=env,
+                    hint="uv could not install the requirements; its message is above")
+    finally:
+        locking.join()
+    error = made.get("error")
+    if error is not None:
+        if not isinstance(error, StepError):
+            raise error
+        ctx.note(f"could not make the lock ({error.what}); installed without it")
+        return None
+    return made["lock"]
+
+
+def uv_cache_dir(ctx: Context) -> Path | None:
+    import subprocess
+
+    from .steps.pip import uv_binary, uv_environment
+
+    env, _ = uv_environment(ctx.environ)
+    try:
+        out = subprocess.run([uv_binary(), "cache", "dir"], env=env, capture_output=True,
+                             text=True, timeout=30, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return Path(out) if out else None
+
+
+def harvest_built(ctx: Context, pkgs: list[lockfile.Package], local: Path) -> int:
+    """Take the wheels uv just built from sdists out of its cache into the store; return how
+    many were found (the others keep ``built = None`` and are built again later).
+
+    uv keeps each wheel it builds as a ``.whl`` file under ``sdists-v*/`` in its
+    cache (its unpacked index wheels are no use: they are not wheel files).
+    """
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+    from packaging.version import InvalidVersion, Version
+
+    from .interpreter import inspect
+    from .lock import target_tags, wheel_rank
+
+    wanted = [p for p in pkgs if p.wheel is None and p.sdist is not None and p.built is None]
+    if not wanted:
+        return 0
+    cache = uv_cache_dir(ctx)
+    tags = target_tags(inspect(ctx.python))
+    built: dict[tuple[str, Any], list[Path]] = {}
+    for folder in cache.glob("sdists-v*") if cache is not None else ():
+        for path in folder.rglob("*.whl"):
+            try:
+                name, version, _, _ = parse_wheel_filename(path.name)
+            except (InvalidWheelFilename, InvalidVersion):
+                continue
+            if wheel_rank(path.name, tags) is not None:
+                built.setdefault((name, version), []).append(path)
+    found_count = 0
+    for pkg in wanted:
+        try:
+            found = built.get((pkg.name, Version(pkg.version)), [])
+        except InvalidVersion:
+            continue
+        if not found:
+            continue
+        newest = max(found, key=lambda p: p.stat().st_mtime)
+        digest, size = wheelstore.hash_file(newest)
+        pkg.built = lockfile.Artifact(newest.name, digest, None, size)
+        wheel = as_wheel(pkg.built, built=True)
+        try:
+            wheelstore.copy_verified(newest, local / newest.name, wheel)
+        except (OSError, wheelstore.Damaged):
+            pkg.built = None
+            continue
+        wheelstore.save(ctx.store.wheels, local / newest.name, wheel)
+        found_count += 1
+    return found_count
+
+
+def fill_store(ctx: Context, lock: lockfile.Lock, lock_path: Path, local: Path,
+               options: list[str]) -> int:
+    """Queue the lock's wheels that the store lacks; return how many were queued."""
+    from .store import write_atomic
+
+    store_wheels = ctx.store.wheels
+    queued = 0
+    for pkg in lock.packages:
+        if pkg.base:
+            continue  # the platform's own: not ours to keep
+        if pkg.wheel is not None:
+            wheel = as_wheel(pkg.wheel)
+            target = wheelstore.store_path(store_wheels, wheel)
+            if target.is_file() and (wheel.size is None or target.stat().st_size == wheel.size):
+                continue
+
+            def job(pkg: lockfile.Package = pkg, wheel: wheelstore.Wheel = wheel) -> bool:
+                assert pkg.wheel is not None
+                here = local / pkg.wheel.filename
+                try:
+                    wheelstore.verify(here, wheel)
+                except wheelstore.Damaged:
+                    fetch_artifact(pkg.wheel, here)
+                return wheelstore.put(store_wheels, here, wheel)
+
+            wheelstore.background(pkg.wheel.filename, job)
+            queued += 1
+        elif pkg.sdist is not None and pkg.built is None:
+            # uv's cache did not have the wheel it built: build it once more, off the clock
+            def build_job(pkg: lockfile.Package = pkg) -> bool:
+                here = build_wheel(ctx, pkg, local, options)
+                assert pkg.built is not None
+                saved = wheelstore.put(store_wheels, here, as_wheel(pkg.built, built=True))
+                try:
+                    current = lockfile.read(lock_path)
+                except ValueError:
+                    return saved
+                if current is not None and current.inputs == lock.inputs:
+                    same = current.by_name().get(pkg.name)
+                    if same is not None and same.version == pkg.version and same.built is None:
+                        same.built = pkg.built
+                        write_atomic(lock_path, lockfile.dump(current, profile=ctx.profile.source).encode())
+                return saved
+
+            wheelstore.background(pkg.sdist.filename, build_job)
+            queued += 1
+    return queued
+
+
+# -- the step's entry point ---------------------------------------------------------------
+
+def install(ctx: Context, plan: Check) -> bool:
+    """Install the profile's requirements through the lock; False when it does not apply."""
+    pip = ctx.profile.pip
+    assert pip is not None
+    reason = bypass_reason(pip)
+    if reason is not None:
+        if reason != "lock = false":
+            ctx.note(f"installed without the lock: {reason}")
+        return False
+    for error in wheelstore.wait():  # store work left from an earlier restore in this process
+        ctx.note(error)
+
+    from importlib import invalidate_caches
+
+    from .interpreter import inspect
+    from .steps.pip import record_changes, uv_environment, versions
+    from .store import write_atomic
+
+    for setting in uv_environment(ctx.environ)[1]:
+        ctx.note(f"ignored {setting} from the environment for this install")
+    before = versions(ctx)
+    interp = inspect(ctx.python)
+    spec = inputs(ctx)
+    path = lockfile.path_for(ctx.profile, ctx.store.profiles)
+    old = None
+    try:
+        old = lockfile.read(path)
+    except ValueError as exc:
+        ctx.note(f"{path.name} {exc}; resolving again")
+    reason = "no lock yet" if old is None else lockfile.misfit(old, spec.digest, interp, before)
+    if old is not None and reason is None:
+        if not any(before.get(p.name) != p.version for p in old.packages) \
+                and not broken(plan, old, before):
+            reason = "it is installed, yet the requirements do not hold"
+    local = wheelstore.local_dir(ctx.environ)
+    local.mkdir(parents=True, exist_ok=True)
+
+    if reason is not None:
+        if old is not None:
+            ctx.note(f"{path.name} no longer fits: {reason}; resolved again")
+        lock = install_while_locking(ctx, spec, before, old)
+        if lock is None:
+            invalidate_caches()
+            record_changes(ctx, before)
+            return True
+        invalidate_caches()
+        now = versions(ctx)
+        drift = [p for p in lock.packages if now.get(p.name) != p.version]
+        if drift:  # the index changed between the two resolutions: the lock wins
+            ctx.note("uv installed other versions than the lock records ("
+                     + ", ".join(f"{p.name} {now.get(p.name)} != {p.version}" for p in drift)
+                     + "); installing the locked ones")
+            fetcher = Fetcher(ctx, local, spec.options)
+            try:
+                install_exactly(ctx, fetcher, drift, local, [])
+            finally:
+                fetcher.close()
+        queued = harvest_built(ctx, [p for p in lock.packages if not p.base], local)
+        write_atomic(path, lockfile.dump(lock, profile=ctx.profile.source).encode())
+        ctx.note(f"{'wrote' if old is None else 'updated'} {path} "
+                 f"({len(lock.packages)} packages)")
+        queued += fill_store(ctx, lock, path, local, spec.options)
+        if queued:
+            ctx.note(f"saving {queued} wheel{'s' if queued != 1 else ''} to the store in the "
+                     "background")
+    else:
+        assert old is not None
+        lock = old
+        known = {p.name: (p.built, p.wheel.size if p.wheel else None) for p in lock.packages}
+        todo = [p for p in lock.packages if before.get(p.name) != p.version]
+        reinstall = broken(plan, lock, before)
+        todo += [p for p in lock.packages if p.name in reinstall and p not in todo]
+        fetcher = Fetcher(ctx, local, spec.options)
+        try:
+            sources = install_exactly(ctx, fetcher, todo, local, reinstall)
+        finally:
+            fetcher.close()
+        for text in fetcher.notes:
+            ctx.note(text)
+        for pkg in todo:  # indexes need not say how big a file is; the lock keeps it once known
+            if pkg.wheel is not None and pkg.wheel.size is None:
+                here = local / pkg.wheel.filename
+                if here.is_file():
+                    pkg.wheel.size = here.stat().st_size
+        if any((p.built, p.wheel.size if p.wheel else None) != known.get(p.name)
+               for p in lock.packages):
+            write_atomic(path, lockfile.dump(lock, profile=ctx.profile.source).encode())
+            ctx.note(f"updated {path}")
+        counts = {k: sum(1 for v in sources.values() if v == k)
+                  for k in (LOCAL, STORE, DOWNLOAD, BUILD)}
+        parts = [f"{n} {label}" for label, n in (("from the local wheel folder", counts[LOCAL]),
+                                                  ("from the store", counts[STORE]),
+                                                  ("downloaded", counts[DOWNLOAD]),
+                                                  ("built from source", counts[BUILD])) if n]
+        ctx.note(f"installed {len(todo)} locked package{'s' if len(todo) != 1 else ''} from "
+                 f"{path.name}" + (f" ({', '.join(parts)})" if parts else ""))
+        if fetcher.saving:
+            ctx.note(f"saving {fetcher.saving} new wheel{'s' if fetcher.saving != 1 else ''} to "
+                     "the store in the background")
+        ctx.state["pip"]["sources"] = sources
+    ctx.state["pip"]["lock"] = str(path)
+    invalidate_caches()
+    record_changes(ctx, before)
+    return True
+
+
+def broken(plan: Check, lock: lockfile.Lock, installed: dict[str, str]) -> list[str]:
+    """Locked packages the check found unmet though their version is the pinned one."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pinned = lock.by_name()
+    out = []
+    for missing in plan.data or ():
+        try:
+            name = canonicalize_name(Requirement(missing.requirement).name)
+        except Exception:  # noqa: BLE001 - anything odd here just means "not broken"
+            continue
+        pkg = pinned.get(name)
+        if pkg is not None and installed.get(name) == pkg.version:
+            out.append(name)
+    return out
+
+
+# -- the `bootstrap lock` command -------------------------------------------------------------
+
+def lock_profile(profile: Any, *, upgrade: bool = False, python: str | None = None,
+                 store: Any = None, progress: Any = None) -> tuple[Path, lockfile.Lock, list[str]]:
+    """Resolve ``profile``'s [pip] section and write its lock; return (path, lock, changes).
+
+    Without ``upgrade`` the versions of the current lock and of what is installed
+    are kept where they still fit; with it, everything is resolved afresh.
+    Nothing is installed.
+    """
+    from .context import Context
+    from .errors import OptionError
+    from .platform import detect
+    from .profile import Profile, load
+    from .runner import target_python
+    from .steps.pip import versions
+    from .store import Store, write_atomic
+
+    platform = detect(store=store)
+    the_store = Store(platform.store_root)
+    if not isinstance(profile, Profile):
+        profile = load(profile, profiles_dir=the_store.profiles)
+    profile = profile.for_platform(platform.name)
+    if profile.pip is None or not profile.pip.packages:
+        raise OptionError(f"profile {profile.name or profile.origin} has no [pip] packages to lock",
+                          where=profile.origin, hint="add packages under [pip]")
+    reason = bypass_reason(profile.pip)
+    if reason is not None:
+        raise OptionError(f"this profile is installed without a lock: {reason}",
+                          where=f"{profile.origin}: [pip]",
+                          hint="only plain PEP 508 requirements are locked")
+    ctx = Context(profile=profile, platform=platform, store=the_store,
+                  python=target_python(python), progress=progress)
+    ctx.step = "pip"
+    spec = inputs(ctx)
+    path = lockfile.path_for(profile, the_store.profiles)
+    try:
+        old = lockfile.read(path)
+    except ValueError:
+        old = None
+    have = versions(ctx)
+    lock = lockfile.resolve(ctx, spec.requirements, inputs=spec.digest, options=spec.options,
+                            constraints=spec.constraints, installed={} if upgrade else have,
+                            old=None if upgrade else old, upgrade=upgrade)
+    for pkg in lock.packages:  # what the platform has already is its own, for the fit check
+        pkg.base = have.get(pkg.name) == pkg.version and not (
+            old is not None and pkg.name in old.by_name() and not old.by_name()[pkg.name].base)
+    write_atomic(path, lockfile.dump(lock, profile=os.path.basename(profile.origin or "")).encode())
+    return path, lock, changes(old, lock)
+
+
+def changes(old: lockfile.Lock | None, new: lockfile.Lock) -> list[str]:
+    before = {p.name: p.version for p in old.packages} if old else {}
+    after = {p.name: p.version for p in new.packages}
+    out = []
+    for name in sorted(set(before) | set(after)):
+        if before.get(name) == after.get(name):
+            continue
+        if name not in before:
+            out.append(f"{name} {after[name]} added")
+        elif name not in after:
+            out.append(f"{name} {before[name]} removed")
+        else:
+            out.append(f"{name} {before[name]} -> {after[name]}")
+    return out

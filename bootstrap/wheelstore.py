@@ -1,0 +1,274 @@
+"""The store of wheels: every wheel a restore installs, kept so no VM downloads or builds it twice.
+
+Two folders hold wheels:
+
+- the store's ``wheels/`` (on Colab on Drive): one file per wheel, named as the
+  wheel, so Drive sees a few large files. A wheel built here from an sdist is
+  kept under ``wheels/built/<sha256[:16]>/`` instead: builds are not
+  reproducible, and two VMs building the same sdist at once must not replace
+  each other's file under a name the other's lock points at.
+- a local folder on the VM's own disk (``$XDG_CACHE_HOME/notebook-bootstrap/
+  wheels``, or ``BOOTSTRAP_WHEEL_CACHE``) that uv installs from with
+  ``--offline --find-links``. Drive is slow per file and has no hardlinks, so
+  uv never reads the store directly.
+
+Every file is checked against the sha256 the lock records before it reaches
+the local folder, and only a verified file is moved into place there (an
+atomic rename), so a truncated or altered wheel is never installed. Writes to
+the store are atomic renames of a finished temp file too: that is what keeps
+two restores running at once from corrupting the store; an ``flock`` on
+``wheels/.lock`` (where the file system has one; Drive's FUSE mount may not)
+only keeps them from copying the same file twice.
+
+Saving into the store runs on a background thread so the restore does not
+wait for Drive: ``save`` queues, ``wait`` blocks until the queue is empty
+(the CLI waits before it exits; a later restore waits before it starts).
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Mapping
+
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Wheel:
+    """A wheel file as the lock describes it."""
+
+    filename: str
+    sha256: str
+    size: int | None = None
+    built: bool = False      # built here from an sdist (stored under built/<hash>/)
+
+
+class Damaged(Exception):
+    """A file whose size or sha256 is not what the lock says (internal)."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        super().__init__(f"{path.name}: {what}")
+        self.path = path
+        self.what = what
+
+
+def local_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The VM-local folder uv installs wheels from."""
+    environ = os.environ if environ is None else environ
+    if environ.get("BOOTSTRAP_WHEEL_CACHE"):
+        return Path(environ["BOOTSTRAP_WHEEL_CACHE"]).expanduser()
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(environ.get("HOME", "~"), ".cache")
+    return Path(base).expanduser() / "notebook-bootstrap" / "wheels"
+
+
+def store_path(store_wheels: Path, wheel: Wheel) -> Path:
+    if wheel.built:
+        return store_wheels / "built" / wheel.sha256[:16] / wheel.filename
+    return store_wheels / wheel.filename
+
+
+def hash_file(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while block := handle.read(_CHUNK):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+def verify(path: Path, wheel: Wheel) -> None:
+    """Raise Damaged unless ``path`` has the size and sha256 the lock records."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise Damaged(path, f"cannot be read ({exc.strerror})") from None
+    if wheel.size is not None and size != wheel.size:
+        raise Damaged(path, f"is {size} bytes, the lock says {wheel.size} (truncated?)")
+    digest, _ = hash_file(path)
+    if digest != wheel.sha256:
+        raise Damaged(path, f"has sha256 {digest[:16]}..., the lock says {wheel.sha256[:16]}...")
+
+
+def copy_verified(src: Path, dest: Path, wheel: Wheel) -> None:
+    """Put a verified copy of ``src`` at ``dest`` (atomically); raise Damaged otherwise.
+
+    A hardlink is tried first (the same disk: instant), a copy otherwise; either
+    way the bytes are hashed before the file gets its final name.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        try:
+            os.link(src, tmp)
+            verify(tmp, wheel)
+        except Damaged:
+            raise
+        except OSError:
+            _copy_hashing(src, tmp, wheel)
+        os.replace(tmp, dest)
+    except Damaged as exc:
+        raise Damaged(src, exc.what) from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _copy_hashing(src: Path, dest: Path, wheel: Wheel) -> None:
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open(src, "rb") as fin, open(dest, "wb") as fout:
+            while block := fin.read(_CHUNK):
+                digest.update(block)
+                size += len(block)
+                fout.write(block)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise Damaged(src, f"cannot be read ({exc.strerror})") from None
+    if wheel.size is not None and size != wheel.size:
+        raise Damaged(src, f"is {size} bytes, the lock says {wheel.size} (truncated?)")
+    if digest.hexdigest() != wheel.sha256:
+        raise Damaged(src, f"has sha256 {digest.hexdigest()[:16]}..., the lock says "
+                           f"{wheel.sha256[:16]}...")
+
+
+@contextmanager
+def store_lock(folder: Path) -> Iterator[None]:
+    """An exclusive flock on ``folder/.lock`` where the file system supports it."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on Linux
+        yield
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                raise
+        yield
+    finally:
+        os.close(fd)
+
+
+def put(store_wheels: Path, local: Path, wheel: Wheel) -> bool:
+    """Copy a verified local wheel into the store; False when it was there already."""
+    target = store_path(store_wheels, wheel)
+    with store_lock(store_wheels):
+        try:
+            verify(target, wheel)
+            return False
+        except Damaged:
+            pass
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            os.close(fd)
+            try:
+                # the same disk (a store outside Drive): share the verified file
+                os.unlink(tmp)
+                os.link(local, tmp)
+            except OSError:
+                with open(tmp, "wb") as out, open(local, "rb") as src:
+                    shutil.copyfileobj(src, out, _CHUNK)
+                    out.flush()
+                    os.fsync(out.fileno())
+                verify(Path(tmp), wheel)  # Drive's mount has been seen to lose writes
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return True
+
+
+# -- work in the background --------------------------------------------------------------
+
+class _Background:
+    """A few worker threads for store saves, started on demand, ended when idle.
+
+    Workers are not daemons, so a CLI run finishes its saves before the process
+    exits; they end as soon as the queue is empty, so nothing lingers.
+    """
+
+    def __init__(self, workers: int = 4) -> None:
+        self.workers = workers
+        self.jobs: collections.deque[tuple[str, Callable[[], bool]]] = collections.deque()
+        self.cond = threading.Condition()
+        self.running = 0
+        self.saved: list[str] = []
+        self.errors: list[str] = []
+
+    def submit(self, label: str, job: Callable[[], bool]) -> None:
+        with self.cond:
+            self.jobs.append((label, job))
+            if self.running < self.workers:
+                self.running += 1
+                threading.Thread(target=self.run, name="bootstrap-store").start()
+
+    def run(self) -> None:
+        while True:
+            with self.cond:
+                if not self.jobs:
+                    self.running -= 1
+                    self.cond.notify_all()
+                    return
+                label, job = self.jobs.popleft()
+            try:
+                if job():
+                    self.saved.append(label)
+            except BaseException as exc:  # noqa: BLE001 - reported, never lost in a thread
+                what = exc.what if hasattr(exc, "what") else str(exc) or type(exc).__name__
+                self.errors.append(f"could not save {label} to the store: {what}")
+
+    def wait(self) -> None:
+        with self.cond:
+            while self.running or self.jobs:
+                self.cond.wait()
+
+
+_BACKGROUND = _Background()
+
+
+def background(label: str, job: Callable[[], bool]) -> None:
+    """Run ``job`` (returns True when it saved something) on a store worker thread."""
+    _BACKGROUND.submit(label, job)
+
+
+def save(store_wheels: Path, local: Path, wheel: Wheel) -> None:
+    """Queue a verified local wheel to be copied into the store in the background."""
+    background(wheel.filename, lambda: put(store_wheels, local, wheel))
+
+
+def pending() -> int:
+    """How many store jobs are queued or running."""
+    with _BACKGROUND.cond:
+        return len(_BACKGROUND.jobs) + _BACKGROUND.running
+
+
+def wait() -> list[str]:
+    """Block until the store jobs are done; return (and forget) the errors they met."""
+    _BACKGROUND.wait()
+    errors, _BACKGROUND.errors = _BACKGROUND.errors, []
+    return errors
+
+
+def saved() -> list[str]:
+    """File names of the wheels saved into a store by this process so far."""
+    return list(_BACKGROUND.saved)

@@ -1,0 +1,441 @@
+"""Benchmark: one profile restored by pip, by uv and by notebook-bootstrap, side by side.
+
+    /work/main/.venv/bin/python tests/perf/bench_restore.py            # 7 rounds
+    /work/main/.venv/bin/python tests/perf/bench_restore.py --quick    # 1 round, a smoke test
+
+Not part of the test suite (pytest collects test_*.py only). The first run
+downloads its inputs once from PyPI into tests/perf/out/inputs/ (gitignored):
+the wheels of a realistic 30-package profile, and the sdist of ``regex`` (a C
+extension that must be compiled, whose build takes several times as long as
+installing the rest). Everything measured after that is offline, from that
+local folder.
+
+Two profiles: ``wheels`` (the 30 packages) and ``sdist`` (the same plus
+regex). For each, in rounds (every method once per round, so a busy moment
+on a shared machine hits all of them alike), each into a fresh venv:
+
+- pip:         ``pip install --no-index --find-links DIR -r req.txt`` (the venv's pip,
+               default settings, so it compiles bytecode; no cache)
+- uv cold:     ``uv pip install --offline --no-index --find-links DIR`` with an empty cache
+- uv warm:     the same with a cache filled beforehand
+- ours empty:  ``bootstrap restore`` with an empty store and no lock (resolves, fills
+               the store, writes the lock), empty uv cache and local wheel folder
+- ours store:  ``bootstrap restore`` with the store and lock of an earlier run; empty uv
+               cache and local wheel folder, as on a fresh VM
+- ours no-op:  ``bootstrap restore`` again where everything holds (CLI: a new process,
+               imports included; in-process: a warm interpreter, as in a kernel)
+- raw tar x:   extracting a tar of the finished site-packages into a fresh folder (what
+               the disk allows)
+
+It prints a table per profile (median, min-max, ratio to uv cold) and the
+bars from the issue, and writes tests/perf/out/bench.json. The store here is
+on the local disk (wheels are hardlinked into it); on Colab it is on Drive,
+where copying the wheels costs extra, which this does not measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+OUT = HERE / "out"
+
+#: the profile: 30 packages (31 installed), ~160 MB (numpy and pandas are the big ones)
+PACKAGES = [
+    "attrs", "certifi", "charset-normalizer", "click", "filelock", "fsspec", "pandas",
+    "idna", "iniconfig", "jinja2", "markdown-it-py", "markupsafe", "mdurl", "more-itertools",
+    "numpy", "packaging", "platformdirs", "pluggy", "pygments", "pytest", "python-dateutil",
+    "pytz", "pyyaml", "requests", "rich", "six", "tqdm", "typing-extensions", "tzdata",
+    "urllib3",
+]
+#: a C extension only offered as an sdist in the folder; setuptools builds it
+SDIST = "regex==2026.11.15"
+BUILD_DEPS = ["setuptools", "wheel"]
+
+METHODS = ["pip", "uv cold", "uv warm", "ours empty", "ours store", "ours no-op cli",
+           "ours no-op in-process", "raw tar x"]
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+def uv() -> str:
+    sys.path.insert(0, str(REPO))
+    from bootstrap.steps.pip import uv_binary
+
+    return uv_binary()
+
+
+def run(argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
+        log: Path | None = None) -> float:
+    """Run argv, return its wall time; fail loudly (with the output) when it fails.
+
+    The disk is synced first, so writes left over from the previous method (and
+    the deletion of its venv) are not charged to this one.
+    """
+    os.sync()
+    start = time.perf_counter()
+    proc = subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    seconds = time.perf_counter() - start
+    if log is not None:
+        with open(log, "a") as handle:
+            handle.write(f"$ {' '.join(argv)}\n{proc.stdout}\n")
+    if proc.returncode != 0:
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(argv)}\n{proc.stdout[-4000:]}")
+    return seconds
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("UV_", "PIP_", "BOOTSTRAP_", "VIRTUAL_ENV", "PYTHONPATH"))}
+    env.update(extra)
+    return env
+
+
+def fresh(path: Path) -> Path:
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+def machine() -> dict[str, object]:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kb / 1024 / 1024:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    uv_version = subprocess.run([uv(), "--version"], capture_output=True, text=True).stdout.strip()
+    return {"cpus": os.cpu_count(), "cpu": cpu, "memory": mem,
+            "python": platform.python_version(), "uv": uv_version,
+            "system": f"{platform.system()} {platform.release()}",
+            "loadavg_start": os.getloadavg()}
+
+
+# -- inputs, once ---------------------------------------------------------------------------
+
+def inputs() -> Path:
+    """The offline wheel folder: downloaded once, reused by later runs."""
+    folder = OUT / "inputs" / "wheels"
+    done = folder / ".complete"
+    if done.exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    pip = [sys.executable, "-m", "pip", "download", "--isolated", "--quiet",
+           "--disable-pip-version-check", "--dest", str(folder)]
+    print("downloading the benchmark's wheels once from PyPI ...", flush=True)
+    run(pip + ["--only-binary", ":all:", *PACKAGES, *BUILD_DEPS])
+    run(pip + ["--no-binary", ":all:", "--no-deps", SDIST])
+    done.write_text("\n".join(sorted(p.name for p in folder.iterdir())) + "\n")
+    return folder
+
+
+# -- one profile ----------------------------------------------------------------------------
+
+class Bench:
+    def __init__(self, name: str, packages: list[str], wheels: Path, work: Path, uv_bin: str):
+        self.name = name
+        self.packages = packages
+        self.wheels = wheels
+        self.work = fresh(work)
+        self.uv = uv_bin
+        self.log = work / "commands.log"
+        self.req = work / "requirements.txt"
+        self.req.write_text("\n".join(packages) + "\n")
+        self.times: dict[str, list[float]] = {m: [] for m in METHODS}
+        self.warm_cache = work / "uv-warm-cache"
+        self.store = work / "store-warm"
+        self.profile_warm = work / "profile-warm" / f"{name}.toml"
+        self.tar = work / "site-packages.tar"
+
+    # a profile file in ``folder``; its lock is written beside it
+    def profile(self, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{self.name}.toml"
+        listed = ", ".join(json.dumps(p) for p in self.packages)
+        path.write_text(f'version = 1\nname = "{self.name}"\n\n[pip]\npackages = [{listed}]\n'
+                        f'no_index = true\nfind_links = [{json.dumps(str(self.wheels))}]\n')
+        return path
+
+    def venv(self, path: Path, *, pip: bool = False) -> Path:
+        if path.exists():
+            shutil.rmtree(path)
+        if pip:  # the stdlib way: pip comes from ensurepip, offline
+            run([sys.executable, "-m", "venv", str(path)], env=clean_env())
+        else:
+            run([self.uv, "venv", "--quiet", "--python", sys.executable, str(path)], env=clean_env())
+        return path / "bin" / "python"
+
+    def ours(self, profile: Path, python: Path, store: Path, local: Path, cache: Path) -> float:
+        env = clean_env(PYTHONPATH=str(REPO), UV_CACHE_DIR=str(cache),
+                        BOOTSTRAP_WHEEL_CACHE=str(local), BOOTSTRAP_PLATFORM="local",
+                        BOOTSTRAP_DRIVE=str(self.work / "drive"),
+                        XDG_DATA_HOME=str(self.work / "xdg"))
+        return run([sys.executable, "-m", "bootstrap", "restore", str(profile), "--python",
+                    str(python), "--store", str(store), "-q"], env=env, log=self.log)
+
+    def setup(self) -> None:
+        """What the warm methods start from: a warm uv cache, a store and lock, a tar."""
+        (self.work / "drive").mkdir(exist_ok=True)
+        python = self.venv(self.work / "setup-venv")
+        run([self.uv, "pip", "install", "--quiet", "--python", str(python), "--offline",
+             "--no-index", "--find-links", str(self.wheels), "-r", str(self.req)],
+            env=clean_env(UV_CACHE_DIR=str(self.warm_cache)))
+        site = next((python.parent.parent / "lib").glob("python*/site-packages"))
+        run(["tar", "-cf", str(self.tar), "-C", str(site.parent), site.name])
+        shutil.rmtree(python.parent.parent)
+        python = self.venv(self.work / "setup-venv")
+        self.ours(self.profile(self.profile_warm.parent), python, self.store,
+                  self.work / "setup-local", self.work / "setup-cache")
+        for folder in ("setup-venv", "setup-local", "setup-cache"):
+            shutil.rmtree(self.work / folder)
+
+    def round(self, i: int, *, with_pip: bool) -> None:
+        w = fresh(self.work / f"round-{i}")
+        t = self.times
+        uvi = [self.uv, "pip", "install", "--quiet", "--offline", "--no-index",
+               "--find-links", str(self.wheels), "-r", str(self.req)]
+
+        if with_pip:
+            python = self.venv(w / "pip-venv", pip=True)
+            t["pip"].append(run([str(python), "-m", "pip", "install", "--quiet", "--no-index",
+                                 "--find-links", str(self.wheels), "--no-cache-dir",
+                                 "--disable-pip-version-check", "-r", str(self.req)],
+                                env=clean_env(PIP_CONFIG_FILE=os.devnull), log=self.log))
+            shutil.rmtree(w / "pip-venv")
+
+        python = self.venv(w / "venv")
+        t["uv cold"].append(run(uvi + ["--python", str(python)],
+                                env=clean_env(UV_CACHE_DIR=str(fresh(w / "cache"))),
+                                log=self.log))
+        shutil.rmtree(w / "venv")
+        shutil.rmtree(w / "cache")
+
+        python = self.venv(w / "venv")
+        t["uv warm"].append(run(uvi + ["--python", str(python)],
+                                env=clean_env(UV_CACHE_DIR=str(self.warm_cache)),
+                                log=self.log))
+        shutil.rmtree(w / "venv")
+
+        python = self.venv(w / "venv")
+        t["ours empty"].append(self.ours(self.profile(w / "profile"), python,
+                                         fresh(w / "store"), fresh(w / "local"),
+                                         fresh(w / "cache")))
+        for folder in ("venv", "store", "local", "cache", "profile"):
+            shutil.rmtree(w / folder)
+
+        python = self.venv(w / "venv")
+        t["ours store"].append(self.ours(self.profile_warm, python, self.store,
+                                         fresh(w / "local"), fresh(w / "cache")))
+        t["ours no-op cli"].append(self.ours(self.profile_warm, python, self.store,
+                                             w / "local", w / "cache"))
+        t["ours no-op in-process"].append(self.in_process(python))
+        shutil.rmtree(w / "venv")
+
+        target = fresh(w / "raw")
+        t["raw tar x"].append(run(["tar", "-xf", str(self.tar), "-C", str(target)]))
+        shutil.rmtree(w)
+
+    def in_process(self, python: Path) -> float:
+        """Median of repeated restores in one warm interpreter (as in a kernel)."""
+        code = (
+            "import json, statistics, sys, time\n"
+            "import bootstrap\n"
+            "args = dict(python=sys.argv[2], store=sys.argv[3])\n"
+            "bootstrap.restore(sys.argv[1], **args)\n"
+            "times = []\n"
+            "for _ in range(10):\n"
+            "    t = time.perf_counter(); r = bootstrap.restore(sys.argv[1], **args)\n"
+            "    times.append(time.perf_counter() - t)\n"
+            "    assert not r.changed\n"
+            "print(json.dumps(statistics.median(times)))\n")
+        env = clean_env(PYTHONPATH=str(REPO), BOOTSTRAP_PLATFORM="local",
+                        BOOTSTRAP_DRIVE=str(self.work / "drive"),
+                        XDG_DATA_HOME=str(self.work / "xdg"))
+        out = subprocess.run([sys.executable, "-c", code, str(self.profile_warm), str(python),
+                              str(self.store)], env=env, capture_output=True, text=True,
+                             check=True).stdout
+        return float(out.strip())
+
+
+# -- startup costs --------------------------------------------------------------------------
+
+def startup_costs(rounds: int) -> dict[str, object]:
+    """``import bootstrap`` / ``import magics`` and ``%load_ext bootstrap`` in IPython."""
+    env = clean_env(PYTHONPATH=str(REPO))
+    code = ("import time; t = time.perf_counter(); import bootstrap; a = time.perf_counter(); "
+            "import magics; b = time.perf_counter(); print(a - t, b - a)")
+    imports = []
+    for _ in range(rounds):
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True).stdout.split()
+        imports.append((float(out[0]), float(out[1])))
+    load = ("import time\n"
+            "from IPython.core.interactiveshell import InteractiveShell\n"
+            "shell = InteractiveShell.instance()\n"
+            "t = time.perf_counter()\n"
+            "try:\n"
+            "    shell.run_line_magic('load_ext', 'bootstrap')\n"
+            "except Exception as exc:\n"
+            "    print('error', type(exc).__name__, exc)\n"
+            "else:\n"
+            "    print('ok', time.perf_counter() - t)\n")
+    loads: list[float] = []
+    error = None
+    for _ in range(rounds):
+        out = subprocess.run([sys.executable, "-c", load], env=env, capture_output=True,
+                             text=True).stdout.strip().splitlines()
+        last = out[-1] if out else "error no output"
+        if last.startswith("ok "):
+            loads.append(float(last.split()[1]))
+        else:
+            error = last
+            break
+    return {"import bootstrap": [a for a, _ in imports], "import magics": [b for _, b in imports],
+            "%load_ext bootstrap": loads, "%load_ext error": error}
+
+
+# -- report -----------------------------------------------------------------------------------
+
+def stats(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "n": len(values)}
+
+
+def fmt(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def table(name: str, times: dict[str, list[float]]) -> tuple[str, dict[str, dict]]:
+    summary = {m: stats(v) for m, v in times.items() if v}
+    base = summary["uv cold"]["median"]
+    lines = [f"profile {name!r}", f"  {'method':<24}{'median':>10}{'min - max':>22}{'x uv cold':>11}"]
+    for method, s in summary.items():
+        lines.append(f"  {method:<24}{fmt(s['median']):>10}"
+                     f"{fmt(s['min']) + ' - ' + fmt(s['max']):>22}{s['median'] / base:>10.2f}x")
+    return "\n".join(lines), summary
+
+
+def bars(results: dict[str, dict[str, dict]], startup: dict[str, object]) -> list[tuple[str, bool, str]]:
+    out = []
+
+    def ratio(profile: str, a: str, b: str, limit: float, label: str) -> None:
+        s = results.get(profile, {})
+        if a in s and b in s:
+            r = s[a]["median"] / s[b]["median"]
+            out.append((label, r <= limit, f"{r:.2f} (bar {limit})"))
+
+    ratio("sdist", "ours store", "uv cold", 0.25, "with sdist: ours, warm store <= 0.25 x uv cold")
+    ratio("wheels", "ours store", "uv cold", 1.1, "wheels only: ours, warm store <= 1.1 x uv cold")
+    ratio("wheels", "ours store", "raw tar x", 2.0, "wheels only: ours, warm store <= 2 x raw tar x")
+    ratio("wheels", "ours empty", "uv cold", 1.15, "wheels only: ours, empty store <= 1.15 x uv cold")
+    ratio("sdist", "ours empty", "uv cold", 1.15, "with sdist: ours, empty store <= 1.15 x uv cold")
+    for profile in results:
+        s = results[profile]
+        if "ours no-op cli" in s:
+            v = s["ours no-op cli"]["median"]
+            out.append((f"{profile}: no-op from the CLI <= 300 ms", v <= 0.3, fmt(v)))
+        if "ours no-op in-process" in s:
+            v = s["ours no-op in-process"]["median"]
+            out.append((f"{profile}: no-op in-process <= 50 ms", v <= 0.05, fmt(v)))
+    loads = startup.get("%load_ext bootstrap") or []
+    if loads:
+        v = statistics.median(loads)  # type: ignore[arg-type]
+        out.append(("%load_ext bootstrap <= 30 ms over IPython", v <= 0.03, fmt(v)))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one round, a smoke test")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds per profile (default 7)")
+    parser.add_argument("--pip-rounds", type=int, default=3,
+                        help="rounds that include pip, the slowest method (default 3)")
+    parser.add_argument("--only", choices=("wheels", "sdist"), help="one profile only")
+    args = parser.parse_args()
+    rounds = 1 if args.quick else args.rounds
+    pip_rounds = min(rounds, 1 if args.quick else args.pip_rounds)
+
+    wheels = inputs()
+    uv_bin = uv()
+    info = machine()
+    print(f"machine: {info['cpus']} CPUs ({info['cpu']}), {info['memory']}, {info['system']}, "
+          f"Python {info['python']}, {info['uv']}", flush=True)
+    sdist_name = SDIST.split("==")[0]
+    profiles = {"wheels": PACKAGES, "sdist": PACKAGES + [sdist_name]}
+    if args.only:
+        profiles = {args.only: profiles[args.only]}
+    work = Path(tempfile.mkdtemp(prefix="bench-", dir=OUT))
+    results: dict[str, dict[str, dict]] = {}
+    tables = []
+    try:
+        for name, packages in profiles.items():
+            bench = Bench(name, packages, wheels, work / name, uv_bin)
+            print(f"[{name}] setting up (warm cache, store and lock, tar) ...", flush=True)
+            bench.setup()
+            for i in range(rounds):
+                print(f"[{name}] round {i + 1}/{rounds}", flush=True)
+                bench.round(i, with_pip=i < pip_rounds)
+            text, summary = table(name, bench.times)
+            results[name] = summary
+            results[name]["_raw"] = bench.times  # type: ignore[assignment]
+            tables.append(text)
+            print(text, flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    startup = startup_costs(5 if not args.quick else 2)
+    info["loadavg_end"] = os.getloadavg()
+
+    print()
+    print(f"machine: {info['cpus']} CPUs ({info['cpu']}), {info['memory']}, "
+          f"Python {info['python']}, {info['uv']}; load average "
+          f"{info['loadavg_start'][0]:.1f} at the start, {info['loadavg_end'][0]:.1f} at the end")
+    for text in tables:
+        print(text)
+    imp = startup["import bootstrap"]
+    mag = startup["import magics"]
+    print(f"import bootstrap {fmt(statistics.median(imp))}, import magics "  # type: ignore[arg-type]
+          f"{fmt(statistics.median(mag))}" + (  # type: ignore[arg-type]
+              f", %load_ext bootstrap in IPython {fmt(statistics.median(startup['%load_ext bootstrap']))}"  # type: ignore[arg-type]
+              if startup["%load_ext bootstrap"] else
+              f", %load_ext bootstrap: {startup['%load_ext error']}"))
+    checks = bars({k: {m: s for m, s in v.items() if m != "_raw"} for k, v in results.items()},
+                  startup)
+    print("bars:")
+    for label, ok, value in checks:
+        print(f"  [{'ok' if ok else 'MISSED'}] {label}: {value}")
+    OUT.mkdir(exist_ok=True)
+    (OUT / "bench.json").write_text(json.dumps(
+        {"machine": info, "rounds": rounds, "pip_rounds": pip_rounds, "packages": PACKAGES,
+         "sdist": SDIST, "inputs": sorted(p.name for p in wheels.iterdir() if p.is_file()
+                                          and not p.name.startswith(".")),
+         "results": results, "startup": startup,
+         "bars": [{"bar": b, "ok": ok, "value": v} for b, ok, v in checks]}, indent=2) + "\n")
+    print(f"wrote {OUT / 'bench.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,384 @@
+"""The pinned lock and the store of wheels: real uv installs into fresh venvs, a real index.
+
+A PEP 503 index on 127.0.0.1 serves the test wheels and one sdist (built by
+its in-tree backend, so no build needs the internet). "The network made
+unreachable" is the same profile pointing at a closed port on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import bootstrap
+from bootstrap import lock as lockfile
+from bootstrap import wheelstore
+from bootstrap.cli import main
+from bootstrap.errors import StepError
+from bootstrap.report import CHANGED, SATISFIED
+from tests.support.index import simple_index
+from tests.support.venvs import installed, make_venv, uv
+from tests.support.wheels import build_sdist, build_wheel
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGES = ["beta", "gamma[fast]", "zeta"]
+EVERYTHING = {"alpha": "2.0", "beta": "1.0", "gamma": "3.1", "delta": "0.5", "zeta": "1.0"}
+
+
+@pytest.fixture(scope="module")
+def packages(tmp_path_factory) -> Path:
+    """The session's test wheels plus zeta, which exists only as an sdist."""
+    folder = tmp_path_factory.mktemp("index-files")
+    build_wheel(folder, "alpha", "1.0")
+    build_wheel(folder, "alpha", "2.0")
+    build_wheel(folder, "beta", "1.0", requires=["alpha>=1.0"])
+    build_wheel(folder, "delta", "0.5")
+    build_wheel(folder, "gamma", "3.1", extras={"fast": ["delta>=0.5"]})
+    build_sdist(folder, "zeta", "1.0")
+    return folder
+
+
+@pytest.fixture
+def index(packages):
+    with simple_index(packages) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def local_cache(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "local-wheels"
+    monkeypatch.setenv("BOOTSTRAP_WHEEL_CACHE", str(folder))
+    yield folder
+    wheelstore.wait()
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/simple/"
+
+
+def write_profile(folder: Path, packages: list[str] = PACKAGES, extra: str = "",
+                  name: str = "work") -> Path:
+    path = folder / f"{name}.toml"
+    body = f"""
+        [pip]
+        packages = {packages!r}
+        index_url = "{{env:NB_TEST_INDEX}}"
+    """.replace("'", '"')
+    path.write_text(textwrap.dedent(body) + extra)
+    return path
+
+
+def new_vm(tmp_path: Path, monkeypatch, name: str) -> Path:
+    """A fresh venv and an empty local wheel folder, as on a new VM (the store stays)."""
+    monkeypatch.setenv("BOOTSTRAP_WHEEL_CACHE", str(tmp_path / f"local-{name}"))
+    return make_venv(tmp_path / name)
+
+
+def files_of(python: Path) -> dict[str, str]:
+    """Every installed file's RECORD line, by distribution: what 'identical' means here."""
+    site = next((python.parent.parent / "lib").glob("python*/site-packages"))
+    out = {}
+    for record in site.glob("*.dist-info/RECORD"):
+        # leaving out what installers add about themselves (uv_cache.json, uv_build.json)
+        lines = sorted(line for line in record.read_text().splitlines()
+                       if line and line.split(",")[0].rsplit("/", 1)[-1] not in
+                       ("INSTALLER", "RECORD", "direct_url.json", "uv_cache.json",
+                        "uv_build.json"))
+        out[record.parent.name] = "\n".join(lines)
+    return out
+
+
+def test_second_vm_restores_from_the_store_with_the_network_unreachable(
+        tmp_path, index, fresh_venv, monkeypatch, isolated):
+    monkeypatch.setenv("NB_TEST_INDEX", f"{index.url}/simple/")
+    profile = write_profile(tmp_path)
+    report = bootstrap.restore(str(profile), python=str(fresh_venv))
+    pip = report.step("pip")
+    assert pip.outcome == CHANGED
+    assert installed(fresh_venv) == EVERYTHING
+    assert f"wrote {tmp_path / 'pylock.work.toml'} (5 packages)" in pip.notes
+    assert "saving 5 wheels to the store in the background" in pip.notes
+    assert wheelstore.wait() == []
+    lock = lockfile.read(tmp_path / "pylock.work.toml")
+    assert lock is not None and {p.name: p.version for p in lock.packages} == EVERYTHING
+    zeta = lock.by_name()["zeta"]
+    assert zeta.wheel is None and zeta.sdist is not None and zeta.built is not None
+    stored = sorted(p.name for p in (isolated["store"] / "wheels").rglob("*.whl"))
+    assert stored == sorted([f"{n}-{v}-py3-none-any.whl" for n, v in EVERYTHING.items()])
+
+    # the same VM again: nothing to do, no installer started
+    again = bootstrap.restore(str(profile), python=str(fresh_venv))
+    assert again.step("pip").outcome == SATISFIED
+
+    # a new VM, and the index is gone: everything comes from the store
+    index.stop()
+    monkeypatch.setenv("NB_TEST_INDEX", closed_port_url())
+    second = new_vm(tmp_path, monkeypatch, "vm2")
+    report = bootstrap.restore(str(profile), python=str(second))
+    assert report.step("pip").outcome == CHANGED
+    assert "installed 5 locked packages from pylock.work.toml (5 from the store)" in report.step("pip").notes
+    assert installed(second) == EVERYTHING
+    assert files_of(second) == files_of(fresh_venv)
+
+
+def test_without_lock_or_store_the_closed_index_is_a_clear_failure(tmp_path, monkeypatch):
+    # the counterpart of the test above: it is the store that made that restore work
+    monkeypatch.setenv("NB_TEST_INDEX", closed_port_url())
+    venv = make_venv(tmp_path / "venv")
+    with pytest.raises(StepError):
+        bootstrap.restore(str(write_profile(tmp_path)), python=str(venv))
+    assert installed(venv) == {}
+
+
+def test_truncated_wheel_in_the_store_is_fetched_again_and_repaired(
+        tmp_path, index, fresh_venv, monkeypatch, isolated):
+    monkeypatch.setenv("NB_TEST_INDEX", f"{index.url}/simple/")
+    profile = write_profile(tmp_path)
+    bootstrap.restore(str(profile), python=str(fresh_venv))
+    assert wheelstore.wait() == []
+    stored = isolated["store"] / "wheels" / "beta-1.0-py3-none-any.whl"
+    good = stored.read_bytes()
+    stored.write_bytes(good[: len(good) // 2])
+
+    second = new_vm(tmp_path, monkeypatch, "vm2")
+    report = bootstrap.restore(str(profile), python=str(second))
+    notes = report.step("pip").notes
+    assert any("the store's beta-1.0-py3-none-any.whl is damaged" in n and "fetching it again" in n
+               for n in notes), notes
+    assert installed(second) == EVERYTHING
+    assert wheelstore.wait() == []
+    assert stored.read_bytes() == good  # repaired
+
+
+def test_altered_wheel_in_the_store_is_reported_offline_and_never_installed(
+        tmp_path, index, fresh_venv, monkeypatch, isolated):
+    monkeypatch.setenv("NB_TEST_INDEX", f"{index.url}/simple/")
+    profile = write_profile(tmp_path)
+    bootstrap.restore(str(profile), python=str(fresh_venv))
+    assert wheelstore.wait() == []
+    stored = isolated["store"] / "wheels" / "alpha-2.0-py3-none-any.whl"
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, other bytes: only the hash can tell
+    stored.write_bytes(bytes(data))
+
+    index.stop()
+    monkeypatch.setenv("NB_TEST_INDEX", closed_port_url())
+    second = new_vm(tmp_path, monkeypatch, "vm2")
+    with pytest.raises(StepError) as info:
+        bootstrap.restore(str(profile), python=str(second))
+    text = str(info.value)
+    assert "alpha-2.0-py3-none-any.whl in the store is damaged and could not be fetched again" \
+        in text
+    assert "sha256" in text and str(stored) in text
+    assert installed(second) == {}  # nothing at all was installed
+    local = Path(os.environ["BOOTSTRAP_WHEEL_CACHE"])
+    assert not (local / "alpha-2.0-py3-none-any.whl").exists()
+
+
+def test_two_restores_at_once_share_the_store_without_corrupting_it(
+        tmp_path, index, monkeypatch, isolated):
+    profile = write_profile(tmp_path)
+    venvs = [make_venv(tmp_path / f"venv{i}") for i in range(2)]
+    env = {**os.environ, "NB_TEST_INDEX": f"{index.url}/simple/",
+           "BOOTSTRAP_WHEEL_CACHE": str(tmp_path / "shared-local"),
+           "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([sys.executable, "-m", "bootstrap", "restore", str(profile),
+                               "--python", str(venv), "-q"], env=env, cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for venv in venvs]
+    outputs = [p.communicate(timeout=240)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    for venv in venvs:
+        assert installed(venv) == EVERYTHING
+    lock = lockfile.read(tmp_path / "pylock.work.toml")
+    assert lock is not None
+    wheels = isolated["store"] / "wheels"
+    assert not [p for p in wheels.rglob("*") if p.name.endswith(".tmp")]
+    for pkg in lock.packages:  # every wheel the lock names is in the store, intact
+        artifact = pkg.wheel or pkg.built
+        wheel = wheelstore.Wheel(artifact.filename, artifact.sha256, artifact.size,
+                                 built=pkg.wheel is None)
+        wheelstore.verify(wheelstore.store_path(wheels, wheel), wheel)
+
+    index.stop()
+    monkeypatch.setenv("NB_TEST_INDEX", closed_port_url())
+    third = new_vm(tmp_path, monkeypatch, "vm3")
+    report = bootstrap.restore(str(profile), python=str(third))
+    assert "installed 5 locked packages from pylock.work.toml (5 from the store)" in report.step("pip").notes
+    assert installed(third) == EVERYTHING
+
+
+def test_a_lock_that_no_longer_fits_is_noted_and_resolved_again(
+        tmp_path, index, fresh_venv, monkeypatch):
+    monkeypatch.setenv("NB_TEST_INDEX", f"{index.url}/simple/")
+    # the "platform" already has alpha 1.0: the lock keeps it and marks it as the base's
+    subprocess.run([uv(), "pip", "install", "-q", "--python", str(fresh_venv), "--index-url",
+                    f"{index.url}/simple/", "alpha==1.0"], check=True)
+    profile = write_profile(tmp_path, ["beta"])
+    report = bootstrap.restore(str(profile), python=str(fresh_venv))
+    assert installed(fresh_venv) == {"alpha": "1.0", "beta": "1.0"}
+    assert "saving 1 wheel to the store in the background" in report.step("pip").notes
+    lock_path = tmp_path / "pylock.work.toml"
+    alpha = lockfile.read(lock_path).by_name()["alpha"]
+    assert (alpha.version, alpha.base) == ("1.0", True)
+
+    # the platform moved: alpha 2.0 now, and beta is missing again
+    subprocess.run([uv(), "pip", "install", "-q", "--python", str(fresh_venv), "--index-url",
+                    f"{index.url}/simple/", "alpha==2.0"], check=True)
+    subprocess.run([uv(), "pip", "uninstall", "-q", "--python", str(fresh_venv), "beta"],
+                   check=True)
+    report = bootstrap.restore(str(profile), python=str(fresh_venv))
+    notes = report.step("pip").notes
+    assert ("pylock.work.toml no longer fits: it was made with the platform's alpha 1.0, "
+            "this machine has 2.0; resolved again") in notes
+    assert installed(fresh_venv) == {"alpha": "2.0", "beta": "1.0"}  # alpha left alone
+    assert lockfile.read(lock_path).by_name()["alpha"].version == "2.0"
+
+    # another Python wrote it
+    text = lock_path.read_text()
+    lock_path.write_text(text.replace(f'python = "{".".join(map(str, sys.version_info[:3]))}"',
+                                      'python = "3.99.0"'))
+    subprocess.run([uv(), "pip", "uninstall", "-q", "--python", str(fresh_venv), "beta"],
+                   check=True)
+    report = bootstrap.restore(str(profile), python=str(fresh_venv))
+    assert any("it was made for Python 3.99.0, this is Python 3." in n
+               for n in report.step("pip").notes)
+
+    # the profile changed
+    changed = write_profile(tmp_path, ["beta", "delta"])
+    report = bootstrap.restore(str(changed), python=str(fresh_venv))
+    assert ("pylock.work.toml no longer fits: the profile's [pip] section changed since it "
+            "was made; resolved again") in report.step("pip").notes
+    assert installed(fresh_venv) == {"alpha": "2.0", "beta": "1.0", "delta": "0.5"}
+
+
+def test_bootstrap_lock_keeps_versions_unless_upgrade(tmp_path, index, fresh_venv, monkeypatch,
+                                                      capsys):
+    monkeypatch.setenv("NB_TEST_INDEX", f"{index.url}/simple/")
+    profile = write_profile(tmp_path, ["alpha", "beta"], 'constraints = ["alpha<2"]\n')
+    assert main(["lock", str(profile), "--python", str(fresh_venv)]) == 0
+    lock_path = tmp_path / "pylock.work.toml"
+    assert lockfile.read(lock_path).by_name()["alpha"].version == "1.0"
+    assert installed(fresh_venv) == {}  # locking installs nothing
+    # the constraint goes; a plain `lock` keeps 1.0, --upgrade moves on
+    profile = write_profile(tmp_path, ["alpha", "beta"])
+    assert main(["lock", str(profile), "--python", str(fresh_venv)]) == 0
+    assert lockfile.read(lock_path).by_name()["alpha"].version == "1.0"
+    assert main(["lock", str(profile), "--python", str(fresh_venv), "--upgrade"]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote {lock_path}: 2 packages, 1 changed\n  alpha 1.0 -> 2.0\n" in out
+    assert lockfile.read(lock_path).by_name()["alpha"].version == "2.0"
+
+
+def test_what_the_lock_does_not_cover_is_installed_directly(tmp_path, fresh_venv):
+    from bootstrap.locked import bypass_reason
+    from bootstrap.profile import Pip
+
+    assert bypass_reason(Pip(packages=["alpha>=1", "beta[x]; python_version > '3'"])) is None
+    assert bypass_reason(Pip(packages=["x @ https://example.org/x-1.0-py3-none-any.whl"])) == \
+        "direct URL requirements are installed directly"
+    assert bypass_reason(Pip(packages=["alpha"], lock=False)) == "lock = false"
+    wheels = tmp_path / "wheels"
+    build_wheel(wheels, "delta", "0.5")
+    profile = tmp_path / "nolock.toml"
+    profile.write_text(f'[pip]\npackages = ["delta"]\nno_index = true\nfind_links = '
+                       f'["{wheels}"]\nlock = false\n')
+    bootstrap.restore(str(profile), python=str(fresh_venv))
+    assert installed(fresh_venv) == {"delta": "0.5"}
+    assert not (tmp_path / "pylock.nolock.toml").exists()
+
+
+def test_lock_file_round_trips_and_is_pep751_shaped():
+    lock = lockfile.Lock(
+        [lockfile.Package("alpha", "1.0", wheel=lockfile.Artifact(
+            "alpha-1.0-py3-none-any.whl", "a" * 64, "https://x.org/alpha-1.0-py3-none-any.whl", 12),
+            base=True),
+         lockfile.Package("zeta", "1.0", sdist=lockfile.Artifact(
+             "zeta-1.0.tar.gz", "b" * 64, "https://x.org/zeta-1.0.tar.gz"),
+             built=lockfile.Artifact("zeta-1.0-py3-none-any.whl", "c" * 64, None, 99))],
+        inputs="d" * 64, requirements=["alpha", "zeta"], python="3.11.7",
+        implementation="cpython", sys_platform="linux", machine="x86_64")
+    text = lockfile.dump(lock, profile="work.toml")
+    assert lockfile.parse(text) == lock
+    import tomllib
+
+    data = tomllib.loads(text)
+    assert data["lock-version"] == "1.0" and data["created-by"] == "notebook-bootstrap"
+    assert data["packages"][0]["wheels"][0]["hashes"] == {"sha256": "a" * 64}
+    assert data["packages"][1]["sdist"]["url"] == "https://x.org/zeta-1.0.tar.gz"
+    with pytest.raises(ValueError, match="no \\[tool.notebook-bootstrap\\] table"):
+        lockfile.parse('lock-version = "1.0"\npackages = []\n')
+
+
+def test_a_lock_without_a_store_downloads_and_builds_once_then_the_store_serves(
+        tmp_path, index, fresh_venv, monkeypatch, isolated):
+    # e.g. the lock came with the profile (a git repository), the store is new
+    monkeypatch.setenv("NB_TEST_INDEX", f"{index.url}/simple/")
+    profile = write_profile(tmp_path)
+    bootstrap.restore(str(profile), python=str(fresh_venv))
+    assert wheelstore.wait() == []
+    lock_path = tmp_path / "pylock.work.toml"
+    first_build = lockfile.read(lock_path).by_name()["zeta"].built
+    shutil.rmtree(isolated["store"] / "wheels")
+
+    second = new_vm(tmp_path, monkeypatch, "vm2")
+    report = bootstrap.restore(str(profile), python=str(second))
+    notes = report.step("pip").notes
+    assert ("installed 5 locked packages from pylock.work.toml (4 downloaded, "
+            "1 built from source)") in notes
+    assert "saving 5 new wheels to the store in the background" in notes
+    assert f"updated {lock_path}" in notes  # the new build's sha256
+    assert installed(second) == EVERYTHING
+    assert wheelstore.wait() == []
+    rebuilt = lockfile.read(lock_path).by_name()["zeta"].built
+    assert rebuilt is not None and rebuilt.filename == first_build.filename
+
+    index.stop()
+    monkeypatch.setenv("NB_TEST_INDEX", closed_port_url())
+    third = new_vm(tmp_path, monkeypatch, "vm3")
+    report = bootstrap.restore(str(profile), python=str(third))
+    assert ("installed 5 locked packages from pylock.work.toml (5 from the store)"
+            in report.step("pip").notes)
+    assert files_of(third) == files_of(second)
+
+
+def test_when_uvs_cache_lacks_the_built_wheel_it_is_built_once_in_the_background(
+        tmp_path, index, fresh_venv, monkeypatch, isolated):
+    from bootstrap import locked
+
+    monkeypatch.setattr(locked, "uv_cache_dir", lambda ctx: None)  # e.g. a uv cache layout change
+    monkeypatch.setenv("NB_TEST_INDEX", f"{index.url}/simple/")
+    profile = write_profile(tmp_path)
+    bootstrap.restore(str(profile), python=str(fresh_venv))
+    assert wheelstore.wait() == []
+    zeta = lockfile.read(tmp_path / "pylock.work.toml").by_name()["zeta"]
+    assert zeta.built is not None  # written into the lock by the background build
+    wheel = wheelstore.Wheel(zeta.built.filename, zeta.built.sha256, zeta.built.size, built=True)
+    wheelstore.verify(wheelstore.store_path(isolated["store"] / "wheels", wheel), wheel)
+
+
+def test_locks_of_store_profiles_stay_out_of_the_profiles_folder(tmp_path, isolated):
+    from bootstrap.profile import load
+    from bootstrap.store import Store
+
+    store = Store(isolated["store"])
+    store.profiles.mkdir(parents=True)
+    (store.profiles / "vision.toml").write_text('[pip]\npackages = ["alpha"]\n')
+    in_store = load("vision", profiles_dir=store.profiles)
+    assert lockfile.path_for(in_store, store.profiles) == \
+        store.profiles / "locks" / "pylock.vision.toml"
+    (tmp_path / "project").mkdir()
+    beside = tmp_path / "project" / "my.profile.toml"
+    beside.write_text('[pip]\npackages = ["alpha"]\n')
+    assert lockfile.path_for(load(str(beside)), store.profiles) == \
+        tmp_path / "project" / "pylock.my-profile.toml"
