@@ -1,4 +1,4 @@
-"""The pinned lock beside a profile: exactly which distributions its ``[pip]`` section installs.
+"""The pinned lock of a profile: exactly which distributions its ``[pip]`` section installs.
 
 The first restore resolves the profile once (``uv pip compile``) and records
 the result; later restores install exactly that set without asking an index
@@ -103,26 +103,25 @@ def lock_name(profile_name: str) -> str:
 
 
 def path_for(profile: Any, store_profiles: Path) -> Path:
-    """Where the lock of ``profile`` lives.
+    """Where the lock of ``profile`` lives: always in the store's ``profiles/locks/``.
 
-    Beside the profile's file (``vision.toml`` -> ``pylock.vision.toml``), except
-    for profiles in the store's ``profiles/`` (their locks go to ``profiles/locks/``,
-    so that folder keeps holding nothing but profiles), shipped profiles, profiles
-    fetched by URL and read-only folders (all in the store's ``profiles/locks/``).
+    The store outlives the VM and is the one place restores write to; a profile's
+    own folder may be a repository checkout, a read-only dataset or Drive shared
+    with others. Profiles of the store and shipped ones are locked by name; a
+    profile file elsewhere by its name and a digest of its path, so two files
+    named alike do not share a lock.
     """
+    import hashlib
+
     from .profile import builtin_dir, is_url
 
     origin = profile.origin
     if origin and not is_url(origin):
-        source = Path(origin)
-        folder = source.parent
-        try:
-            elsewhere = folder.resolve() not in (builtin_dir().resolve(), store_profiles.resolve())
-        except OSError:
-            elsewhere = False
-        if elsewhere and source.is_file() and os.access(folder, os.W_OK):
-            return folder / lock_name(source.stem)
-        return store_profiles / "locks" / lock_name(source.stem)
+        source = Path(origin).absolute()
+        if source.parent in (builtin_dir().absolute(), store_profiles.absolute()):
+            return store_profiles / "locks" / lock_name(source.stem)
+        digest = hashlib.sha256(str(source).encode()).hexdigest()[:8]
+        return store_profiles / "locks" / lock_name(f"{source.stem}-{digest}")
     return store_profiles / "locks" / lock_name(profile.name or "profile")
 
 

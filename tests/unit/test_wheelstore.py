@@ -66,6 +66,15 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/simple/"
 
 
+def lock_of(profile: Path) -> Path:
+    """Where the restore keeps the lock of the profile file ``profile``."""
+    from bootstrap.platform import detect
+    from bootstrap.profile import load
+    from bootstrap.store import Store
+
+    return lockfile.path_for(load(str(profile)), Store(detect().store_root).profiles)
+
+
 def write_profile(folder: Path, packages: list[str] = PACKAGES, extra: str = "",
                   name: str = "work") -> Path:
     path = folder / f"{name}.toml"
@@ -106,10 +115,10 @@ def test_second_vm_restores_from_the_store_with_the_network_unreachable(
     pip = report.step("pip")
     assert pip.outcome == CHANGED
     assert installed(fresh_venv) == EVERYTHING
-    assert f"wrote {tmp_path / 'pylock.work.toml'} (5 packages)" in pip.notes
+    assert f"wrote {lock_of(profile)} (5 packages)" in pip.notes
     assert "saving 5 wheels to the store in the background" in pip.notes
     assert wheelstore.wait() == []
-    lock = lockfile.read(tmp_path / "pylock.work.toml")
+    lock = lockfile.read(lock_of(tmp_path / "work.toml"))
     assert lock is not None and {p.name: p.version for p in lock.packages} == EVERYTHING
     zeta = lock.by_name()["zeta"]
     assert zeta.wheel is None and zeta.sdist is not None and zeta.built is not None
@@ -126,7 +135,8 @@ def test_second_vm_restores_from_the_store_with_the_network_unreachable(
     second = new_vm(tmp_path, monkeypatch, "vm2")
     report = bootstrap.restore(str(profile), python=str(second))
     assert report.step("pip").outcome == CHANGED
-    assert "installed 5 locked packages from pylock.work.toml (5 from the store)" in report.step("pip").notes
+    assert (f"installed 5 locked packages from {lock_of(profile).name} (5 from the store)"
+            in report.step("pip").notes)
     assert installed(second) == EVERYTHING
     assert files_of(second) == files_of(fresh_venv)
 
@@ -200,7 +210,7 @@ def test_two_restores_at_once_share_the_store_without_corrupting_it(
     assert [p.returncode for p in procs] == [0, 0], outputs
     for venv in venvs:
         assert installed(venv) == EVERYTHING
-    lock = lockfile.read(tmp_path / "pylock.work.toml")
+    lock = lockfile.read(lock_of(tmp_path / "work.toml"))
     assert lock is not None
     wheels = isolated["store"] / "wheels"
     assert not [p for p in wheels.rglob("*") if p.name.endswith(".tmp")]
@@ -214,7 +224,8 @@ def test_two_restores_at_once_share_the_store_without_corrupting_it(
     monkeypatch.setenv("NB_TEST_INDEX", closed_port_url())
     third = new_vm(tmp_path, monkeypatch, "vm3")
     report = bootstrap.restore(str(profile), python=str(third))
-    assert "installed 5 locked packages from pylock.work.toml (5 from the store)" in report.step("pip").notes
+    assert (f"installed 5 locked packages from {lock_of(profile).name} (5 from the store)"
+            in report.step("pip").notes)
     assert installed(third) == EVERYTHING
 
 
@@ -228,7 +239,7 @@ def test_a_lock_that_no_longer_fits_is_noted_and_resolved_again(
     report = bootstrap.restore(str(profile), python=str(fresh_venv))
     assert installed(fresh_venv) == {"alpha": "1.0", "beta": "1.0"}
     assert "saving 1 wheel to the store in the background" in report.step("pip").notes
-    lock_path = tmp_path / "pylock.work.toml"
+    lock_path = lock_of(tmp_path / "work.toml")
     alpha = lockfile.read(lock_path).by_name()["alpha"]
     assert (alpha.version, alpha.base) == ("1.0", True)
 
@@ -239,7 +250,7 @@ def test_a_lock_that_no_longer_fits_is_noted_and_resolved_again(
                    check=True)
     report = bootstrap.restore(str(profile), python=str(fresh_venv))
     notes = report.step("pip").notes
-    assert ("pylock.work.toml no longer fits: it was made with the platform's alpha 1.0, "
+    assert (f"{lock_path.name} no longer fits: it was made with the platform's alpha 1.0, "
             "this machine has 2.0; resolved again") in notes
     assert installed(fresh_venv) == {"alpha": "2.0", "beta": "1.0"}  # alpha left alone
     assert lockfile.read(lock_path).by_name()["alpha"].version == "2.0"
@@ -257,7 +268,7 @@ def test_a_lock_that_no_longer_fits_is_noted_and_resolved_again(
     # the profile changed
     changed = write_profile(tmp_path, ["beta", "delta"])
     report = bootstrap.restore(str(changed), python=str(fresh_venv))
-    assert ("pylock.work.toml no longer fits: the profile's [pip] section changed since it "
+    assert (f"{lock_path.name} no longer fits: the profile's [pip] section changed since it "
             "was made; resolved again") in report.step("pip").notes
     assert installed(fresh_venv) == {"alpha": "2.0", "beta": "1.0", "delta": "0.5"}
 
@@ -267,7 +278,7 @@ def test_bootstrap_lock_keeps_versions_unless_upgrade(tmp_path, index, fresh_ven
     monkeypatch.setenv("NB_TEST_INDEX", f"{index.url}/simple/")
     profile = write_profile(tmp_path, ["alpha", "beta"], 'constraints = ["alpha<2"]\n')
     assert main(["lock", str(profile), "--python", str(fresh_venv)]) == 0
-    lock_path = tmp_path / "pylock.work.toml"
+    lock_path = lock_of(tmp_path / "work.toml")
     assert lockfile.read(lock_path).by_name()["alpha"].version == "1.0"
     assert installed(fresh_venv) == {}  # locking installs nothing
     # the constraint goes; a plain `lock` keeps 1.0, --upgrade moves on
@@ -327,14 +338,14 @@ def test_a_lock_without_a_store_downloads_and_builds_once_then_the_store_serves(
     profile = write_profile(tmp_path)
     bootstrap.restore(str(profile), python=str(fresh_venv))
     assert wheelstore.wait() == []
-    lock_path = tmp_path / "pylock.work.toml"
+    lock_path = lock_of(tmp_path / "work.toml")
     first_build = lockfile.read(lock_path).by_name()["zeta"].built
     shutil.rmtree(isolated["store"] / "wheels")
 
     second = new_vm(tmp_path, monkeypatch, "vm2")
     report = bootstrap.restore(str(profile), python=str(second))
     notes = report.step("pip").notes
-    assert ("installed 5 locked packages from pylock.work.toml (4 downloaded, "
+    assert (f"installed 5 locked packages from {lock_path.name} (4 downloaded, "
             "1 built from source)") in notes
     assert "saving 5 new wheels to the store in the background" in notes
     assert f"updated {lock_path}" in notes  # the new build's sha256
@@ -347,7 +358,7 @@ def test_a_lock_without_a_store_downloads_and_builds_once_then_the_store_serves(
     monkeypatch.setenv("NB_TEST_INDEX", closed_port_url())
     third = new_vm(tmp_path, monkeypatch, "vm3")
     report = bootstrap.restore(str(profile), python=str(third))
-    assert ("installed 5 locked packages from pylock.work.toml (5 from the store)"
+    assert (f"installed 5 locked packages from {lock_path.name} (5 from the store)"
             in report.step("pip").notes)
     assert files_of(third) == files_of(second)
 
@@ -361,13 +372,13 @@ def test_when_uvs_cache_lacks_the_built_wheel_it_is_built_once_in_the_background
     profile = write_profile(tmp_path)
     bootstrap.restore(str(profile), python=str(fresh_venv))
     assert wheelstore.wait() == []
-    zeta = lockfile.read(tmp_path / "pylock.work.toml").by_name()["zeta"]
+    zeta = lockfile.read(lock_of(tmp_path / "work.toml")).by_name()["zeta"]
     assert zeta.built is not None  # written into the lock by the background build
     wheel = wheelstore.Wheel(zeta.built.filename, zeta.built.sha256, zeta.built.size, built=True)
     wheelstore.verify(wheelstore.store_path(isolated["store"] / "wheels", wheel), wheel)
 
 
-def test_locks_of_store_profiles_stay_out_of_the_profiles_folder(tmp_path, isolated):
+def test_locks_live_in_the_store(tmp_path, isolated):
     from bootstrap.profile import load
     from bootstrap.store import Store
 
@@ -380,5 +391,7 @@ def test_locks_of_store_profiles_stay_out_of_the_profiles_folder(tmp_path, isola
     (tmp_path / "project").mkdir()
     beside = tmp_path / "project" / "my.profile.toml"
     beside.write_text('[pip]\npackages = ["alpha"]\n')
-    assert lockfile.path_for(load(str(beside)), store.profiles) == \
-        tmp_path / "project" / "pylock.my-profile.toml"
+    elsewhere = lockfile.path_for(load(str(beside)), store.profiles)
+    assert elsewhere.parent == store.profiles / "locks"
+    assert elsewhere.name.startswith("pylock.my-profile-") and elsewhere.suffix == ".toml"
+    assert not list((tmp_path / "project").glob("pylock*"))  # nothing beside the profile
