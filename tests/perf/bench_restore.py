@@ -168,7 +168,7 @@ class Bench:
         self.profile_warm = work / "profile-warm" / f"{name}.toml"
         self.tar = work / "site-packages.tar"
 
-    # a profile file in ``folder``; its lock is written beside it
+    # a profile file in ``folder``; its lock goes to the store it is restored with
     def profile(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{self.name}.toml"
