@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Iterable
 
 from . import order, steps
-from .capture import moved
 from .context import Context
 from .errors import BootstrapError, OptionError, StepError
 from .platform import detect
@@ -65,7 +64,10 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
             error: BootstrapError = result.data["error"]
             error.report = report
             raise error
-    report.notes.extend(moved(profile, ctx))
+    if profile.captured is not None:
+        from .capture import moved
+
+        report.notes.extend(moved(profile, ctx))
     return report
 
 

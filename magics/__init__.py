@@ -29,12 +29,16 @@ def load_ipython_extension(ipython: Any) -> None:
     for cls in magic_classes():
         ipython.register_magics(cls)
     # What is installed and set before the user changes anything: %save_env compares
-    # against it. Recorded once per VM, off the critical path of %load_ext.
+    # against it. Recorded once per VM in a thread, so %load_ext does not wait for it.
     import threading
 
+    threading.Thread(target=_take_baseline, name="bootstrap-baseline", daemon=True).start()
+
+
+def _take_baseline() -> None:
     from bootstrap.capture import take_baseline
 
-    threading.Thread(target=take_baseline, name="bootstrap-baseline", daemon=True).start()
+    take_baseline()
 
 
 def unload_ipython_extension(ipython: Any) -> None:  # pragma: no cover - IPython has no unregister
