@@ -534,7 +534,7 @@ def install(ctx: Context, plan: Check) -> bool:
         queued = harvest_built(ctx, [p for p in lock.packages if not p.base], local)
         write_atomic(path, lockfile.dump(lock, profile=ctx.profile.source).encode())
         ctx.note(f"{'wrote' if old is None else 'updated'} {path} "
-                 f"({len(lock.packages)} packages)")
+                 f"({len(lock.packages)} package{'s' if len(lock.packages) != 1 else ''})")
         queued += fill_store(ctx, lock, path, local, spec.options)
         if queued:
             ctx.note(f"saving {queued} wheel{'s' if queued != 1 else ''} to the store in the "
