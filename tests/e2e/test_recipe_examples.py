@@ -11,10 +11,8 @@ GPU builds here) and the apt step (it would need the network).
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,8 @@ import pytest
 from bootstrap import restore
 from bootstrap.profile import load
 from bootstrap.report import CHANGED, SATISFIED
-from tests.support.fakes import clean_environ  # noqa: F401
+from tests.support.archives import tar_gz
+from tests.support.fakes import Lines, clean_environ  # noqa: F401 (clean_environ: a fixture)
 from tests.support.gitrepo import git, make_git_repo
 from tests.support.httpserver import LoopbackServer, self_signed_cert
 from tests.support.index import simple_index
@@ -47,15 +46,6 @@ def local_copy(tmp_path: Path, name: str, replace: dict[str, str]) -> Path:
     path = tmp_path / f"{name}.toml"
     path.write_text(text)
     return path
-
-
-class Lines:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def __call__(self, event) -> None:
-        if event.kind == "line":
-            self.lines.append(event.text)
 
 
 @pytest.fixture(scope="module")
@@ -147,14 +137,9 @@ def test_dataset_archive(tmp_path, monkeypatch):
         pytest.skip("no openssl to make a certificate for the local https server")
     served = tmp_path / "served"
     served.mkdir()
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
-        data = b"circle,square\n1,0\n"
-        info = tarfile.TarInfo("labels.csv")
-        info.size = len(data)
-        tf.addfile(info, io.BytesIO(data))
-    (served / "tiny-shapes.tar.gz").write_bytes(buffer.getvalue())
-    digest = hashlib.sha256(buffer.getvalue()).hexdigest()
+    archive = tar_gz({"labels.csv": b"circle,square\n1,0\n"})
+    (served / "tiny-shapes.tar.gz").write_bytes(archive)
+    digest = hashlib.sha256(archive).hexdigest()
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert[0]))
     with LoopbackServer(served, tls=cert) as srv:
         path = local_copy(tmp_path, "dataset-archive", {

@@ -12,7 +12,7 @@ from bootstrap import restore
 from bootstrap.errors import StepError
 from bootstrap.profile import parse
 from bootstrap.report import CHANGED, FAILED, SATISFIED
-from tests.support.fakes import clean_environ  # noqa: F401
+from tests.support.fakes import Lines, clean_environ  # noqa: F401 (clean_environ: a fixture)
 from tests.support.gitrepo import clone, make_git_repo
 from tests.support.venvs import installed
 
@@ -46,17 +46,6 @@ creates = "{drive}/hello.out"
 
 # Restores write os.environ (the env step): clean_environ puts it back after each test.
 pytestmark = pytest.mark.usefixtures("clean_environ")
-
-
-class Lines:
-    """A progress callback that keeps the output lines."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def __call__(self, event) -> None:
-        if event.kind == "line":
-            self.lines.append(event.text)
 
 
 def build_profile(git_entry: str = ""):

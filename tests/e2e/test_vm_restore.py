@@ -13,11 +13,9 @@ tmp; the package it holds is installed into a fresh virtual environment.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ import pytest
 import bootstrap
 from bootstrap.report import CHANGED, SATISFIED
 from tests.support import debrepo
+from tests.support.archives import tar_gz
 from tests.support.gitrepo import GitRepo, head_of
 from tests.support.httpserver import LoopbackServer, self_signed_cert
 from tests.support.wheels import project_files
@@ -35,17 +34,7 @@ SECRET = "hf_e2eSecretValue0123456789abcdef"
 APT = debrepo.unavailable() is None
 
 
-def tgz(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-DATA = tgz({"train/a.csv": b"x,y\n1,2\n", "README": b"data\n"})
+DATA = tar_gz({"train/a.csv": b"x,y\n1,2\n", "README": b"data\n"})
 
 
 @pytest.fixture

@@ -162,3 +162,14 @@ def kaggle(tmp_path, monkeypatch, fake_modules) -> FakeKaggle:
     for name in ("FAKE_KAGGLE_SECRETS", "FAKE_KAGGLE_OFFLINE"):
         monkeypatch.delenv(name, raising=False)
     return FakeKaggle(root, monkeypatch)
+
+
+class Lines:
+    """A progress callback that keeps the output lines of running steps."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, event: Any) -> None:
+        if event.kind == "line":
+            self.lines.append(event.text)

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
-import tarfile
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +14,7 @@ from bootstrap.errors import StepError, StoreError
 from bootstrap.profile import FileEntry, Profile, parse
 from bootstrap.report import CHANGED, PLANNED, SATISFIED
 from bootstrap.steps import files
+from tests.support.archives import tar_gz, zip_bytes
 from tests.support.httpserver import LoopbackServer, send_redirect
 
 WEIGHTS = os.urandom(200_000)
@@ -24,24 +22,6 @@ WEIGHTS = os.urandom(200_000)
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def tar_gz(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def zip_bytes(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buffer.getvalue()
 
 
 DATA_V1 = tar_gz({"data/a.txt": b"a1\n", "data/sub/b.txt": b"b1\n"})

@@ -33,14 +33,11 @@ EVERYTHING = {"alpha": "2.0", "beta": "1.0", "gamma": "3.1", "delta": "0.5", "ze
 
 
 @pytest.fixture(scope="module")
-def packages(tmp_path_factory) -> Path:
+def packages(tmp_path_factory, wheelhouse) -> Path:
     """The session's test wheels plus zeta, which exists only as an sdist."""
     folder = tmp_path_factory.mktemp("index-files")
-    build_wheel(folder, "alpha", "1.0")
-    build_wheel(folder, "alpha", "2.0")
-    build_wheel(folder, "beta", "1.0", requires=["alpha>=1.0"])
-    build_wheel(folder, "delta", "0.5")
-    build_wheel(folder, "gamma", "3.1", extras={"fast": ["delta>=0.5"]})
+    for wheel in wheelhouse.glob("*.whl"):
+        shutil.copy2(wheel, folder)
     build_sdist(folder, "zeta", "1.0")
     return folder
 
