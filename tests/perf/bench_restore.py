@@ -28,7 +28,7 @@ on a shared machine hits all of them alike), each into a fresh venv:
                the disk allows)
 
 It prints a table per profile (median, min-max, ratio to uv cold) and the
-bars from the issue, and writes tests/perf/out/bench.json. The store here is
+speed targets it is held to, and writes tests/perf/out/bench.json. The store here is
 on the local disk (wheels are hardlinked into it); on Colab it is on Drive,
 where copying the wheels costs extra, which this does not measure.
 """
