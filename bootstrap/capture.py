@@ -30,6 +30,7 @@ import re
 import shlex
 import shutil
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,7 +191,8 @@ def take_baseline(path: str | os.PathLike[str] | None = None, *, python: str | N
             "environ": {name: _digest(value) for name, value in os.environ.items()},
         }
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        # %load_ext takes it in a thread: the temp name is per process and thread
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(data, handle)

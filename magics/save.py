@@ -32,7 +32,3 @@ class SaveMagics(Magics):
         result = save(args.name, dry_run=args.dry_run, store=args.store)
         print(result.text())
 
-
-def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext magics.save``: only this magic (``%load_ext bootstrap`` loads all)."""
-    ipython.register_magics(SaveMagics)

@@ -71,7 +71,3 @@ def push(shell: Any, exported: dict[str, Any]) -> None:
     if exported:
         shell.push(dict(exported))
 
-
-def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext magics.setup`` registers only ``%run_setup``."""
-    ipython.register_magics(SetupMagics)

@@ -153,21 +153,21 @@ def option_value(options: Iterable[str], key: str) -> str | None:
     return found
 
 
-def lists_dir(options: list[str]) -> Path:
-    value = option_value(options, "Dir::State::Lists")
+def _apt_dir(options: list[str], key: str, default: Path, base: str) -> Path:
+    value = option_value(options, key)
     if not value:
-        return LISTS_DIR
+        return default
     path = Path(value)
-    # apt takes a relative Dir::State::Lists against Dir::State
-    return path if path.is_absolute() else Path("/var/lib/apt") / path
+    # apt takes a relative directory against its parent setting (Dir::State, Dir::Cache)
+    return path if path.is_absolute() else Path(base) / path
+
+
+def lists_dir(options: list[str]) -> Path:
+    return _apt_dir(options, "Dir::State::Lists", LISTS_DIR, "/var/lib/apt")
 
 
 def archives_dir(options: list[str]) -> Path:
-    value = option_value(options, "Dir::Cache::archives")
-    if not value:
-        return ARCHIVES_DIR
-    path = Path(value)
-    return path if path.is_absolute() else Path("/var/cache/apt") / path
+    return _apt_dir(options, "Dir::Cache::archives", ARCHIVES_DIR, "/var/cache/apt")
 
 
 def find_program(name: str, environ: Mapping[str, str]) -> str | None:

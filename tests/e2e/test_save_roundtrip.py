@@ -38,7 +38,7 @@ def test_save_in_one_kernel_restore_in_another(tmp_path, isolated, wheelhouse):
                              "BOOTSTRAP_SESSION_START": str(time.time())})
     nb = run_cells(first, [
         # what the extension's load hook does
-        "%load_ext magics.save\nimport bootstrap.capture\nbootstrap.capture.take_baseline()",
+        "%load_ext bootstrap\nimport bootstrap.capture\nbootstrap.capture.take_baseline()",
         "!pip install --quiet beta delta",
         "!uv pip install --quiet gamma",
         f"import os\nos.environ['DEMO_MODE'] = 'fast'\nos.environ['HF_TOKEN'] = {TOKEN!r}\n"

@@ -7,7 +7,6 @@ notebooks and checks where they can.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from pathlib import Path
 
@@ -129,10 +128,8 @@ def test_magic_pushes_exported_values_and_inline_definitions_into_a_real_kernel(
     ])
     write_notebook(folder / "lib" / "broken.ipynb", [
         code("before_failure = True"), markdown("then"), code("raise KeyError('missing')")])
-    # after the merge %load_ext bootstrap registers every magic; alone, this module does
-    extension = "bootstrap" if importlib.util.find_spec("magics.restore") else "magics.setup"
     outer = write_notebook(folder / "outer.ipynb", [
-        code(f"%load_ext {extension}"),
+        code("%load_ext bootstrap"),
         code("%run_setup colab.ipynb -p n 5 -p name hello"),
         code("assert (n, greeting) == (5, 'hello world'), (n, greeting)\nprint(where)"),
         code("del n\n%run_setup colab.ipynb -p n 5 -p name hello"),
