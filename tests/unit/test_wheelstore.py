@@ -72,6 +72,15 @@ def lock_of(profile: Path) -> Path:
     return lockfile.path_for(load(str(profile)), Store(detect().store_root).profiles)
 
 
+def filled_store(tmp_path: Path, index, python: Path, monkeypatch) -> Path:
+    """A first restore from the loopback index: the store and the lock are filled."""
+    monkeypatch.setenv("NB_TEST_INDEX", f"{index.url}/simple/")
+    profile = write_profile(tmp_path)
+    bootstrap.restore(str(profile), python=str(python))
+    assert wheelstore.wait() == []
+    return profile
+
+
 def write_profile(folder: Path, packages: list[str] = PACKAGES, extra: str = "",
                   name: str = "work") -> Path:
     path = folder / f"{name}.toml"
@@ -149,10 +158,7 @@ def test_without_lock_or_store_the_closed_index_is_a_clear_failure(tmp_path, mon
 
 def test_truncated_wheel_in_the_store_is_fetched_again_and_repaired(
         tmp_path, index, fresh_venv, monkeypatch, isolated):
-    monkeypatch.setenv("NB_TEST_INDEX", f"{index.url}/simple/")
-    profile = write_profile(tmp_path)
-    bootstrap.restore(str(profile), python=str(fresh_venv))
-    assert wheelstore.wait() == []
+    profile = filled_store(tmp_path, index, fresh_venv, monkeypatch)
     stored = isolated["store"] / "wheels" / "beta-1.0-py3-none-any.whl"
     good = stored.read_bytes()
     stored.write_bytes(good[: len(good) // 2])
@@ -169,10 +175,7 @@ def test_truncated_wheel_in_the_store_is_fetched_again_and_repaired(
 
 def test_altered_wheel_in_the_store_is_reported_offline_and_never_installed(
         tmp_path, index, fresh_venv, monkeypatch, isolated):
-    monkeypatch.setenv("NB_TEST_INDEX", f"{index.url}/simple/")
-    profile = write_profile(tmp_path)
-    bootstrap.restore(str(profile), python=str(fresh_venv))
-    assert wheelstore.wait() == []
+    profile = filled_store(tmp_path, index, fresh_venv, monkeypatch)
     stored = isolated["store"] / "wheels" / "alpha-2.0-py3-none-any.whl"
     data = bytearray(stored.read_bytes())
     data[len(data) // 2] ^= 0xFF  # same size, other bytes: only the hash can tell
@@ -331,10 +334,7 @@ def test_lock_file_round_trips_and_is_pep751_shaped():
 def test_a_lock_without_a_store_downloads_and_builds_once_then_the_store_serves(
         tmp_path, index, fresh_venv, monkeypatch, isolated):
     # e.g. the lock came with the profile (a git repository), the store is new
-    monkeypatch.setenv("NB_TEST_INDEX", f"{index.url}/simple/")
-    profile = write_profile(tmp_path)
-    bootstrap.restore(str(profile), python=str(fresh_venv))
-    assert wheelstore.wait() == []
+    profile = filled_store(tmp_path, index, fresh_venv, monkeypatch)
     lock_path = lock_of(tmp_path / "work.toml")
     first_build = lockfile.read(lock_path).by_name()["zeta"].built
     shutil.rmtree(isolated["store"] / "wheels")
@@ -365,10 +365,7 @@ def test_when_uvs_cache_lacks_the_built_wheel_it_is_built_once_in_the_background
     from bootstrap import locked
 
     monkeypatch.setattr(locked, "uv_cache_dir", lambda ctx: None)  # e.g. a uv cache layout change
-    monkeypatch.setenv("NB_TEST_INDEX", f"{index.url}/simple/")
-    profile = write_profile(tmp_path)
-    bootstrap.restore(str(profile), python=str(fresh_venv))
-    assert wheelstore.wait() == []
+    profile = filled_store(tmp_path, index, fresh_venv, monkeypatch)
     zeta = lockfile.read(lock_of(tmp_path / "work.toml")).by_name()["zeta"]
     assert zeta.built is not None  # written into the lock by the background build
     wheel = wheelstore.Wheel(zeta.built.filename, zeta.built.sha256, zeta.built.size, built=True)
