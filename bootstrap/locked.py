@@ -7,10 +7,13 @@ This is how the ``pip`` step installs plain PEP 508 requirements (it calls
 installed at its pinned version, get its wheel onto local disk: from the
 local wheel folder, else from the store, else download it (the URL and
 sha256 are in the lock), else build it from its sdist with ``uv build``.
-Every file is verified against the lock first. Then ``uv pip install
---offline --no-index --find-links LOCAL --no-deps --no-build`` of exactly
-those pins: no resolution, no network, no build. Wheels that are ready are
-installed while sdists still build.
+Every file's size is checked on the way (downloads and builds are hashed
+too). Then ``uv pip install --offline --no-index --no-deps --no-build
+--require-hashes`` of exactly those pins with the lock's sha256s: no
+resolution, no network, no build, and uv hashes each wheel as it unpacks it,
+so an altered file is refused before anything is installed (it is then found,
+replaced and the install run once more). Wheels that are ready are installed
+while sdists still build.
 
 **No lock yet, or it no longer fits** (the profile changed, another Python,
 the platform's own packages moved; the report says why): the plain ``uv pip
@@ -170,7 +173,10 @@ def build_wheel(ctx: Context, pkg: lockfile.Package, local: Path, options: list[
                             step="pip", where=str(out), hint="check the package's build")
         digest, size = wheelstore.hash_file(built[0])
         pkg.built = lockfile.Artifact(built[0].name, digest, None, size)
-        dest = local / built[0].name
+        # under its hash, like in the store: another build of the same sdist (another
+        # restore at once) must not replace this file under the same name
+        dest = wheelstore.store_path(local, as_wheel(pkg.built, built=True))
+        dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(built[0], dest)
         return dest
     finally:
@@ -198,22 +204,28 @@ class Fetcher:
         with self._lock:
             self.notes.append(text)
 
-    def get(self, pkg: lockfile.Package) -> str:
-        """Make ``local/<wheel>`` hold pkg's verified wheel; return where it came from."""
+    def get(self, pkg: lockfile.Package, *, sha256: bool = False) -> str:
+        """Make ``local/<wheel>`` hold pkg's wheel; return where it came from.
+
+        Files from the local folder and the store are checked for their size
+        here and for their sha256 by uv as it installs them (``--require-hashes``),
+        unless ``sha256`` asks for the full check here (after uv refused one).
+        Downloads and builds are always hashed here.
+        """
         artifact = pkg.wheel or pkg.built
         damaged = None
         if artifact is not None:
             wheel = as_wheel(artifact, built=pkg.wheel is None)
-            here = self.local / artifact.filename
+            here = wheelstore.store_path(self.local, wheel)
             if here.is_file():
                 try:
-                    wheelstore.verify(here, wheel)
+                    wheelstore.verify(here, wheel, sha256=sha256)
                     return LOCAL
                 except wheelstore.Damaged:
                     here.unlink(missing_ok=True)
             try:
                 wheelstore.copy_verified(wheelstore.store_path(self.store_wheels, wheel), here,
-                                         wheel)
+                                         wheel, sha256=sha256)
                 return STORE
             except FileNotFoundError:
                 pass
@@ -243,6 +255,26 @@ class Fetcher:
                          "store repaired), or delete the file") from None
             raise
 
+    def repair(self, pkgs: list[lockfile.Package]) -> list[str]:
+        """Hash each of these wheels in the local folder; get damaged ones again, fully
+        checked. Returns the names of the packages whose wheel was replaced."""
+        replaced = []
+        for pkg in pkgs:
+            artifact = pkg.wheel or pkg.built
+            if artifact is None:
+                continue
+            wheel = as_wheel(artifact, built=pkg.wheel is None)
+            here = wheelstore.store_path(self.local, wheel)
+            try:
+                wheelstore.verify(here, wheel)
+                continue
+            except wheelstore.Damaged as exc:
+                here.unlink(missing_ok=True)
+                self.note(f"uv refused {artifact.filename}: it {exc.what}; getting it again")
+            self.get(pkg, sha256=True)
+            replaced.append(pkg.name)
+        return replaced
+
     def save(self, path: Path, wheel: wheelstore.Wheel) -> None:
         with self._lock:
             self.saving += 1
@@ -264,16 +296,50 @@ class Fetcher:
         self._opened.clear()
 
 
-def uv_install_locked(ctx: Context, local: Path, pins: list[str], reinstall: list[str]) -> None:
+def uv_install_locked(ctx: Context, fetcher: Fetcher, pkgs: list[lockfile.Package],
+                      reinstall: list[str]) -> None:
+    """``uv pip install`` exactly these wheels, offline, each with the sha256 the lock records.
+
+    uv sees a folder of links to just these files (the local folder may hold
+    other builds of the same version) and a requirements file of pins with
+    hashes. When uv refuses the install, each file is hashed here: damaged ones
+    are replaced (``Fetcher.repair``) and uv runs once more; with none damaged,
+    uv's own error stands.
+    """
+    import tempfile
+
     from .steps.pip import uv_binary, uv_environment
 
     env, _ = uv_environment(ctx.environ)
-    argv = [uv_binary(), "pip", "install", "--python", ctx.python, "--offline", "--no-index",
-            "--find-links", str(local), "--no-deps", "--no-build"]
-    for name in reinstall:
-        argv += ["--reinstall-package", name]
-    ctx.run(argv + ["--", *pins], env=env,
-            hint="uv could not install the locked wheels; its message is above")
+    local = fetcher.local
+    for attempt in (1, 2):
+        folder = Path(tempfile.mkdtemp(prefix=".install-", dir=local))
+        try:
+            lines = []
+            for pkg in pkgs:
+                artifact = pkg.wheel or pkg.built
+                assert artifact is not None
+                here = wheelstore.store_path(local, as_wheel(artifact, built=pkg.wheel is None))
+                try:
+                    os.link(here, folder / artifact.filename)
+                except OSError:  # a file system without hardlinks
+                    shutil.copyfile(here, folder / artifact.filename)
+                lines.append(f"{pkg.pin} --hash=sha256:{artifact.sha256}\n")
+            (folder / "requirements.txt").write_text("".join(lines))
+            argv = [uv_binary(), "pip", "install", "--python", ctx.python, "--offline",
+                    "--no-index", "--find-links", str(folder), "--no-deps", "--no-build",
+                    "--require-hashes"]
+            for name in reinstall:
+                argv += ["--reinstall-package", name]
+            try:
+                ctx.run(argv + ["-r", str(folder / "requirements.txt")], env=env,
+                        hint="uv could not install the locked wheels; its message is above")
+                return
+            except StepError:
+                if attempt == 2 or not fetcher.repair(pkgs):
+                    raise
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def install_exactly(ctx: Context, fetcher: Fetcher, todo: list[lockfile.Package], local: Path,
@@ -299,7 +365,7 @@ def install_exactly(ctx: Context, fetcher: Fetcher, todo: list[lockfile.Package]
             sources[pkg.name] = future.result()
         if builds and others:
             # the rest are sdists still building: install what is ready meanwhile
-            uv_install_locked(ctx, local, [p.pin for p in others],
+            uv_install_locked(ctx, fetcher, others,
                               [n for n in reinstall if n not in {b.name for b in builds}])
         for pkg, future in futures[:len(builds)]:
             sources[pkg.name] = future.result()
@@ -308,10 +374,10 @@ def install_exactly(ctx: Context, fetcher: Fetcher, todo: list[lockfile.Package]
         raise
     pool.shutdown(wait=True)
     if builds and others:
-        uv_install_locked(ctx, local, [p.pin for p in builds],
+        uv_install_locked(ctx, fetcher, builds,
                           [n for n in reinstall if n in {b.name for b in builds}])
     else:
-        uv_install_locked(ctx, local, [p.pin for p in todo], reinstall)
+        uv_install_locked(ctx, fetcher, todo, reinstall)
     return sources
 
 
@@ -413,12 +479,13 @@ def harvest_built(ctx: Context, pkgs: list[lockfile.Package], local: Path) -> in
         digest, size = wheelstore.hash_file(newest)
         pkg.built = lockfile.Artifact(newest.name, digest, None, size)
         wheel = as_wheel(pkg.built, built=True)
+        here = wheelstore.store_path(local, wheel)
         try:
-            wheelstore.copy_verified(newest, local / newest.name, wheel)
+            wheelstore.copy_verified(newest, here, wheel)
         except (OSError, wheelstore.Damaged):
             pkg.built = None
             continue
-        wheelstore.save(ctx.store.wheels, local / newest.name, wheel)
+        wheelstore.save(ctx.store.wheels, here, wheel)
         found_count += 1
     return found_count
 

@@ -9,12 +9,16 @@ Two folders hold wheels:
   each other's file under a name the other's lock points at.
 - a local folder on the VM's own disk (``$XDG_CACHE_HOME/notebook-bootstrap/
   wheels``, or ``BOOTSTRAP_WHEEL_CACHE``) that uv installs from with
-  ``--offline --find-links``. Drive is slow per file and has no hardlinks, so
+  ``--offline --find-links``, laid out the same way (built wheels under their
+  hash). Drive is slow per file and has no hardlinks, so
   uv never reads the store directly.
 
-Every file is checked against the sha256 the lock records before it reaches
-the local folder, and only a verified file is moved into place there (an
-atomic rename), so a truncated or altered wheel is never installed. Writes to
+A file reaches the local folder under its final name (an atomic rename) only
+once its size is the one the lock records, and uv installs it with
+``--require-hashes``: uv hashes each wheel as it unpacks it, so the bytes are
+read once, and a truncated or altered wheel is refused before anything is
+installed. After such a refusal (and for files from outside the store) the
+sha256 is checked here, file by file, to find and replace the bad one. Writes to
 the store are atomic renames of a finished temp file too: that is what keeps
 two restores running at once from corrupting the store; an ``flock`` on
 ``wheels/.lock`` (where the file system has one; Drive's FUSE mount may not)
@@ -86,35 +90,39 @@ def hash_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def verify(path: Path, wheel: Wheel) -> None:
-    """Raise Damaged unless ``path`` has the size and sha256 the lock records."""
+def verify(path: Path, wheel: Wheel, *, sha256: bool = True) -> None:
+    """Raise Damaged unless ``path`` has the size (and the sha256) the lock records."""
     try:
         size = path.stat().st_size
     except OSError as exc:
         raise Damaged(path, f"cannot be read ({exc.strerror})") from None
     if wheel.size is not None and size != wheel.size:
         raise Damaged(path, f"is {size} bytes, the lock says {wheel.size} (truncated?)")
+    if not sha256:
+        return
     digest, _ = hash_file(path)
     if digest != wheel.sha256:
         raise Damaged(path, f"has sha256 {digest[:16]}..., the lock says {wheel.sha256[:16]}...")
 
 
-def copy_verified(src: Path, dest: Path, wheel: Wheel) -> None:
-    """Put a verified copy of ``src`` at ``dest`` (atomically); raise Damaged otherwise.
+def copy_verified(src: Path, dest: Path, wheel: Wheel, *, sha256: bool = True) -> None:
+    """Put a checked copy of ``src`` at ``dest`` (atomically); raise Damaged otherwise.
 
-    A hardlink is tried first (the same disk: instant), a copy otherwise; either
-    way the bytes are hashed before the file gets its final name.
+    A hardlink is tried first (the same disk: instant), a copy otherwise. The
+    size is always checked before the file gets its final name; the sha256 too
+    unless ``sha256=False`` (for files uv installs with ``--require-hashes``,
+    which hashes them itself).
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         try:
             os.link(src, tmp)
-            verify(tmp, wheel)
+            verify(tmp, wheel, sha256=sha256)
         except Damaged:
             raise
         except OSError:
-            _copy_hashing(src, tmp, wheel)
+            _copy_hashing(src, tmp, wheel, sha256=sha256)
         os.replace(tmp, dest)
     except Damaged as exc:
         raise Damaged(src, exc.what) from None
@@ -123,13 +131,14 @@ def copy_verified(src: Path, dest: Path, wheel: Wheel) -> None:
             tmp.unlink()
 
 
-def _copy_hashing(src: Path, dest: Path, wheel: Wheel) -> None:
+def _copy_hashing(src: Path, dest: Path, wheel: Wheel, *, sha256: bool = True) -> None:
     digest = hashlib.sha256()
     size = 0
     try:
         with open(src, "rb") as fin, open(dest, "wb") as fout:
             while block := fin.read(_CHUNK):
-                digest.update(block)
+                if sha256:
+                    digest.update(block)
                 size += len(block)
                 fout.write(block)
     except FileNotFoundError:
@@ -138,7 +147,7 @@ def _copy_hashing(src: Path, dest: Path, wheel: Wheel) -> None:
         raise Damaged(src, f"cannot be read ({exc.strerror})") from None
     if wheel.size is not None and size != wheel.size:
         raise Damaged(src, f"is {size} bytes, the lock says {wheel.size} (truncated?)")
-    if digest.hexdigest() != wheel.sha256:
+    if sha256 and digest.hexdigest() != wheel.sha256:
         raise Damaged(src, f"has sha256 {digest.hexdigest()[:16]}..., the lock says "
                            f"{wheel.sha256[:16]}...")
 
@@ -182,7 +191,7 @@ def put(store_wheels: Path, local: Path, wheel: Wheel) -> bool:
         try:
             os.close(fd)
             try:
-                # the same disk (a store outside Drive): share the verified file
+                # the same disk (a store outside Drive): share the file
                 os.unlink(tmp)
                 os.link(local, tmp)
             except OSError:
@@ -190,7 +199,9 @@ def put(store_wheels: Path, local: Path, wheel: Wheel) -> bool:
                     shutil.copyfileobj(src, out, _CHUNK)
                     out.flush()
                     os.fsync(out.fileno())
-                verify(Path(tmp), wheel)  # Drive's mount has been seen to lose writes
+            # what reaches the store is checked again: Drive's mount has been seen to lose
+            # writes, and the local folder is shared with other restores on this VM
+            verify(Path(tmp), wheel)
             os.replace(tmp, target)
         finally:
             if os.path.exists(tmp):

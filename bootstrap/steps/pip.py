@@ -37,7 +37,8 @@ from . import Check
 #: installed; Colab's image presets the first two to a file that does not exist.
 UV_OVERRIDES = ("UV_CONSTRAINT", "UV_BUILD_CONSTRAINT", "UV_OVERRIDE", "UV_EXCLUDE_NEWER",
                 "UV_RESOLUTION", "UV_PRERELEASE", "UV_NO_BUILD_ISOLATION", "UV_PYTHON",
-                "UV_SYSTEM_PYTHON", "UV_BREAK_SYSTEM_PACKAGES", "UV_TORCH_BACKEND")
+                "UV_SYSTEM_PYTHON", "UV_BREAK_SYSTEM_PACKAGES", "UV_TORCH_BACKEND",
+                "UV_NO_VERIFY_HASHES")
 
 
 def wanted(profile: Profile) -> bool:

@@ -27,6 +27,24 @@ on a shared machine hits all of them alike), each into a fresh venv:
 - raw tar x:   extracting a tar of the finished site-packages into a fresh folder (what
                the disk allows)
 
+A third profile, ``apt`` (only as root on a machine with apt-get; it installs
+and then purges real Debian packages), restores ``APT_PACKAGES`` with their
+dependencies the same way, in rounds, each from a state where none of them is
+installed and no .deb is cached on the machine, as on a fresh VM:
+
+- apt-get:     ``apt-get install -y --no-install-recommends`` (every .deb downloaded)
+- ours empty:  ``bootstrap restore`` of an [apt] profile with an empty store (downloads,
+               installs, keeps the .debs in the store)
+- ours store:  the same with the store of an earlier run (the .debs come from the store)
+- ours no-op:  ``bootstrap restore`` again where everything holds
+
+The package lists are updated once before the rounds, so no method pays for
+``apt-get update``.
+
+notebook-bootstrap runs from this checkout with its bytecode compiled first
+(``compileall``), as after ``pip install``; so a machine where
+PYTHONDONTWRITEBYTECODE is set does not charge a recompile to every run.
+
 It prints a table per profile (median, min-max, ratio to uv cold) and the
 speed targets it is held to, and writes tests/perf/out/bench.json. The store here is
 on the local disk (wheels are hardlinked into it); on Colab it is on Drive,
@@ -65,6 +83,10 @@ BUILD_DEPS = ["setuptools", "wheel"]
 
 METHODS = ["pip", "uv cold", "uv warm", "ours empty", "ours store", "ours no-op cli",
            "ours no-op in-process", "raw tar x"]
+
+#: the apt profile: what Colab notebooks often add (OCR, PDF tools, graphs), ~10 MB of .debs
+APT_PACKAGES = ["graphviz", "poppler-utils", "tesseract-ocr"]
+APT_METHODS = ["apt-get", "ours empty", "ours store", "ours no-op cli"]
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -148,6 +170,11 @@ def inputs() -> Path:
     run(pip + ["--no-binary", ":all:", "--no-deps", SDIST])
     done.write_text("\n".join(sorted(p.name for p in folder.iterdir())) + "\n")
     return folder
+
+
+def compile_package() -> None:
+    """Compile notebook-bootstrap's bytecode, as installing it with pip does."""
+    run([sys.executable, "-m", "compileall", "-q", str(REPO / "bootstrap"), str(REPO / "magics")])
 
 
 # -- one profile ----------------------------------------------------------------------------
@@ -278,6 +305,100 @@ class Bench:
         return float(out.strip())
 
 
+# -- the apt profile --------------------------------------------------------------------------
+
+def apt_unavailable() -> str | None:
+    """Why the apt profile cannot run here (None: it can)."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return "it needs root"
+    if not shutil.which("apt-get") or not shutil.which("dpkg-query"):
+        return "it needs apt-get and dpkg-query"
+    return None
+
+
+def dpkg_installed() -> set[str]:
+    out = subprocess.run(["dpkg-query", "-W", "-f", "${Package}\t${db:Status-Abbrev}\n"],
+                         capture_output=True, text=True, check=True).stdout
+    return {line.split("\t")[0] for line in out.splitlines()
+            if "\t" in line and line.split("\t")[1].startswith("ii")}
+
+
+class AptBench:
+    """Real apt installs of APT_PACKAGES, purged again after every method."""
+
+    def __init__(self, work: Path):
+        self.work = fresh(work)
+        self.log = work / "commands.log"
+        self.times: dict[str, list[float]] = {m: [] for m in APT_METHODS}
+        self.store = work / "store-warm"
+        self.archives = work / "archives"          # our archive cache (BOOTSTRAP_APT_OPTIONS)
+        self.plain_archives = work / "plain-archives"  # apt-get's, emptied per round
+        self.base = dpkg_installed()
+        self.profile = work / "profile" / "apt.toml"
+        self.profile.parent.mkdir()
+        listed = ", ".join(json.dumps(p) for p in APT_PACKAGES)
+        self.profile.write_text(f'version = 1\nname = "apt"\n\n[apt]\npackages = [{listed}]\n')
+        self.env = clean_env(PYTHONPATH=str(REPO), BOOTSTRAP_PLATFORM="local",
+                             BOOTSTRAP_DRIVE=str(work / "drive"),
+                             XDG_DATA_HOME=str(work / "xdg"),
+                             BOOTSTRAP_APT_OPTIONS=f"-oDir::Cache::archives={self.archives}",
+                             DEBIAN_FRONTEND="noninteractive")
+        (work / "drive").mkdir()
+
+    def purge(self) -> None:
+        """Remove what the last method installed, and every .deb it left on the machine."""
+        added = sorted(dpkg_installed() - self.base)
+        if added:
+            run(["apt-get", "purge", "-y", "-qq", "--", *added], env=self.env, log=self.log)
+        left = dpkg_installed() - self.base
+        if left:
+            raise SystemExit(f"apt benchmark: could not purge {sorted(left)}")
+        for folder in (self.archives, self.plain_archives):
+            for deb in folder.glob("*.deb") if folder.is_dir() else ():
+                deb.unlink()
+            (folder / "partial").mkdir(parents=True, exist_ok=True)
+
+    def ours(self, store: Path) -> float:
+        return run([sys.executable, "-m", "bootstrap", "restore", str(self.profile), "--only",
+                    "apt", "--store", str(store), "-q"], env=self.env, log=self.log)
+
+    def setup(self) -> None:
+        already = [p for p in APT_PACKAGES if p in self.base]
+        if already:
+            raise SystemExit(f"apt benchmark: {', '.join(already)} already installed; it "
+                             "installs and purges them, so run it where they are not")
+        self.purge()
+        # fresh lists once, for every method (our stamp too, so our step does not update)
+        run(["apt-get", "update", "-qq", "--error-on=any"], env=self.env, log=self.log)
+        self.ours(self.store)  # fills the warm store
+        self.purge()
+
+    def round(self, i: int) -> None:
+        t = self.times
+        t["apt-get"].append(run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends",
+             f"-oDir::Cache::archives={self.plain_archives}", "--", *APT_PACKAGES],
+            env=self.env, log=self.log))
+        self.purge()
+        empty = fresh(self.work / f"store-{i}")
+        t["ours empty"].append(self.ours(empty))
+        shutil.rmtree(empty)
+        self.purge()
+        t["ours store"].append(self.ours(self.store))
+        t["ours no-op cli"].append(self.ours(self.store))
+        self.purge()
+
+
+def apt_table(times: dict[str, list[float]]) -> tuple[str, dict[str, dict]]:
+    summary = {m: stats(v) for m, v in times.items() if v}
+    base = summary["apt-get"]["median"]
+    lines = ["profile 'apt'", f"  {'method':<24}{'median':>10}{'min - max':>22}{'x apt-get':>11}"]
+    for method, s in summary.items():
+        lines.append(f"  {method:<24}{fmt(s['median']):>10}"
+                     f"{fmt(s['min']) + ' - ' + fmt(s['max']):>22}{s['median'] / base:>10.2f}x")
+    return "\n".join(lines), summary
+
+
 # -- startup costs --------------------------------------------------------------------------
 
 def startup_costs(rounds: int) -> dict[str, object]:
@@ -352,14 +473,19 @@ def bars(results: dict[str, dict[str, dict]], startup: dict[str, object]) -> lis
     ratio("wheels", "ours store", "raw tar x", 2.0, "wheels only: ours, warm store <= 2 x raw tar x")
     ratio("wheels", "ours empty", "uv cold", 1.15, "wheels only: ours, empty store <= 1.15 x uv cold")
     ratio("sdist", "ours empty", "uv cold", 1.15, "with sdist: ours, empty store <= 1.15 x uv cold")
-    for profile in results:
-        s = results[profile]
+    for profile in ("wheels", "sdist"):
+        s = results.get(profile, {})
         if "ours no-op cli" in s:
             v = s["ours no-op cli"]["median"]
             out.append((f"{profile}: no-op from the CLI <= 300 ms", v <= 0.3, fmt(v)))
         if "ours no-op in-process" in s:
             v = s["ours no-op in-process"]["median"]
             out.append((f"{profile}: no-op in-process <= 50 ms", v <= 0.05, fmt(v)))
+    apt = results.get("apt", {})
+    if "apt-get" in apt:  # no bar: how the store compares with apt-get's own downloads
+        for method in ("ours empty", "ours store"):
+            r = apt[method]["median"] / apt["apt-get"]["median"]
+            out.append((f"apt: {method} / apt-get (information, no bar)", True, f"{r:.2f}"))
     loads = startup.get("%load_ext bootstrap") or []
     if loads:
         v = statistics.median(loads)  # type: ignore[arg-type]
@@ -373,18 +499,19 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=7, help="rounds per profile (default 7)")
     parser.add_argument("--pip-rounds", type=int, default=3,
                         help="rounds that include pip, the slowest method (default 3)")
-    parser.add_argument("--only", choices=("wheels", "sdist"), help="one profile only")
+    parser.add_argument("--only", choices=("wheels", "sdist", "apt"), help="one profile only")
     args = parser.parse_args()
     rounds = 1 if args.quick else args.rounds
     pip_rounds = min(rounds, 1 if args.quick else args.pip_rounds)
 
-    wheels = inputs()
+    wheels = inputs() if args.only != "apt" else OUT / "inputs" / "wheels"
+    compile_package()
     uv_bin = uv()
     info = machine()
     print(f"machine: {info['cpus']} CPUs ({info['cpu']}), {info['memory']}, {info['system']}, "
           f"Python {info['python']}, {info['uv']}", flush=True)
     sdist_name = SDIST.split("==")[0]
-    profiles = {"wheels": PACKAGES, "sdist": PACKAGES + [sdist_name]}
+    profiles = {"wheels": PACKAGES, "sdist": PACKAGES + [sdist_name], "apt": APT_PACKAGES}
     if args.only:
         profiles = {args.only: profiles[args.only]}
     work = Path(tempfile.mkdtemp(prefix="bench-", dir=OUT))
@@ -392,6 +519,27 @@ def main() -> int:
     tables = []
     try:
         for name, packages in profiles.items():
+            if name == "apt":
+                why = apt_unavailable()
+                if why:
+                    print(f"[apt] left out: {why}", flush=True)
+                    tables.append(f"profile 'apt': left out ({why})")
+                    continue
+                apt = AptBench(work / name)
+                print("[apt] setting up (apt-get update, the warm store) ...", flush=True)
+                try:
+                    apt.setup()
+                    for i in range(rounds):
+                        print(f"[apt] round {i + 1}/{rounds}", flush=True)
+                        apt.round(i)
+                finally:
+                    apt.purge()
+                text, summary = apt_table(apt.times)
+                results[name] = summary
+                results[name]["_raw"] = apt.times  # type: ignore[assignment]
+                tables.append(text)
+                print(text, flush=True)
+                continue
             bench = Bench(name, packages, wheels, work / name, uv_bin)
             print(f"[{name}] setting up (warm cache, store and lock, tar) ...", flush=True)
             bench.setup()
@@ -429,8 +577,9 @@ def main() -> int:
     OUT.mkdir(exist_ok=True)
     (OUT / "bench.json").write_text(json.dumps(
         {"machine": info, "rounds": rounds, "pip_rounds": pip_rounds, "packages": PACKAGES,
-         "sdist": SDIST, "inputs": sorted(p.name for p in wheels.iterdir() if p.is_file()
-                                          and not p.name.startswith(".")),
+         "sdist": SDIST, "apt_packages": APT_PACKAGES,
+         "inputs": sorted(p.name for p in (wheels.iterdir() if wheels.is_dir() else ())
+                          if p.is_file() and not p.name.startswith(".")),
          "results": results, "startup": startup,
          "bars": [{"bar": b, "ok": ok, "value": v} for b, ok, v in checks]}, indent=2) + "\n")
     print(f"wrote {OUT / 'bench.json'}")

@@ -177,9 +177,7 @@ def test_altered_wheel_in_the_store_is_reported_offline_and_never_installed(
         tmp_path, index, fresh_venv, monkeypatch, isolated):
     profile = filled_store(tmp_path, index, fresh_venv, monkeypatch)
     stored = isolated["store"] / "wheels" / "alpha-2.0-py3-none-any.whl"
-    data = bytearray(stored.read_bytes())
-    data[len(data) // 2] ^= 0xFF  # same size, other bytes: only the hash can tell
-    stored.write_bytes(bytes(data))
+    alter(stored)
 
     index.stop()
     monkeypatch.setenv("NB_TEST_INDEX", closed_port_url())
@@ -193,6 +191,57 @@ def test_altered_wheel_in_the_store_is_reported_offline_and_never_installed(
     assert installed(second) == {}  # nothing at all was installed
     local = Path(os.environ["BOOTSTRAP_WHEEL_CACHE"])
     assert not (local / "alpha-2.0-py3-none-any.whl").exists()
+
+
+def alter(path: Path) -> None:
+    """Flip one byte in the middle: the same size, so only the sha256 can tell."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_altered_wheel_in_the_store_is_refused_by_uv_then_fetched_again_and_repaired(
+        tmp_path, index, fresh_venv, monkeypatch, isolated):
+    profile = filled_store(tmp_path, index, fresh_venv, monkeypatch)
+    stored = isolated["store"] / "wheels" / "alpha-2.0-py3-none-any.whl"
+    good = stored.read_bytes()
+    alter(stored)
+
+    second = new_vm(tmp_path, monkeypatch, "vm2")
+    report = bootstrap.restore(str(profile), python=str(second))
+    notes = report.step("pip").notes
+    assert any(n.startswith("uv refused alpha-2.0-py3-none-any.whl: it has sha256 ")
+               for n in notes), notes
+    assert any("the store's alpha-2.0-py3-none-any.whl is damaged" in n
+               and "fetching it again" in n for n in notes), notes
+    assert installed(second) == EVERYTHING
+    assert files_of(second) == files_of(fresh_venv)
+    assert wheelstore.wait() == []
+    assert stored.read_bytes() == good  # the store is repaired too
+
+
+def test_altered_wheel_in_the_local_folder_is_replaced_from_the_store_offline(
+        tmp_path, index, fresh_venv, monkeypatch, isolated):
+    profile = filled_store(tmp_path, index, fresh_venv, monkeypatch)
+    index.stop()
+    monkeypatch.setenv("NB_TEST_INDEX", closed_port_url())
+    second = new_vm(tmp_path, monkeypatch, "vm2")
+    local = Path(os.environ["BOOTSTRAP_WHEEL_CACHE"])
+    local.mkdir(parents=True)
+    copy = local / "gamma-3.1-py3-none-any.whl"  # a file of its own, not a link to the store's
+    shutil.copyfile(isolated["store"] / "wheels" / copy.name, copy)
+    alter(copy)
+
+    report = bootstrap.restore(str(profile), python=str(second))
+    notes = report.step("pip").notes
+    assert any(n.startswith("uv refused gamma-3.1-py3-none-any.whl: it has sha256 ")
+               for n in notes), notes
+    assert not any("the store's" in n for n in notes), notes  # the store's copy was fine
+    assert installed(second) == EVERYTHING
+    assert files_of(second) == files_of(fresh_venv)
+    wheel = wheelstore.Wheel(copy.name, lockfile.read(lock_of(profile)).by_name()["gamma"]
+                             .wheel.sha256)
+    wheelstore.verify(copy, wheel)  # the local folder holds the good file now
 
 
 def test_two_restores_at_once_share_the_store_without_corrupting_it(
@@ -350,6 +399,11 @@ def test_a_lock_without_a_store_downloads_and_builds_once_then_the_store_serves(
     assert wheelstore.wait() == []
     rebuilt = lockfile.read(lock_path).by_name()["zeta"].built
     assert rebuilt is not None and rebuilt.filename == first_build.filename
+    # on the VM too, a built wheel is kept under its hash: another build of the same
+    # sdist cannot replace it under the same name
+    local = Path(os.environ["BOOTSTRAP_WHEEL_CACHE"])
+    assert (local / "built" / rebuilt.sha256[:16] / rebuilt.filename).is_file()
+    assert not (local / rebuilt.filename).exists()
 
     index.stop()
     monkeypatch.setenv("NB_TEST_INDEX", closed_port_url())
@@ -389,3 +443,19 @@ def test_locks_live_in_the_store(tmp_path, isolated):
     assert elsewhere.parent == store.profiles / "locks"
     assert elsewhere.name.startswith("pylock.my-profile-") and elsewhere.suffix == ".toml"
     assert not list((tmp_path / "project").glob("pylock*"))  # nothing beside the profile
+
+
+def test_the_store_takes_only_the_file_the_lock_names(tmp_path):
+    # the local folder is shared by the restores on a VM: what put links or copies
+    # into the store is checked once more, so another build's bytes never land there
+    import hashlib
+
+    local = tmp_path / "local" / "zeta-1.0-py3-none-any.whl"
+    local.parent.mkdir()
+    local.write_bytes(b"another build")
+    wheel = wheelstore.Wheel(local.name, hashlib.sha256(b"this build!!!").hexdigest(),
+                             len(b"this build!!!"), built=True)
+    store = tmp_path / "store" / "wheels"
+    with pytest.raises(wheelstore.Damaged):
+        wheelstore.put(store, local, wheel)
+    assert not [p for p in store.rglob("*") if p.is_file() and p.name != ".lock"]
