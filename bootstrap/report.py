@@ -6,7 +6,6 @@ the CLI prints them, the magics update a display area with them.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -94,6 +93,8 @@ class Report:
     __str__ = text
 
     def _repr_html_(self) -> str:
+        import html
+
         colour = {SATISFIED: "#2e7d32", CHANGED: "#1565c0", PLANNED: "#6a1b9a",
                   FAILED: "#c62828", SKIPPED: "#757575"}
         rows = []

@@ -8,7 +8,6 @@ its error with the report so far attached.
 
 from __future__ import annotations
 
-import difflib
 import os
 import sys
 import time
@@ -92,6 +91,8 @@ def select(profile: Profile, only: Iterable[str], skip: Iterable[str]) -> list[t
     for option, names in (("--only", only), ("--skip", skip)):
         for name in names:
             if name not in steps.ORDER:
+                import difflib
+
                 close = difflib.get_close_matches(name, steps.ORDER, n=1)
                 raise OptionError(f"unknown step {name!r}", where=option,
                                   hint=(f"did you mean {close[0]!r}? " if close else "")

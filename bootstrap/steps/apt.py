@@ -24,12 +24,17 @@ that version.
   ``--`` and were checked against the Debian name rules before any process.
 - The ``.deb`` files apt downloads land in our own archive cache (not
   ``/var/cache/apt/archives``, which container images clean after every
-  install) and are copied into the store's ``debs/``. Before the next install
-  (on the next VM) apt is asked which files it would download
-  (``--print-uris``), and each one the store holds with the same name, size
-  and checksum is copied into the archive cache first, so apt does not fetch
-  it again. Only those files are copied: Drive is slow per file, and apt's
-  answer already contains every dependency that is missing.
+  install). Afterwards the .debs of the packages this install added (dpkg's
+  names and versions, matched to apt's ``NAME_VERSION_ARCH.deb`` file names)
+  are copied into the store's ``debs/``, and their names, sizes and sha256s
+  are written to a small list, ``debs/sets/KEY.json``, KEY being a digest of
+  the missing package names and the system release. On the next VM that list
+  says which stored files to copy into the archive cache before
+  ``apt-get install`` (each checked against its size and sha256: apt trusts
+  any file of the right name and size in its cache), so apt downloads
+  nothing it has fetched before, and no second apt-get run (``--print-uris``,
+  which costs a full read of the lists) is needed to ask what it would fetch.
+  Only those files are copied: Drive is slow per file.
 
 Tests and unusual machines can add apt options (e.g. their own sources list)
 with ``BOOTSTRAP_APT_OPTIONS="-oKey=value ..."``; ``-oDir::Cache::archives``
@@ -40,6 +45,7 @@ this step looks at. apt-get and dpkg-query are found on PATH.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shlex
@@ -74,7 +80,6 @@ STAMP_NAME = ".bootstrap-apt-update.stamp"
 _QUERY_FORMAT = "${Package}\t${db:Status-Abbrev}\t${Version}\t${Provides}\n"
 _OPTION = re.compile(r"^-o[A-Za-z0-9][A-Za-z0-9:_.+-]*=.*$", re.DOTALL)
 _DEB_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+.~_%-]*\.deb$")
-_HASHES = {"md5sum": "md5", "sha1": "sha1", "sha256": "sha256", "sha512": "sha512"}
 # apt's messages when its lists do not know a package or point at files the
 # mirror no longer has; both are cured by a fresh `apt-get update`.
 _NOT_FOUND = ("Unable to locate package", "has no installation candidate",
@@ -111,17 +116,16 @@ class Plan:
     missing: list[str]
     update_reason: str | None
     apt_version: str | None
+    installed: Installed = field(default_factory=Installed)   # dpkg before the install
 
 
-@dataclass
-class Download:
-    """One line of ``apt-get --print-uris``: a .deb apt would fetch."""
+@dataclass(frozen=True)
+class StoredDeb:
+    """A .deb kept in the store, as the store's list for a package set records it."""
 
-    uri: str
     filename: str
     size: int
-    hash_name: str | None   # hashlib name, e.g. "sha256"
-    digest: str | None
+    sha256: str
 
 
 # -- settings ----------------------------------------------------------------------
@@ -272,7 +276,7 @@ def check(ctx: Context) -> Check:
         actions.append("(needs root)")
     apt_version = sorted(installed.versions.get("apt", {""}))[-1] or None
     return Check(False, f"{len(missing)} of {len(names)} packages to install", actions,
-                 Plan([n for n, _ in missing], reason, apt_version))
+                 Plan([n for n, _ in missing], reason, apt_version, installed))
 
 
 # -- apply -------------------------------------------------------------------------
@@ -340,14 +344,6 @@ class _Apt:
         pinned = ["--allow-downgrades"] if any("=" in n for n in names) else []
         return ["-y", "--no-install-recommends", *pinned, *self.options()]
 
-    def plan_downloads(self, names: list[str]) -> list[Download]:
-        argv = [self.program, "install", "--print-uris", *self.install_options(names),
-                "--", *names]
-        lines: list[str] = []
-        self.ctx.run(argv, env=self.env, timeout=UPDATE_TIMEOUT_S, on_line=lines.append,
-                     hint=_install_hint(names))
-        return parse_uris(lines)
-
     def install(self, names: list[str]) -> None:
         argv = [self.program, "install", *self.install_options(names),
                 # keep a changed config file and take the default answer: no prompts
@@ -380,15 +376,11 @@ def apply(ctx: Context, plan: Check) -> None:
     if data.update_reason:
         apt.update(data.update_reason)
 
-    def attempt() -> tuple[list[Download], set[str]]:
-        # Asked again after an update: the lists may now name other versions.
-        downloads = apt.plan_downloads(data.missing)
-        reused = restore_debs(ctx, downloads, apt.archives)
-        apt.install(data.missing)
-        return downloads, reused
-
-    downloads, reused = _retrying(apt, attempt)
-    kept = keep_debs(ctx, [d for d in downloads if d.filename not in reused], apt.archives)
+    debs_list = ctx.store.debs / "sets" / f"{set_key(data.missing)}.json"
+    reused = restore_debs(ctx, read_debs_list(ctx, debs_list), apt.archives)
+    _retrying(apt, lambda: apt.install(data.missing))
+    used = added_debs(data.installed, query(ctx), apt.archives)
+    kept = keep_debs(ctx, used, reused, debs_list)
     if reused:
         ctx.note(f"reused {len(reused)} .deb file{'s' if len(reused) != 1 else ''} "
                  "from the store")
@@ -417,27 +409,66 @@ def _ensure_dir(path: Path) -> None:
                         where=str(path), hint="check free space and permissions") from None
 
 
-def parse_uris(lines: Iterable[str]) -> list[Download]:
-    """``'URI' FILE SIZE HASHTYPE:HEX`` lines of ``apt-get --print-uris``."""
+def set_key(names: list[str]) -> str:
+    """The key of a package set's list of .debs: the names and this system's release."""
+    release = ""
+    try:
+        release = Path("/etc/os-release").read_text()
+    except OSError:
+        pass
+    ident = "\n".join(line for line in release.splitlines()
+                      if line.startswith(("ID=", "VERSION_ID=", "VERSION_CODENAME=")))
+    data = json.dumps({"packages": sorted(names), "release": ident,
+                       "machine": os.uname().machine}, sort_keys=True)
+    return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+
+def deb_identity(filename: str) -> tuple[str, str] | None:
+    """(package, version) of apt's archive file name ``NAME_VERSION_ARCH.deb`` (the
+    version's ``:`` written ``%3a``); None for any other name."""
+    from urllib.parse import unquote
+
+    if not _DEB_FILE.match(filename):
+        return None
+    parts = filename[:-len(".deb")].split("_")
+    if len(parts) != 3 or not all(parts):
+        return None
+    return parts[0], unquote(parts[1])
+
+
+def added_debs(before: Installed, after: Installed, archives: Path) -> list[Path]:
+    """The archive cache's .debs of the packages the install added or changed."""
+    try:
+        files = sorted(archives.glob("*.deb"))
+    except OSError:
+        return []
     out = []
-    for line in lines:
-        match = re.match(r"^'([^']+)' (\S+) (\d+)(?: (\S+))?\s*$", line)
-        if not match:
+    for path in files:
+        ident = deb_identity(path.name)
+        if ident is None:
             continue
-        uri, filename, size, hashspec = match.groups()
-        if not _DEB_FILE.match(filename):
-            continue
-        hash_name = digest = None
-        if hashspec and ":" in hashspec:
-            kind, _, value = hashspec.partition(":")
-            hash_name = _HASHES.get(kind.lower())
-            digest = value.lower() if hash_name else None
-        out.append(Download(uri, filename, int(size), hash_name, digest))
+        name, version = ident
+        if version in after.versions.get(name, ()) and version not in before.versions.get(name, ()):
+            out.append(path)
     return out
 
 
-def _file_digest(path: Path, hash_name: str) -> str:
-    digest = hashlib.new(hash_name)
+def read_debs_list(ctx: Context, path: Path) -> list[StoredDeb]:
+    """The store's list of .debs for this package set; empty when there is none (a note
+    when it cannot be read)."""
+    try:
+        data = json.loads(path.read_text())
+        return [StoredDeb(str(d["filename"]), int(d["size"]), str(d["sha256"]))
+                for d in data["debs"] if _DEB_FILE.match(str(d["filename"]))]
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        ctx.note(f"ignored {path}: it cannot be read ({exc}); apt downloads everything")
+        return []
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
@@ -458,47 +489,67 @@ def _copy_atomic(src: Path, dest: Path) -> None:
         raise
 
 
-def restore_debs(ctx: Context, downloads: list[Download], archives: Path) -> set[str]:
-    """Copy the store's copies of what apt would download into the archive cache.
+def restore_debs(ctx: Context, stored: list[StoredDeb], archives: Path) -> dict[str, StoredDeb]:
+    """Copy the store's .debs of this package set into the archive cache.
 
-    A stored file is used only when its size and apt's checksum match: apt
-    itself trusts any file of the right size in its cache.
+    A stored file is used only when its size and sha256 are the ones recorded
+    when it was kept: apt itself trusts any file of the right size in its cache.
+    Returns the files copied, by name.
     """
-    reused: set[str] = set()
+    reused: dict[str, StoredDeb] = {}
     folder = ctx.store.debs
-    for item in downloads:
-        src = folder / item.filename
+    for item in stored:
+        src, dest = folder / item.filename, archives / item.filename
         try:
+            if dest.is_file() and dest.stat().st_size == item.size:
+                continue  # on this VM already
             if not src.is_file() or src.stat().st_size != item.size:
                 continue
-            if item.hash_name and _file_digest(src, item.hash_name) != item.digest:
+            if _sha256(src) != item.sha256:
                 ctx.note(f"ignored {item.filename} in the store: its checksum does not match")
                 continue
-            _copy_atomic(src, archives / item.filename)
+            _copy_atomic(src, dest)
         except OSError as exc:
             ctx.note(f"could not reuse {item.filename} from the store: {exc.strerror or exc}")
             continue
-        reused.add(item.filename)
+        reused[item.filename] = item
     return reused
 
 
-def keep_debs(ctx: Context, downloads: list[Download], archives: Path) -> int:
-    """Copy the .debs this install downloaded into the store; a failure is only a note."""
+def keep_debs(ctx: Context, used: list[Path], reused: dict[str, StoredDeb],
+              debs_list: Path) -> int:
+    """Copy the .debs this install used into the store and record them in ``debs_list``;
+    return how many files were copied. A failure is only a note."""
+    from ..store import write_atomic
+
     kept = 0
     folder = ctx.store.debs
-    for item in downloads:
-        src = archives / item.filename
-        dest = folder / item.filename
+    entries = []
+    for src in used:
         try:
-            if not src.is_file() or src.stat().st_size != item.size:
-                continue
-            if dest.is_file() and dest.stat().st_size == item.size and (
-                    not item.hash_name or _file_digest(dest, item.hash_name) == item.digest):
-                continue  # rare: a good copy restore_debs did not need
+            item = reused.get(src.name) or StoredDeb(src.name, src.stat().st_size, _sha256(src))
+            entries.append(item)
+            if src.name in reused:
+                continue  # it came from the store
+            dest = folder / src.name
+            if dest.is_file() and dest.stat().st_size == item.size and \
+                    _sha256(dest) == item.sha256:
+                continue  # a good copy is there already (kept by another package set)
             folder.mkdir(parents=True, exist_ok=True)
             _copy_atomic(src, dest)
         except OSError as exc:
-            ctx.note(f"could not keep {item.filename} in the store: {exc.strerror or exc}")
+            ctx.note(f"could not keep {src.name} in the store: {exc.strerror or exc}")
             continue
         kept += 1
+    listed = [{"filename": e.filename, "size": e.size, "sha256": e.sha256} for e in entries]
+    try:
+        old = json.loads(debs_list.read_text()).get("debs")
+    except (OSError, ValueError, AttributeError):
+        old = None
+    if listed and listed != old:
+        try:
+            debs_list.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(debs_list, (json.dumps({"debs": listed}, indent=1) + "\n").encode())
+        except OSError as exc:
+            ctx.note(f"could not write {debs_list}: {exc.strerror or exc}")
     return kept

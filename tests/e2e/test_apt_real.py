@@ -42,7 +42,7 @@ def machine_lists() -> dict[str, int]:
 
 def apt_runs(repo) -> list[str]:
     lines = repo.log.read_text().splitlines() if repo.log.exists() else []
-    return ["print-uris" if "--print-uris" in line else line.split()[0] for line in lines]
+    return [line.split()[0] for line in lines]
 
 
 PROFILE = f'[apt]\npackages = ["{debrepo.PACKAGE}"]\n'
@@ -57,14 +57,14 @@ def test_real_apt_installs_once_keeps_the_deb_and_reuses_it(repo, isolated):
     assert row.outcome == CHANGED, row
     assert debrepo.status() == "ii "
     assert debrepo.INSTALLED_FILE.read_text() == "hello from a test package\n"
-    assert apt_runs(repo) == ["update", "print-uris", "install"]
+    assert apt_runs(repo) == ["update", "install"]
     stored = isolated["store"] / "debs" / repo.deb.name
     assert stored.read_bytes() == repo.deb.read_bytes()
 
     # Second run on the same machine: satisfied from dpkg-query alone.
     second = bootstrap.restore(profile)
     assert second.step("apt").outcome == SATISFIED
-    assert apt_runs(repo) == ["update", "print-uris", "install"]  # no new apt-get run
+    assert apt_runs(repo) == ["update", "install"]  # no new apt-get run
 
     # A "new VM": the package and the archive cache are gone, and so is the
     # repository; only the store's copy of the .deb can make the install work.
@@ -77,5 +77,5 @@ def test_real_apt_installs_once_keeps_the_deb_and_reuses_it(repo, isolated):
     assert third.step("apt").outcome == CHANGED
     assert "reused 1 .deb file from the store" in third.step("apt").notes
     assert debrepo.status() == "ii "
-    assert apt_runs(repo)[3:] == ["print-uris", "install"]  # lists still fresh: no update
+    assert apt_runs(repo)[2:] == ["install"]  # lists still fresh: no update, no other run
     assert machine_lists() == before  # the machine's own lists were never touched

@@ -66,7 +66,6 @@ for line in (HERE / "installed.txt").read_text().splitlines() if (HERE / "instal
 
 _APT_GET = _COMMON + r'''
 DEB = @DEB@
-SHA = @SHA@
 command = next(a for a in ARGS if not a.startswith("-"))
 pkgs = ARGS[ARGS.index("--") + 1:] if "--" in ARGS else []
 updated = (HERE / "updated").exists()
@@ -89,12 +88,6 @@ if unknown:
     print(f"E: Unable to locate package {unknown[0]}")
     sys.exit(100)
 files = {p: f"{p.split('=')[0]}_1.0_all.deb" for p in pkgs}
-if "--print-uris" in ARGS:
-    record()
-    for p, f in files.items():
-        if not (archives / f).exists():
-            print(f"'http://deb.example/pool/{f}' {f} {len(DEB)} SHA256:{SHA}")
-    sys.exit(0)
 cached = sorted(f for f in files.values() if (archives / f).exists())
 for f in files.values():
     if not (archives / f).exists():
@@ -118,8 +111,7 @@ def install(folder: Path, *, available: list[str] = (), after_update: list[str] 
     """Write the fakes into ``folder`` and return it (put it first on PATH)."""
     folder.mkdir(parents=True, exist_ok=True)
     _write(folder / "dpkg-query", _DPKG_QUERY)
-    _write(folder / "apt-get", _APT_GET.replace("@DEB@", repr(DEB_BYTES))
-           .replace("@SHA@", repr(DEB_SHA256)))
+    _write(folder / "apt-get", _APT_GET.replace("@DEB@", repr(DEB_BYTES)))
     (folder / "available.txt").write_text("".join(f"{n}\n" for n in available))
     (folder / "after-update.txt").write_text("".join(f"{n}\n" for n in after_update))
     (folder / "installed.txt").write_text(

@@ -7,6 +7,7 @@ their argv; the real apt-get is exercised in tests/e2e/test_apt_real.py.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -61,7 +62,7 @@ def apt_calls(world) -> list[list[str]]:
 
 
 def verbs(world) -> list[str]:
-    return ["print-uris" if "--print-uris" in a else a[0] for a in apt_calls(world)]
+    return [a[0] for a in apt_calls(world)]
 
 
 # -- bad input ------------------------------------------------------------------------
@@ -179,14 +180,13 @@ def test_install_updates_missing_lists_then_installs_with_safe_options(world):
     fakeapt.install(world["fakes"], available=["curl", "jq"], installed={"jq": "1.6"})
     report = bootstrap.restore(profile("jq", "curl"))
     assert report.step("apt").outcome == CHANGED
-    assert verbs(world) == ["update", "print-uris", "install"]
-    update, uris, install = apt_calls(world)
+    assert verbs(world) == ["update", "install"]
+    update, install = apt_calls(world)
     assert update[:2] == ["update", "--error-on=any"]
     assert "-oDPkg::Lock::Timeout=120" in install
     assert install[:3] == ["install", "-y", "--no-install-recommends"]
     assert "--allow-downgrades" not in install
     assert install[install.index("--"):] == ["--", "curl"]   # only the missing one
-    assert uris[uris.index("--"):] == ["--", "curl"]
     calls = fakeapt.calls(world["fakes"], "apt-get")
     assert {c["frontend"] for c in calls} == {"noninteractive"}
     # the postcondition holds, and the lists now carry this step's stamp
@@ -206,14 +206,14 @@ def test_a_pinned_version_may_go_back(world):
 def test_fresh_lists_are_not_updated_again(world):
     fresh_lists(world, age_s=3600)
     bootstrap.restore(profile("curl"))
-    assert verbs(world) == ["print-uris", "install"]
+    assert verbs(world) == ["install"]
 
 
 @needs_root
 def test_lists_older_than_the_limit_are_updated(world):
     fresh_lists(world, age_s=(apt.MAX_LISTS_AGE_HOURS + 1) * 3600)
     report = bootstrap.restore(profile("curl"))
-    assert verbs(world) == ["update", "print-uris", "install"]
+    assert verbs(world) == ["update", "install"]
     assert report.step("apt").actions[0] == "apt-get update (the lists are 25 h old)"
 
 
@@ -223,7 +223,7 @@ def test_a_package_the_lists_do_not_know_triggers_one_update_and_a_retry(world):
     fresh_lists(world)
     report = bootstrap.restore(profile("ffmpeg"))
     assert report.step("apt").outcome == CHANGED
-    assert verbs(world) == ["print-uris", "update", "print-uris", "install"]
+    assert verbs(world) == ["install", "update", "install"]
 
 
 @needs_root
@@ -231,7 +231,7 @@ def test_an_unknown_package_fails_after_a_single_update(world):
     fresh_lists(world)
     with pytest.raises(StepError) as info:
         bootstrap.restore(profile("no-such-pkg"))
-    assert verbs(world) == ["print-uris", "update", "print-uris"]
+    assert verbs(world) == ["install", "update", "install"]
     error = info.value
     assert error.what == "apt-get failed with exit code 100"
     assert "E: Unable to locate package no-such-pkg" in error.details
@@ -253,7 +253,7 @@ def test_a_failing_update_stops_with_its_output(world, monkeypatch):
 def test_old_apt_gets_no_error_on_option_and_a_note(world, monkeypatch):
     monkeypatch.setenv("FAKE_APT_VERSION", "2.0.9")
     report = bootstrap.restore(profile("curl"))
-    assert verbs(world) == ["update", "print-uris", "install"]
+    assert verbs(world) == ["update", "install"]
     assert not any(a.startswith("--error-on") for a in apt_calls(world)[0])
     assert any("older than 2.1.16" in n for n in report.step("apt").notes)
 
@@ -262,8 +262,13 @@ def test_old_apt_gets_no_error_on_option_and_a_note(world, monkeypatch):
 def test_debs_are_kept_in_the_store_and_reused_on_the_next_vm(world, isolated):
     debs = isolated["store"] / "debs"
     first = bootstrap.restore(profile("curl", "jq"))
-    assert sorted(p.name for p in debs.iterdir()) == ["curl_1.0_all.deb", "jq_1.0_all.deb"]
+    assert sorted(p.name for p in debs.glob("*.deb")) == ["curl_1.0_all.deb", "jq_1.0_all.deb"]
     assert (debs / "curl_1.0_all.deb").read_bytes() == fakeapt.DEB_BYTES
+    # which files this package set used: what the next VM copies (and checks)
+    [listed] = (debs / "sets").glob("*.json")
+    assert json.loads(listed.read_text())["debs"] == [
+        {"filename": f, "size": len(fakeapt.DEB_BYTES), "sha256": fakeapt.DEB_SHA256}
+        for f in ("curl_1.0_all.deb", "jq_1.0_all.deb")]
     assert "kept 2 .deb files in the store for the next VM" in first.step("apt").notes
     assert fakeapt.calls(world["fakes"], "apt-get")[-1]["downloaded"] == [
         "curl_1.0_all.deb", "jq_1.0_all.deb"]
@@ -274,7 +279,9 @@ def test_debs_are_kept_in_the_store_and_reused_on_the_next_vm(world, isolated):
     for deb in world["archives"].glob("*.deb"):
         deb.unlink()
     (debs / "jq_1.0_all.deb").write_bytes(b"X" * len(fakeapt.DEB_BYTES))
+    runs = len(apt_calls(world))
     second = bootstrap.restore(profile("curl", "jq"))
+    assert verbs(world)[runs:] == ["install"]  # apt-get runs once
     last = fakeapt.calls(world["fakes"], "apt-get")[-1]
     assert (last["cached"], last["downloaded"]) == (["curl_1.0_all.deb"], ["jq_1.0_all.deb"])
     notes = second.step("apt").notes
@@ -295,12 +302,24 @@ def test_second_restore_is_satisfied_and_runs_no_apt_get(world):
     assert len(apt_calls(world)) == before
 
 
-def test_parse_uris_takes_apt_lines_and_drops_odd_names():
-    lines = ["Reading package lists...",
-             "'http://deb.debian.org/debian/pool/main/j/jq/jq_1.6-2.1_amd64.deb' "
-             "jq_1.6-2.1_amd64.deb 64120 SHA256:" + "a" * 64,
-             "'copy:/r/./t_1%3a1.0_all.deb' t_1%3a1.0_all.deb 756 MD5Sum:" + "b" * 32,
-             "'http://x/evil.deb' ../evil.deb 1 SHA256:" + "c" * 64]
-    found = apt.parse_uris(lines)
-    assert [(d.filename, d.size, d.hash_name) for d in found] == [
-        ("jq_1.6-2.1_amd64.deb", 64120, "sha256"), ("t_1%3a1.0_all.deb", 756, "md5")]
+def test_deb_file_names_give_package_and_version_and_odd_names_give_none():
+    assert apt.deb_identity("jq_1.6-2.1_amd64.deb") == ("jq", "1.6-2.1")
+    assert apt.deb_identity("t_1%3a1.0_all.deb") == ("t", "1:1.0")  # the epoch's colon
+    for odd in ("../evil_1.0_all.deb", "evil.deb", "a_b.deb", "x_1.0_all.tar", "a__all.deb"):
+        assert apt.deb_identity(odd) is None, odd
+
+
+@needs_root
+def test_an_unreadable_list_of_debs_is_noted_and_apt_downloads_everything(world, isolated):
+    bootstrap.restore(profile("curl"))
+    [listed] = (isolated["store"] / "debs" / "sets").glob("*.json")
+    listed.write_text("{not json")
+    (world["fakes"] / "installed.txt").write_text("")  # a new VM
+    for deb in world["archives"].glob("*.deb"):
+        deb.unlink()
+    report = bootstrap.restore(profile("curl"))
+    assert report.step("apt").outcome == CHANGED
+    assert any(n.startswith(f"ignored {listed}: it cannot be read") for n in
+               report.step("apt").notes)
+    assert fakeapt.calls(world["fakes"], "apt-get")[-1]["downloaded"] == ["curl_1.0_all.deb"]
+    assert json.loads(listed.read_text())["debs"][0]["filename"] == "curl_1.0_all.deb"  # rewritten
