@@ -111,10 +111,22 @@ def as_wheel(artifact: lockfile.Artifact, *, built: bool = False) -> wheelstore.
     return wheelstore.Wheel(artifact.filename, artifact.sha256, artifact.size, built)
 
 
+def installed_wheel(pkg: lockfile.Package) -> wheelstore.Wheel | None:
+    """The wheel a locked package installs: the index's, else the one built from its sdist
+    (None while it has not been built)."""
+    artifact = pkg.wheel or pkg.built
+    return None if artifact is None else as_wheel(artifact, built=pkg.wheel is None)
+
+
 # -- getting one file -----------------------------------------------------------------------
 
-def fetch_artifact(artifact: lockfile.Artifact, dest: Path, session: Any = None) -> None:
-    """Put the verified file at ``dest``: copied from a local path or downloaded from its URL."""
+def fetch_artifact(artifact: lockfile.Artifact, dest: Path, session: Any = None, *,
+                   sha256: bool = True) -> None:
+    """Put the verified file at ``dest``: copied from a local path or downloaded from its URL.
+
+    ``sha256=False`` checks only the size of a local copy, for a caller that
+    hashes the file next anyway (``wheelstore.put``); downloads are always hashed.
+    """
     url = artifact.url
     if not url:
         raise StepError(f"the lock has no URL for {artifact.filename}", step="pip",
@@ -125,7 +137,7 @@ def fetch_artifact(artifact: lockfile.Artifact, dest: Path, session: Any = None)
 
         source = Path(url2pathname(urlsplit(url).path)) if url.startswith("file:") else Path(url)
         try:
-            wheelstore.copy_verified(source, dest, as_wheel(artifact))
+            wheelstore.copy_verified(source, dest, as_wheel(artifact), sha256=sha256)
         except FileNotFoundError:
             raise StepError(f"{artifact.filename} is not at {source} any more", step="pip",
                             where=url, hint="put the file back, or run `bootstrap lock "
@@ -212,10 +224,9 @@ class Fetcher:
         unless ``sha256`` asks for the full check here (after uv refused one).
         Downloads and builds are always hashed here.
         """
-        artifact = pkg.wheel or pkg.built
+        wheel = installed_wheel(pkg)
         damaged = None
-        if artifact is not None:
-            wheel = as_wheel(artifact, built=pkg.wheel is None)
+        if wheel is not None:
             here = wheelstore.store_path(self.local, wheel)
             if here.is_file():
                 try:
@@ -231,7 +242,7 @@ class Fetcher:
                 pass
             except wheelstore.Damaged as exc:
                 damaged = exc
-                self.note(f"the store's {artifact.filename} is damaged ({exc.what}); "
+                self.note(f"the store's {wheel.filename} is damaged ({exc.what}); "
                           + ("fetching it again" if pkg.wheel else "building it again"))
         try:
             if pkg.wheel is not None:
@@ -245,9 +256,9 @@ class Fetcher:
             self.save(here, as_wheel(pkg.built, built=True))
             return BUILD
         except StepError as exc:
-            if damaged is not None and artifact is not None:
+            if damaged is not None and wheel is not None:
                 raise StepError(
-                    f"{artifact.filename} in the store is damaged and could not be fetched "
+                    f"{wheel.filename} in the store is damaged and could not be fetched "
                     f"again: {exc.what}", step="pip", where=str(damaged.path),
                     details="\n".join(filter(None, [f"the file {damaged.what}", exc.where,
                                                     exc.details])),
@@ -260,17 +271,16 @@ class Fetcher:
         checked. Returns the names of the packages whose wheel was replaced."""
         replaced = []
         for pkg in pkgs:
-            artifact = pkg.wheel or pkg.built
-            if artifact is None:
+            wheel = installed_wheel(pkg)
+            if wheel is None:
                 continue
-            wheel = as_wheel(artifact, built=pkg.wheel is None)
             here = wheelstore.store_path(self.local, wheel)
             try:
                 wheelstore.verify(here, wheel)
                 continue
             except wheelstore.Damaged as exc:
                 here.unlink(missing_ok=True)
-                self.note(f"uv refused {artifact.filename}: it {exc.what}; getting it again")
+                self.note(f"uv refused {wheel.filename}: it {exc.what}; getting it again")
             self.get(pkg, sha256=True)
             replaced.append(pkg.name)
         return replaced
@@ -317,14 +327,14 @@ def uv_install_locked(ctx: Context, fetcher: Fetcher, pkgs: list[lockfile.Packag
         try:
             lines = []
             for pkg in pkgs:
-                artifact = pkg.wheel or pkg.built
-                assert artifact is not None
-                here = wheelstore.store_path(local, as_wheel(artifact, built=pkg.wheel is None))
+                wheel = installed_wheel(pkg)
+                assert wheel is not None
+                here = wheelstore.store_path(local, wheel)
                 try:
-                    os.link(here, folder / artifact.filename)
+                    os.link(here, folder / wheel.filename)
                 except OSError:  # a file system without hardlinks
-                    shutil.copyfile(here, folder / artifact.filename)
-                lines.append(f"{pkg.pin} --hash=sha256:{artifact.sha256}\n")
+                    shutil.copyfile(here, folder / wheel.filename)
+                lines.append(f"{pkg.pin} --hash=sha256:{wheel.sha256}\n")
             (folder / "requirements.txt").write_text("".join(lines))
             argv = [uv_binary(), "pip", "install", "--python", ctx.python, "--offline",
                     "--no-index", "--find-links", str(folder), "--no-deps", "--no-build",
@@ -509,10 +519,10 @@ def fill_store(ctx: Context, lock: lockfile.Lock, lock_path: Path, local: Path,
             def job(pkg: lockfile.Package = pkg, wheel: wheelstore.Wheel = wheel) -> bool:
                 assert pkg.wheel is not None
                 here = local / pkg.wheel.filename
-                try:
-                    wheelstore.verify(here, wheel)
+                try:  # put() hashes what reaches the store: the size will do here
+                    wheelstore.verify(here, wheel, sha256=False)
                 except wheelstore.Damaged:
-                    fetch_artifact(pkg.wheel, here)
+                    fetch_artifact(pkg.wheel, here, sha256=False)
                 return wheelstore.put(store_wheels, here, wheel)
 
             wheelstore.background(pkg.wheel.filename, job)
