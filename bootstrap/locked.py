@@ -137,7 +137,8 @@ def fetch_artifact(artifact: lockfile.Artifact, dest: Path, session: Any = None,
 
         source = Path(url2pathname(urlsplit(url).path)) if url.startswith("file:") else Path(url)
         try:
-            wheelstore.copy_verified(source, dest, as_wheel(artifact), sha256=sha256)
+            wheelstore.copy_verified(source, dest, as_wheel(artifact), sha256=sha256,
+                                     link=False)
         except FileNotFoundError:
             raise StepError(f"{artifact.filename} is not at {source} any more", step="pip",
                             where=url, hint="put the file back, or run `bootstrap lock "
@@ -211,6 +212,7 @@ class Fetcher:
         self._sessions = threading.local()
         self._opened: list[Any] = []
         self._builds = threading.Semaphore(max(1, (os.cpu_count() or 2) // 2))
+        self._to_save: list[tuple[Path, wheelstore.Wheel]] = []
 
     def note(self, text: str) -> None:
         with self._lock:
@@ -294,9 +296,24 @@ class Fetcher:
         return replaced
 
     def save(self, path: Path, wheel: wheelstore.Wheel) -> None:
+        """Keep a fetched or built wheel for the store; it is saved once uv has installed
+        it (``installed``), which hashed it, so a hardlink into the store needs no check."""
         with self._lock:
-            self.saving += 1
-        wheelstore.save(self.store_wheels, path, wheel)
+            again = [i for i, (_, w) in enumerate(self._to_save) if w.filename == wheel.filename]
+            if again:  # fetched once more after uv refused the first copy
+                self._to_save[again[0]] = (path, wheel)
+            else:
+                self.saving += 1
+                self._to_save.append((path, wheel))
+
+    def installed(self, pkgs: list[lockfile.Package]) -> None:
+        """uv installed these: queue their new wheels for the store."""
+        names = {w.filename for w in map(installed_wheel, pkgs) if w is not None}
+        with self._lock:
+            ready = [(p, w) for p, w in self._to_save if w.filename in names]
+            self._to_save = [(p, w) for p, w in self._to_save if w.filename not in names]
+        for path, wheel in ready:
+            wheelstore.save(self.store_wheels, path, wheel, checked=True)
 
     def session(self) -> Any:
         sess = getattr(self._sessions, "session", None)
@@ -352,6 +369,7 @@ def uv_install_locked(ctx: Context, fetcher: Fetcher, pkgs: list[lockfile.Packag
             try:
                 ctx.run(argv + ["-r", str(folder / "requirements.txt")], env=env,
                         hint="uv could not install the locked wheels; its message is above")
+                fetcher.installed(pkgs)
                 return
             except StepError:
                 if attempt == 2 or not fetcher.repair(pkgs):
@@ -360,7 +378,7 @@ def uv_install_locked(ctx: Context, fetcher: Fetcher, pkgs: list[lockfile.Packag
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def install_exactly(ctx: Context, fetcher: Fetcher, todo: list[lockfile.Package], local: Path,
+def install_exactly(ctx: Context, fetcher: Fetcher, todo: list[lockfile.Package],
                     reinstall: list[str]) -> dict[str, str]:
     """Get every wheel (in parallel) and install; wheels that are ready go in while sdists build."""
     sources: dict[str, str] = {}
@@ -461,7 +479,7 @@ def install(ctx: Context, plan: Check) -> bool:
     todo += [p for p in lock.packages if p.name in reinstall and p not in todo]
     fetcher = Fetcher(ctx, local, spec.options)
     try:
-        sources = install_exactly(ctx, fetcher, todo, local, reinstall)
+        sources = install_exactly(ctx, fetcher, todo, reinstall)
     finally:
         fetcher.close()
     for text in fetcher.notes:

@@ -105,23 +105,30 @@ def verify(path: Path, wheel: Wheel, *, sha256: bool = True) -> None:
         raise Damaged(path, f"has sha256 {digest[:16]}..., the lock says {wheel.sha256[:16]}...")
 
 
-def copy_verified(src: Path, dest: Path, wheel: Wheel, *, sha256: bool = True) -> None:
+def copy_verified(src: Path, dest: Path, wheel: Wheel, *, sha256: bool = True,
+                  link: bool = True) -> None:
     """Put a checked copy of ``src`` at ``dest`` (atomically); raise Damaged otherwise.
 
-    A hardlink is tried first (the same disk: instant), a copy otherwise. The
-    size is always checked before the file gets its final name; the sha256 too
-    unless ``sha256=False`` (for files uv installs with ``--require-hashes``,
-    which hashes them itself).
+    A hardlink is tried first (the same disk: instant) unless ``link=False``
+    (``src`` is not ours: a link would share the user's file, and change its
+    ctime, which uv's cache reads), a copy otherwise. The size is always
+    checked before the file gets its final name; the sha256 too unless
+    ``sha256=False`` (for files uv installs with ``--require-hashes``, which
+    hashes them itself).
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        try:
-            os.link(src, tmp)
+        linked = False
+        if link:
+            try:
+                os.link(src, tmp)
+                linked = True
+            except OSError:
+                pass  # another file system, or src is missing: the copy says which
+        if linked:
             verify(tmp, wheel, sha256=sha256)
-        except Damaged:
-            raise
-        except OSError:
+        else:
             _copy_hashing(src, tmp, wheel, sha256=sha256)
         os.replace(tmp, dest)
     except Damaged as exc:
@@ -135,12 +142,15 @@ def _copy_hashing(src: Path, dest: Path, wheel: Wheel, *, sha256: bool = True) -
     digest = hashlib.sha256()
     size = 0
     try:
-        with open(src, "rb") as fin, open(dest, "wb") as fout:
-            while block := fin.read(_CHUNK):
-                if sha256:
+        if not sha256:  # the kernel's copy (copy_file_range): no bytes through Python
+            shutil.copyfile(src, dest)
+            size = os.path.getsize(dest)
+        else:
+            with open(src, "rb") as fin, open(dest, "wb") as fout:
+                while block := fin.read(_CHUNK):
                     digest.update(block)
-                size += len(block)
-                fout.write(block)
+                    size += len(block)
+                    fout.write(block)
     except FileNotFoundError:
         raise
     except OSError as exc:
@@ -177,8 +187,13 @@ def store_lock(folder: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def put(store_wheels: Path, local: Path, wheel: Wheel) -> bool:
-    """Copy a verified local wheel into the store; False when it was there already."""
+def put(store_wheels: Path, local: Path, wheel: Wheel, *, checked: bool = False) -> bool:
+    """Copy a local wheel into the store, checked; False when it was there already.
+
+    ``checked``: ``local`` was hashed already (uv installed it with
+    ``--require-hashes``), so a hardlink to it needs no second read; a copy is
+    always read back and hashed.
+    """
     target = store_path(store_wheels, wheel)
     with store_lock(store_wheels):
         try:
@@ -190,18 +205,21 @@ def put(store_wheels: Path, local: Path, wheel: Wheel) -> bool:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         try:
             os.close(fd)
+            linked = False
             try:
                 # the same disk (a store outside Drive): share the file
                 os.unlink(tmp)
                 os.link(local, tmp)
+                linked = True
             except OSError:
                 with open(tmp, "wb") as out, open(local, "rb") as src:
                     shutil.copyfileobj(src, out, _CHUNK)
                     out.flush()
                     os.fsync(out.fileno())
-            # what reaches the store is checked again: Drive's mount has been seen to lose
-            # writes, and the local folder is shared with other restores on this VM
-            verify(Path(tmp), wheel)
+            if not (linked and checked):
+                # what reaches the store is checked: Drive's mount has been seen to lose
+                # writes, and the local folder is shared with other restores on this VM
+                verify(Path(tmp), wheel)
             os.replace(tmp, target)
         finally:
             if os.path.exists(tmp):
@@ -262,9 +280,9 @@ def background(label: str, job: Callable[[], bool]) -> None:
     _BACKGROUND.submit(label, job)
 
 
-def save(store_wheels: Path, local: Path, wheel: Wheel) -> None:
-    """Queue a verified local wheel to be copied into the store in the background."""
-    background(wheel.filename, lambda: put(store_wheels, local, wheel))
+def save(store_wheels: Path, local: Path, wheel: Wheel, *, checked: bool = False) -> None:
+    """Queue a local wheel to be copied into the store in the background (see ``put``)."""
+    background(wheel.filename, lambda: put(store_wheels, local, wheel, checked=checked))
 
 
 def pending() -> int:

@@ -450,3 +450,22 @@ def test_the_store_takes_only_the_file_the_lock_names(tmp_path):
     with pytest.raises(wheelstore.Damaged):
         wheelstore.put(store, local, wheel)
     assert not [p for p in store.rglob("*") if p.is_file() and p.name != ".lock"]
+
+
+def test_files_of_a_find_links_folder_are_copied_never_linked(tmp_path, packages, fresh_venv,
+                                                               isolated):
+    # a hardlink would share the user's file with the store (and change its ctime,
+    # which uv's cache reads to tell whether a local sdist changed)
+    links = tmp_path / "links"
+    shutil.copytree(packages, links)
+    before = {p.name: (p.stat().st_nlink, p.stat().st_ctime_ns) for p in links.iterdir()}
+    profile = tmp_path / "offline.toml"
+    profile.write_text(f'[pip]\npackages = {PACKAGES!r}\nno_index = true\n'
+                       f'find_links = ["{links}"]\n'.replace("'", '"'))
+    report = bootstrap.restore(str(profile), python=str(fresh_venv))
+    assert (f"installed 5 locked packages from {lock_of(profile).name} (4 from find-links "
+            "folders, 1 built from source)") in report.step("pip").notes
+    assert installed(fresh_venv) == EVERYTHING
+    assert wheelstore.wait() == []
+    assert len(list((isolated["store"] / "wheels").rglob("*.whl"))) == 5
+    assert {p.name: (p.stat().st_nlink, p.stat().st_ctime_ns) for p in links.iterdir()} == before
