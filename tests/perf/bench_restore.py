@@ -84,7 +84,7 @@ BUILD_DEPS = ["setuptools", "wheel"]
 METHODS = ["pip", "uv cold", "uv warm", "ours empty", "ours store", "ours no-op cli",
            "ours no-op in-process", "raw tar x"]
 
-#: the apt profile: what Colab notebooks often add (OCR, PDF tools, graphs), ~10 MB of .debs
+#: the apt profile: what Colab notebooks often add (OCR, PDF tools, graphs): 19 .debs, ~12 MB
 APT_PACKAGES = ["graphviz", "poppler-utils", "tesseract-ocr"]
 APT_METHODS = ["apt-get", "ours empty", "ours store", "ours no-op cli"]
 
