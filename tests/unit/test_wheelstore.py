@@ -22,6 +22,7 @@ from bootstrap import lock as lockfile
 from bootstrap import wheelstore
 from bootstrap.cli import main
 from bootstrap.errors import StepError
+from bootstrap.locked import installed_wheel
 from bootstrap.report import CHANGED, SATISFIED
 from tests.support.index import simple_index
 from tests.support.venvs import installed, make_venv, uv
@@ -99,6 +100,21 @@ def new_vm(tmp_path: Path, monkeypatch, name: str) -> Path:
     return make_venv(tmp_path / name)
 
 
+def offline_vm(tmp_path: Path, index, monkeypatch, name: str) -> Path:
+    """The index gone (its URL now a closed port) and a fresh VM: only the store can serve."""
+    index.stop()
+    monkeypatch.setenv("NB_TEST_INDEX", closed_port_url())
+    return new_vm(tmp_path, monkeypatch, name)
+
+
+def restores_from_the_store(profile: Path, python: Path) -> None:
+    """Restore ``profile`` into ``python``: every locked package comes from the store."""
+    report = bootstrap.restore(str(profile), python=str(python))
+    assert report.step("pip").outcome == CHANGED
+    assert (f"installed 5 locked packages from {lock_of(profile).name} (5 from the store)"
+            in report.step("pip").notes)
+
+
 def files_of(python: Path) -> dict[str, str]:
     """Every installed file's RECORD line, by distribution: what 'identical' means here."""
     site = next((python.parent.parent / "lib").glob("python*/site-packages"))
@@ -140,13 +156,8 @@ def test_second_vm_restores_from_the_store_with_the_network_unreachable(
     assert again.step("pip").outcome == SATISFIED
 
     # a new VM, and the index is gone: everything comes from the store
-    index.stop()
-    monkeypatch.setenv("NB_TEST_INDEX", closed_port_url())
-    second = new_vm(tmp_path, monkeypatch, "vm2")
-    report = bootstrap.restore(str(profile), python=str(second))
-    assert report.step("pip").outcome == CHANGED
-    assert (f"installed 5 locked packages from {lock_of(profile).name} (5 from the store)"
-            in report.step("pip").notes)
+    second = offline_vm(tmp_path, index, monkeypatch, "vm2")
+    restores_from_the_store(profile, second)
     assert installed(second) == EVERYTHING
     assert files_of(second) == files_of(fresh_venv)
 
@@ -183,9 +194,7 @@ def test_altered_wheel_in_the_store_is_reported_offline_and_never_installed(
     stored = isolated["store"] / "wheels" / "alpha-2.0-py3-none-any.whl"
     alter(stored)
 
-    index.stop()
-    monkeypatch.setenv("NB_TEST_INDEX", closed_port_url())
-    second = new_vm(tmp_path, monkeypatch, "vm2")
+    second = offline_vm(tmp_path, index, monkeypatch, "vm2")
     with pytest.raises(StepError) as info:
         bootstrap.restore(str(profile), python=str(second))
     text = str(info.value)
@@ -227,9 +236,7 @@ def test_altered_wheel_in_the_store_is_refused_by_uv_then_fetched_again_and_repa
 def test_altered_wheel_in_the_local_folder_is_replaced_from_the_store_offline(
         tmp_path, index, fresh_venv, monkeypatch, isolated):
     profile = filled_store(tmp_path, index, fresh_venv, monkeypatch)
-    index.stop()
-    monkeypatch.setenv("NB_TEST_INDEX", closed_port_url())
-    second = new_vm(tmp_path, monkeypatch, "vm2")
+    second = offline_vm(tmp_path, index, monkeypatch, "vm2")
     local = Path(os.environ["BOOTSTRAP_WHEEL_CACHE"])
     local.mkdir(parents=True)
     copy = local / "gamma-3.1-py3-none-any.whl"  # a file of its own, not a link to the store's
@@ -268,17 +275,11 @@ def test_two_restores_at_once_share_the_store_without_corrupting_it(
     wheels = isolated["store"] / "wheels"
     assert not [p for p in wheels.rglob("*") if p.name.endswith(".tmp")]
     for pkg in lock.packages:  # every wheel the lock names is in the store, intact
-        artifact = pkg.wheel or pkg.built
-        wheel = wheelstore.Wheel(artifact.filename, artifact.sha256, artifact.size,
-                                 built=pkg.wheel is None)
+        wheel = installed_wheel(pkg)
         wheelstore.verify(wheelstore.store_path(wheels, wheel), wheel)
 
-    index.stop()
-    monkeypatch.setenv("NB_TEST_INDEX", closed_port_url())
-    third = new_vm(tmp_path, monkeypatch, "vm3")
-    report = bootstrap.restore(str(profile), python=str(third))
-    assert (f"installed 5 locked packages from {lock_of(profile).name} (5 from the store)"
-            in report.step("pip").notes)
+    third = offline_vm(tmp_path, index, monkeypatch, "vm3")
+    restores_from_the_store(profile, third)
     assert installed(third) == EVERYTHING
 
 
@@ -408,12 +409,8 @@ def test_a_lock_without_a_store_downloads_and_builds_once_then_the_store_serves(
     assert (local / "built" / rebuilt.sha256[:16] / rebuilt.filename).is_file()
     assert not (local / rebuilt.filename).exists()
 
-    index.stop()
-    monkeypatch.setenv("NB_TEST_INDEX", closed_port_url())
-    third = new_vm(tmp_path, monkeypatch, "vm3")
-    report = bootstrap.restore(str(profile), python=str(third))
-    assert (f"installed 5 locked packages from {lock_path.name} (5 from the store)"
-            in report.step("pip").notes)
+    third = offline_vm(tmp_path, index, monkeypatch, "vm3")
+    restores_from_the_store(profile, third)
     assert files_of(third) == files_of(second)
 
 
