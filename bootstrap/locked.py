@@ -16,21 +16,29 @@ replaced and the install run once more). Wheels that are ready are installed
 while sdists still build.
 
 **No lock yet, or it no longer fits** (the profile changed, another Python,
-the platform's own packages moved; the report says why): the requirements
-are resolved once (``lock.resolve``: ``uv pip compile``, preferring what is
-installed) into a new lock, which is then installed exactly as above. So a
-first restore resolves once (not once for the install and once for the
-lock), hashes each file once, and the wheels it fetched or built are the ones
-saved to the store, in the background: nothing is downloaded or built twice.
-When the resolution fails, the plain ``uv pip install`` of ``steps/pip.py``
-runs instead, with a note, and shows uv's own message.
+the platform's own packages moved; the report says why), two ways, by where
+the files come from:
+
+- *from an index* (the usual first restore): the plain ``uv pip install``
+  runs as it would without us, downloading while it unpacks, and ``uv pip
+  compile`` resolves the same inputs at the same time for the lock, so the
+  user waits no longer than for uv alone. Afterwards the lock is written and
+  the installed wheels go into the store in the background: wheels from an
+  index are fetched once more (the network is idle by then), and a wheel uv
+  built from an sdist is taken from uv's cache, so no sdist is built twice.
+- *only from folders on this machine* (``no_index`` and local find-links):
+  nothing is downloaded, so the requirements are resolved once
+  (``lock.resolve``) and the new lock is installed exactly as above: one
+  resolution instead of two side by side, and the files copied for the
+  install are the ones the store keeps. When the resolution fails, the
+  plain ``uv pip install`` of ``steps/pip.py`` runs instead, with a note.
 
 Left to the plain ``uv pip install`` of ``steps/pip.py`` (with a note saying
 why): entries with a direct URL, entries that are tables with per-entry
 options, and pip settings this module does not know (e.g. indexes scoped to
 packages). ``[pip] lock = false`` turns the lock and store off for a profile.
 
-Reads: ``[pip]``, the lock, the store's ``wheels/``, the local wheel folder.
+Reads: ``[pip]``, the lock, the store's ``wheels/``, the local wheel folder, uv's cache.
 Changes: the target's site-packages (through uv), the lock file, both wheel folders.
 """
 
@@ -417,6 +425,213 @@ def install_exactly(ctx: Context, fetcher: Fetcher, todo: list[lockfile.Package]
     return sources
 
 
+# -- a first restore from an index: uv installs while the lock is made -----------------------------------
+
+def install_while_locking(ctx: Context, spec: Inputs, installed: dict[str, str],
+                          old: lockfile.Lock | None) -> lockfile.Lock | None:
+    """The plain ``uv pip install`` and, at the same time, ``uv pip compile`` for the lock.
+
+    Returns the lock, or None when it could not be made (noted; the install stands).
+    """
+    from .steps.pip import uv_binary, uv_environment
+
+    made: dict[str, Any] = {}
+    uv_binary()  # first in this thread: sysconfig's lazy set-up is not thread-safe
+
+    def resolve() -> None:
+        try:
+            made["lock"] = lockfile.resolve(ctx, spec.requirements, inputs=spec.digest,
+                                            options=spec.options, constraints=spec.constraints,
+                                            installed=installed, old=old, quiet=True,
+                                            )
+        except BaseException as exc:  # noqa: BLE001 - reported below, on this thread
+            made["error"] = exc
+
+    locking = threading.Thread(target=resolve, name="bootstrap-lock")
+    locking.start()
+    try:
+        env, _ = uv_environment(ctx.environ)
+        argv = [uv_binary(), "pip", "install", "--python", ctx.python, *spec.options]
+        with tempfile.TemporaryDirectory(prefix="bootstrap-pip-") as tmp:
+            if spec.constraints:
+                constraints = os.path.join(tmp, "constraints.txt")
+                Path(constraints).write_text("\n".join(spec.constraints) + "\n")
+                argv += ["--constraint", constraints]
+            ctx.run(argv + ["--", *spec.requirements], env=env,
+                    hint="uv could not install the requirements; its message is above")
+    finally:
+        locking.join()
+    error = made.get("error")
+    if error is not None:
+        if not isinstance(error, StepError):
+            raise error
+        ctx.note(f"could not make the lock ({error.what}); installed without it")
+        return None
+    return made["lock"]
+
+
+def uv_cache_dir(ctx: Context) -> Path | None:
+    import subprocess
+
+    from .steps.pip import uv_binary, uv_environment
+
+    env, _ = uv_environment(ctx.environ)
+    try:
+        out = subprocess.run([uv_binary(), "cache", "dir"], env=env, capture_output=True,
+                             text=True, timeout=30, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return Path(out) if out else None
+
+
+def harvest_built(ctx: Context, pkgs: list[lockfile.Package], local: Path) -> int:
+    """Take the wheels uv just built from sdists out of its cache into the store; return how
+    many were found (the others keep ``built = None`` and are built again later).
+
+    uv keeps each wheel it builds as a ``.whl`` file under ``sdists-v*/`` in its
+    cache (its unpacked index wheels are no use: they are not wheel files).
+    """
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+    from packaging.version import InvalidVersion, Version
+
+    from .interpreter import inspect
+    from .lock import target_tags, wheel_rank
+
+    wanted = [p for p in pkgs if p.wheel is None and p.sdist is not None and p.built is None]
+    if not wanted:
+        return 0
+    cache = uv_cache_dir(ctx)
+    tags = target_tags(inspect(ctx.python))
+    built: dict[tuple[str, Any], list[Path]] = {}
+    for folder in cache.glob("sdists-v*") if cache is not None else ():
+        for path in folder.rglob("*.whl"):
+            try:
+                name, version, _, _ = parse_wheel_filename(path.name)
+            except (InvalidWheelFilename, InvalidVersion):
+                continue
+            if wheel_rank(path.name, tags) is not None:
+                built.setdefault((name, version), []).append(path)
+    found_count = 0
+    for pkg in wanted:
+        try:
+            found = built.get((pkg.name, Version(pkg.version)), [])
+        except InvalidVersion:
+            continue
+        if not found:
+            continue
+        newest = max(found, key=lambda p: p.stat().st_mtime)
+        digest, size = wheelstore.hash_file(newest)
+        pkg.built = lockfile.Artifact(newest.name, digest, None, size)
+        wheel = as_wheel(pkg.built, built=True)
+        here = wheelstore.store_path(local, wheel)
+        try:
+            wheelstore.copy_verified(newest, here, wheel)
+        except (OSError, wheelstore.Damaged):
+            pkg.built = None
+            continue
+        wheelstore.save(ctx.store.wheels, here, wheel)
+        found_count += 1
+    return found_count
+
+
+def all_local(pip: Any, options: list[str]) -> bool:
+    """Whether every file can only come from this machine: no index, and each
+    find-links entry a folder here."""
+    links = [v for f, v in zip(options, options[1:]) if f == "--find-links"]
+    return bool(pip.no_index) and len(lockfile.local_dirs(options)) == len(links)
+
+
+def install_from_index(ctx: Context, spec: Inputs, before: dict[str, str],
+                       old: lockfile.Lock | None, path: Path, local: Path) -> bool:
+    """A first restore (or a lock that no longer fits) with an index: uv installs as it
+    would alone, downloading in parallel with unpacking, while the lock is resolved;
+    then the lock is written and its wheels are saved to the store in the background."""
+    from importlib import invalidate_caches
+
+    from .steps.pip import record_changes, versions
+    from .store import write_atomic
+
+    lock = install_while_locking(ctx, spec, before, old)
+    invalidate_caches()
+    if lock is not None:
+        now = versions(ctx)
+        drift = [p for p in lock.packages if now.get(p.name) != p.version]
+        if drift:  # the index changed between the two resolutions: the lock wins
+            ctx.note("uv installed other versions than the lock records ("
+                     + ", ".join(f"{p.name} {now.get(p.name)} != {p.version}" for p in drift)
+                     + "); installing the locked ones")
+            fetcher = Fetcher(ctx, local, spec.options)
+            try:
+                install_exactly(ctx, fetcher, drift, [])
+            finally:
+                fetcher.close()
+            for text in fetcher.notes:
+                ctx.note(text)
+        queued = harvest_built(ctx, [p for p in lock.packages if not p.base], local)
+        write_atomic(path, lockfile.dump(lock, profile=ctx.profile.source).encode())
+        ctx.note(f"{'wrote' if old is None else 'updated'} {path} "
+                 f"({len(lock.packages)} package{'s' if len(lock.packages) != 1 else ''})")
+        queued += fill_store(ctx, lock, path, local, spec.options)
+        if queued:
+            ctx.note(f"saving {queued} wheel{'s' if queued != 1 else ''} to the store in the "
+                     "background")
+        ctx.state["pip"]["lock"] = str(path)
+    invalidate_caches()
+    record_changes(ctx, before)
+    return True
+
+
+def fill_store(ctx: Context, lock: lockfile.Lock, lock_path: Path, local: Path,
+               options: list[str]) -> int:
+    """Queue the lock's wheels that the store lacks; return how many were queued."""
+    from .store import write_atomic
+
+    store_wheels = ctx.store.wheels
+    queued = 0
+    for pkg in lock.packages:
+        if pkg.base:
+            continue  # the platform's own: not ours to keep
+        if pkg.wheel is not None:
+            wheel = as_wheel(pkg.wheel)
+            target = wheelstore.store_path(store_wheels, wheel)
+            if target.is_file() and (wheel.size is None or target.stat().st_size == wheel.size):
+                continue
+
+            def job(pkg: lockfile.Package = pkg, wheel: wheelstore.Wheel = wheel) -> bool:
+                assert pkg.wheel is not None
+                here = local / pkg.wheel.filename
+                try:  # put() hashes what reaches the store: the size will do here
+                    wheelstore.verify(here, wheel, sha256=False)
+                except wheelstore.Damaged:
+                    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=local) as tmp:
+                        fetch_artifact(pkg.wheel, Path(tmp, pkg.wheel.filename), sha256=False)
+                        os.replace(Path(tmp, pkg.wheel.filename), here)
+                return wheelstore.put(store_wheels, here, wheel)
+
+            wheelstore.background(pkg.wheel.filename, job)
+            queued += 1
+        elif pkg.sdist is not None and pkg.built is None:
+            # uv's cache did not have the wheel it built: build it once more, off the clock
+            def build_job(pkg: lockfile.Package = pkg) -> bool:
+                here = build_wheel(ctx, pkg, local, options)
+                assert pkg.built is not None
+                saved = wheelstore.put(store_wheels, here, as_wheel(pkg.built, built=True))
+                try:
+                    current = lockfile.read(lock_path)
+                except ValueError:
+                    return saved
+                if current is not None and current.inputs == lock.inputs:
+                    same = current.by_name().get(pkg.name)
+                    if same is not None and same.version == pkg.version and same.built is None:
+                        same.built = pkg.built
+                        write_atomic(lock_path, lockfile.dump(current, profile=ctx.profile.source).encode())
+                return saved
+
+            wheelstore.background(pkg.sdist.filename, build_job)
+            queued += 1
+    return queued
+
+
 # -- the step's entry point ---------------------------------------------------------------
 
 def install(ctx: Context, plan: Check) -> bool:
@@ -466,6 +681,8 @@ def install(ctx: Context, plan: Check) -> bool:
         # store keeps (nothing is downloaded twice).
         if old is not None:
             ctx.note(f"{path.name} no longer fits: {reason}; resolved again")
+        if not all_local(ctx.profile.pip, spec.options):
+            return install_from_index(ctx, spec, before, old, path, local)
         try:
             lock = lockfile.resolve(ctx, spec.requirements, inputs=spec.digest,
                                     options=spec.options, constraints=spec.constraints,

@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    """Every test gets its own store and Drive and looks like a plain machine."""
+    """Every test gets its own store, Drive and local wheel folder, and looks like a plain
+    machine."""
     for name in ("COLAB_RELEASE_TAG", "KAGGLE_KERNEL_RUN_TYPE", "BOOTSTRAP_STORE",
                  "BOOTSTRAP_DRIVE", "UV_CONSTRAINT", "UV_BUILD_CONSTRAINT", "UV_INDEX_URL",
                  "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS", "UV_DEFAULT_INDEX", "UV_INDEX",
@@ -29,6 +30,8 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("BOOTSTRAP_DRIVE", str(drive))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("BOOTSTRAP_STATE_DIR", str(tmp_path / "vm-state"))
+    # the VM-local wheel folder: a test's own, never the user's ~/.cache
+    monkeypatch.setenv("BOOTSTRAP_WHEEL_CACHE", str(tmp_path / "local-wheels"))
     monkeypatch.chdir(tmp_path)
     return {"store": store, "drive": drive}
 
