@@ -241,7 +241,6 @@ class _Background:
         self.jobs: collections.deque[tuple[str, Callable[[], bool]]] = collections.deque()
         self.cond = threading.Condition()
         self.running = 0
-        self.saved: list[str] = []
         self.errors: list[str] = []
 
     def submit(self, label: str, job: Callable[[], bool]) -> None:
@@ -260,8 +259,7 @@ class _Background:
                     return
                 label, job = self.jobs.popleft()
             try:
-                if job():
-                    self.saved.append(label)
+                job()
             except BaseException as exc:  # noqa: BLE001 - reported, never lost in a thread
                 what = exc.what if hasattr(exc, "what") else str(exc) or type(exc).__name__
                 self.errors.append(f"could not save {label} to the store: {what}")
@@ -285,19 +283,8 @@ def save(store_wheels: Path, local: Path, wheel: Wheel, *, checked: bool = False
     background(wheel.filename, lambda: put(store_wheels, local, wheel, checked=checked))
 
 
-def pending() -> int:
-    """How many store jobs are queued or running."""
-    with _BACKGROUND.cond:
-        return len(_BACKGROUND.jobs) + _BACKGROUND.running
-
-
 def wait() -> list[str]:
     """Block until the store jobs are done; return (and forget) the errors they met."""
     _BACKGROUND.wait()
     errors, _BACKGROUND.errors = _BACKGROUND.errors, []
     return errors
-
-
-def saved() -> list[str]:
-    """File names of the wheels saved into a store by this process so far."""
-    return list(_BACKGROUND.saved)
