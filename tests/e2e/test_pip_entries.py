@@ -38,6 +38,14 @@ def sources(tmp_path_factory):
     return scoped, default
 
 
+@pytest.fixture
+def folders(sources, monkeypatch):
+    """The two sources as find-links folders, named by {env:SCOPED} and {env:DEFAULT}."""
+    scoped, default = sources
+    monkeypatch.setenv("SCOPED", str(scoped))
+    monkeypatch.setenv("DEFAULT", str(default))
+
+
 def test_scoped_index_serves_only_its_packages(sources, fresh_venv, monkeypatch):
     scoped, default = sources
     with simple_index(scoped) as scoped_srv, simple_index(default) as default_srv:
@@ -67,10 +75,7 @@ def test_scoped_index_serves_only_its_packages(sources, fresh_venv, monkeypatch)
     assert again.step("pip").outcome == SATISFIED
 
 
-def test_scoped_find_links_is_never_consulted_for_others(sources, fresh_venv, monkeypatch):
-    scoped, default = sources
-    monkeypatch.setenv("SCOPED", str(scoped))
-    monkeypatch.setenv("DEFAULT", str(default))
+def test_scoped_find_links_is_never_consulted_for_others(folders, fresh_venv):
     profile = parse("""
         [pip]
         no_index = true
@@ -88,10 +93,7 @@ def test_scoped_find_links_is_never_consulted_for_others(sources, fresh_venv, mo
     assert got["othermod"] == "1.0"
 
 
-def test_control_plain_find_links_would_take_the_trap(sources, fresh_venv, monkeypatch):
-    scoped, default = sources
-    monkeypatch.setenv("SCOPED", str(scoped))
-    monkeypatch.setenv("DEFAULT", str(default))
+def test_control_plain_find_links_would_take_the_trap(folders, fresh_venv):
     profile = parse("""
         [pip]
         no_index = true
