@@ -442,14 +442,16 @@ def from_uv(data: Mapping[str, Any], tags: Mapping[Any, int]) -> dict[str, Packa
 
 def resolve(ctx: Context, requirements: list[str], *, inputs: str, options: list[str],
             constraints: list[str], installed: Mapping[str, str], old: Lock | None,
-            upgrade: bool = False, quiet: bool = False) -> Lock:
+            upgrade: bool = False, quiet: bool = False, background: bool = False) -> Lock:
     """Resolve ``requirements`` for the target with uv, preferring what is installed.
 
     Two steps: ``uv pip compile`` pins the versions; then each pinned file is
     found, in a local find-links folder (hashed here) or through the indexes
     (``uv pip compile --no-deps --format pylock.toml`` of the pins, whose
-    hashes come from the index).
+    hashes come from the index). ``background``: this runs beside an install
+    the user waits for, so uv runs at a lower CPU priority (``nice``).
     """
+    import shutil
     import tempfile
 
     from .errors import StepError
@@ -462,6 +464,8 @@ def resolve(ctx: Context, requirements: list[str], *, inputs: str, options: list
         import tomli as tomllib
 
     env, _ = uv_environment(ctx.environ)
+    nice = shutil.which("nice") if background else None
+    prefix = [nice, "-n", "10"] if nice else []
     on_line = None if quiet else ctx.say
     interp = inspect(ctx.python)
     tags = target_tags(interp)
@@ -469,7 +473,7 @@ def resolve(ctx: Context, requirements: list[str], *, inputs: str, options: list
         source = Path(tmp, "requirements.in")
         source.write_text("\n".join(requirements) + "\n")
         out = Path(tmp, "requirements.txt")
-        argv = [uv_binary(), "pip", "compile", "--quiet", "--python", ctx.python,
+        argv = [*prefix, uv_binary(), "pip", "compile", "--quiet", "--python", ctx.python,
                 "--no-header", "--no-annotate", "--output-file", str(out), *options]
         if upgrade:
             argv.append("--upgrade")
@@ -491,7 +495,7 @@ def resolve(ctx: Context, requirements: list[str], *, inputs: str, options: list
             pinned = Path(tmp, "pinned.in")
             pinned.write_text("".join(f"{n}=={v}\n" for n, v in rest))
             lock_out = Path(tmp, "pylock.toml")
-            ctx.run([uv_binary(), "pip", "compile", "--quiet", "--python", ctx.python,
+            ctx.run([*prefix, uv_binary(), "pip", "compile", "--quiet", "--python", ctx.python,
                      "--no-deps", "--format", "pylock.toml", "--output-file", str(lock_out),
                      *without_local_dirs(options, dirs), str(pinned)],
                     env=env, cwd=tmp, on_line=on_line,

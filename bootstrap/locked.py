@@ -443,7 +443,7 @@ def install_while_locking(ctx: Context, spec: Inputs, installed: dict[str, str],
             made["lock"] = lockfile.resolve(ctx, spec.requirements, inputs=spec.digest,
                                             options=spec.options, constraints=spec.constraints,
                                             installed=installed, old=old, quiet=True,
-                                            )
+                                            background=True)
         except BaseException as exc:  # noqa: BLE001 - reported below, on this thread
             made["error"] = exc
 
