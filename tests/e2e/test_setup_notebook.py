@@ -237,3 +237,25 @@ def test_a_kernel_that_does_not_start_in_time_gives_the_start_error(isolated, tm
         run_setup(notebook, store=Store(isolated["store"]), kernel="sleepy", start_timeout=1)
     assert "the kernel 'sleepy' did not start: Kernel didn't respond in 1 seconds" in str(
         caught.value)
+
+
+def test_a_colab_saved_notebook_sees_the_parameters_over_its_own_first_cell(isolated, tmp_path,
+                                                                            capsys):
+    from bootstrap.cli import main
+
+    # as Colab saves it: kernelspec python3, no language, no tags anywhere
+    notebook = write_notebook(tmp_path / "colab.ipynb", [
+        code("epochs = 1\nbatch = 8"),
+        code("import bootstrap\nbootstrap.export(epochs=epochs, batch=batch)"),
+    ], colab=True)
+    assert main(["setup", str(notebook), "-p", "epochs", "7", "-p", "typo", "3", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "exported epochs = 7" in out.splitlines()
+    assert "exported batch = 8" in out.splitlines()
+    assert "cell 1 assigns epochs, so the parameters were put after it" in out
+    assert "never reads the parameter typo" in out
+    [output] = runs(isolated["store"])
+    saved = read_notebook(output)
+    tags = [c.metadata.get("tags", []) for c in saved.cells]
+    assert tags[:2] == [["parameters"], ["injected-parameters"]]
+    assert "epochs = 7" in saved.cells[1].source
