@@ -4,6 +4,7 @@ The Python API (the magics and the CLI are thin faces over it)::
 
     import bootstrap
     report = bootstrap.restore("vision")          # a name, a path or an https URL
+    print(bootstrap.status())                     # this VM, and does the last restore hold
     bootstrap.save("vision")                      # what this session changed, as a profile
     profile = bootstrap.load_profile("vision.toml")
 
@@ -21,16 +22,28 @@ if TYPE_CHECKING:  # pragma: no cover
     from .profile import Profile
     from .report import Report
     from .saving import SaveResult
+    from .session import Status
 
-__all__ = ["__version__", "restore", "save", "load_profile", "dump_profile",
+__all__ = ["__version__", "restore", "status", "save", "load_profile", "dump_profile",
            "load_ipython_extension", "export", "run_setup"]
 
 
-def restore(profile: Any, **options: Any) -> Report:
-    """Restore ``profile`` on this machine; see ``bootstrap.runner.restore``."""
-    from .runner import restore as _restore
+def restore(profile: Any = None, **options: Any) -> Report:
+    """Restore ``profile`` on this machine (default: the store's default profile).
+
+    See ``bootstrap.session.restore``; a successful restore is recorded for
+    ``status()``.
+    """
+    from .session import restore as _restore
 
     return _restore(profile, **options)
+
+
+def status(*, store: Any = None, check: bool = True) -> Status:
+    """Platform, GPU, Drive, store, profiles and whether the last restore still holds."""
+    from .session import status as _status
+
+    return _status(store=store, check=check)
 
 
 def save(name: str, *, dry_run: bool = False, store: Any = None, since: Any = None,

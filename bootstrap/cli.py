@@ -1,5 +1,5 @@
 """The command line: ``bootstrap restore|validate|show|lock PROFILE``,
-``bootstrap save NAME``, ``bootstrap setup NOTEBOOK``.
+``bootstrap save NAME``, ``bootstrap setup NOTEBOOK``, ``bootstrap status``.
 
 Options map one to one onto the Python API. Errors print as their few lines
 (what, where, hint); ``--debug`` shows tracebacks. Exit codes: 0 done,
@@ -35,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     restore = sub.add_parser("restore", help="bring this machine to what a profile says")
-    restore.add_argument("profile", help="a profile name, a path to a .toml file or an https URL")
+    restore.add_argument("profile", nargs="?",
+                         help="a profile name, a path to a .toml file or an https URL (default: "
+                              "the store's profiles/default.toml, or its only profile)")
     restore.add_argument("--only", nargs="+", default=[], metavar="STEP",
                          help=f"run only these steps ({', '.join(ORDER)}; commas work too)")
     restore.add_argument("--skip", nargs="+", default=[], metavar="STEP",
@@ -50,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="redo steps that keep a done-marker (e.g. the setup notebook)")
     restore.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     _common(restore)
+
+    status = sub.add_parser("status", help="this machine, the store, and whether the last "
+                                           "restore still holds")
+    status.add_argument("--no-check", action="store_true",
+                        help="do not re-check the last restored profile (no dry run)")
+    _common(status)
 
     validate = sub.add_parser("validate", help="check a profile and report every problem")
     validate.add_argument("profile")
@@ -107,17 +115,23 @@ def print_progress(event) -> None:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from .runner import restore, step_names
+    from .session import profile_among_steps, restore, wait_for_store
 
-    report = restore(args.profile, only=step_names(args.only), skip=step_names(args.skip),
-                     dry_run=args.dry_run, python=args.python, store=args.store, drive=args.drive, force=args.force,
+    profile, only, skip = profile_among_steps(args.profile, args.only, args.skip)
+    # imported=(): this process's own imports end with it; the kernel's preloaded ones count
+    report = restore(profile, only=only, skip=skip, dry_run=args.dry_run, python=args.python,
+                     store=args.store, drive=args.drive, force=args.force, imported=(),
                      progress=None if args.quiet else print_progress)
     print(report.text())
-    if "bootstrap.wheelstore" in sys.modules:  # wheels still being saved to the store
-        from .wheelstore import wait
+    for error in wait_for_store():  # wheels still being saved to the store
+        print(f"warning: {error}", file=sys.stderr)
+    return 0
 
-        for error in wait():
-            print(f"warning: {error}", file=sys.stderr)
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .session import status
+
+    print(status(store=args.store, check=not args.no_check).text())
     return 0
 
 
@@ -186,7 +200,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"restore": cmd_restore, "validate": cmd_validate, "show": cmd_show,
+COMMANDS = {"restore": cmd_restore, "status": cmd_status, "validate": cmd_validate, "show": cmd_show,
             "setup": cmd_setup, "save": cmd_save, "lock": cmd_lock}
 
 

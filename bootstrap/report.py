@@ -52,6 +52,8 @@ class Report:
     dry_run: bool = False
     steps: list[StepResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: modules the running interpreter imported before the install replaced them
+    stale: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
