@@ -98,12 +98,21 @@ def run_setup(notebook: Any, parameters: Any = None, *, store: Any = None, **opt
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext bootstrap``: register the magics (imported only now)."""
-    from magics import load_ipython_extension as _load
-
-    _load(ipython)
+    _magics().load_ipython_extension(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    from magics import unload_ipython_extension as _unload
+    _magics().unload_ipython_extension(ipython)
 
-    _unload(ipython)
+
+def _magics() -> Any:
+    """The magics: ``bootstrap.magics`` when installed, the top-level ``magics`` folder in
+    the repository (the wheel maps one onto the other)."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"{__name__}.magics")
+    except ModuleNotFoundError as error:
+        if error.name != f"{__name__}.magics":
+            raise
+    return importlib.import_module("magics")

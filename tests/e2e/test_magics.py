@@ -80,6 +80,26 @@ def test_restore_installs_into_the_kernel_env_and_a_second_run_is_satisfied(
     assert "holds     yes: every step is satisfied" in status
 
 
+def test_the_installed_wheel_has_no_top_level_magics_and_load_ext_finds_its_own(
+        kenv, project, tmp_path, monkeypatch):
+    import zipfile
+
+    tops = {name.split("/")[0] for name in zipfile.ZipFile(project).namelist()}
+    assert {top for top in tops if not top.endswith(".dist-info")} == {"bootstrap"}
+    assert not (kenv.site_packages / "magics").exists()
+    assert (kenv.site_packages / "bootstrap" / "magics" / "restore.py").is_file()
+    assert (kenv.site_packages / "bootstrap" / "_docs" / "profile.md").is_file()
+    nb = notebook("%load_ext bootstrap",
+                  "import sys, bootstrap\n"
+                  "print(sorted(m for m in sys.modules if m.split('.')[0] == 'magics'))\n"
+                  "print(sys.modules['bootstrap.magics.restore'].__file__)")
+    done = run_notebook(nb, kenv, cwd=tmp_path, monkeypatch=monkeypatch)
+    assert done.error is None, done.error
+    top_level, restore_file = done.text(1).splitlines()
+    assert top_level == "[]"
+    assert restore_file.startswith(str(kenv.site_packages / "bootstrap" / "magics"))
+
+
 def test_a_bad_profile_fails_the_cell_with_its_hint_and_papermill_stops(
         kenv, tmp_path, monkeypatch):
     import nbformat
