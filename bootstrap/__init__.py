@@ -5,6 +5,7 @@ The Python API (the magics and the CLI are thin faces over it)::
     import bootstrap
     report = bootstrap.restore("vision")          # a name, a path or an https URL
     print(bootstrap.status())                     # this VM, and does the last restore hold
+    print(bootstrap.help("pip"))                  # the docs, shipped with the package
     bootstrap.save("vision")                      # what this session changed, as a profile
     profile = bootstrap.load_profile("vision.toml")
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .profile import Profile
     from .report import Report
     from .saving import SaveResult
+    from .manual import Manual
     from .session import Status
 
 __all__ = ["__version__", "restore", "status", "save", "load_profile", "dump_profile",
@@ -44,6 +46,16 @@ def status(*, store: Any = None, check: bool = True) -> Status:
     from .session import status as _status
 
     return _status(store=store, check=check)
+
+
+def help(topic: str | None = None) -> Manual:  # noqa: A001 - the CLI's `bootstrap help`
+    """The documentation on ``topic`` (profile, pip, secrets, saving...); none: the topics.
+
+    Prints as text; renders as markdown in a notebook.
+    """
+    from .manual import lookup
+
+    return lookup(topic)
 
 
 def save(name: str, *, dry_run: bool = False, store: Any = None, since: Any = None,

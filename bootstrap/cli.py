@@ -1,5 +1,6 @@
 """The command line: ``bootstrap restore|validate|show|lock PROFILE``,
-``bootstrap save NAME``, ``bootstrap setup NOTEBOOK``, ``bootstrap status``.
+``bootstrap save NAME``, ``bootstrap setup NOTEBOOK``, ``bootstrap status``,
+``bootstrap help [TOPIC]``.
 
 Options map one to one onto the Python API. Errors print as their few lines
 (what, where, hint); ``--debug`` shows tracebacks. Exit codes: 0 done,
@@ -51,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--force", action="store_true",
                          help="redo steps that keep a done-marker (e.g. the setup notebook)")
     restore.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    restore.add_argument("--verbose", "-v", action="store_true",
+                         help="also show how each step did its work (lock files, store traffic)")
     _common(restore)
 
     status = sub.add_parser("status", help="this machine, the store, and whether the last "
@@ -58,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--no-check", action="store_true",
                         help="do not re-check the last restored profile (no dry run)")
     _common(status)
+
+    topic = sub.add_parser("help", help="print the documentation on a topic (profile, pip, "
+                                         "secrets, saving, ...)")
+    topic.add_argument("topic", nargs="?", help="a topic or section; none: the list of topics")
+    topic.set_defaults(debug=False)
 
     validate = sub.add_parser("validate", help="check a profile and report every problem")
     validate.add_argument("profile")
@@ -122,7 +130,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     report = restore(profile, only=only, skip=skip, dry_run=args.dry_run, python=args.python,
                      store=args.store, drive=args.drive, force=args.force, imported=(),
                      progress=None if args.quiet else print_progress)
-    print(report.text())
+    print(report.text(verbose=args.verbose))
     for error in wait_for_store():  # wheels still being saved to the store
         print(f"warning: {error}", file=sys.stderr)
     return 0
@@ -132,6 +140,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     from .session import status
 
     print(status(store=args.store, check=not args.no_check).text())
+    return 0
+
+
+def cmd_help(args: argparse.Namespace) -> int:
+    from .manual import lookup
+
+    print(lookup(args.topic).text.rstrip())
     return 0
 
 
@@ -200,12 +215,34 @@ def cmd_lock(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"restore": cmd_restore, "status": cmd_status, "validate": cmd_validate, "show": cmd_show,
+COMMANDS = {"restore": cmd_restore, "status": cmd_status, "help": cmd_help,
+            "validate": cmd_validate, "show": cmd_show,
             "setup": cmd_setup, "save": cmd_save, "lock": cmd_lock}
 
 
+def unknown_options(parser: argparse.ArgumentParser, command: str | None,
+                    extra: list[str]) -> str:
+    """argparse's "unrecognized arguments" message, with a did-you-mean for a mistyped option."""
+    import difflib
+
+    message = f"unrecognized arguments: {' '.join(extra)}"
+    known = list(parser._option_string_actions)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            known += list(action.choices[command]._option_string_actions)
+    for word in extra:
+        if word.startswith("-"):
+            close = difflib.get_close_matches(word.split("=", 1)[0], known, n=1)
+            if close:
+                return f"{message} (did you mean {close[0]}?)"
+    return message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        parser.error(unknown_options(parser, args.command, extra))
     try:
         return COMMANDS[args.command](args)
     except BootstrapError as error:
@@ -219,6 +256,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `bootstrap help pip | head`: the reader has all it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception:
         if args.debug:
             raise

@@ -602,7 +602,7 @@ def run_papermill(plan: Plan, store: Store, on_cell: OnCell | None,
                     # nbclient's traits take whole seconds
                     start_timeout=math.ceil(plan.start_timeout),
                     execution_timeout=math.ceil(plan.timeout) if plan.timeout else None,
-                    on_cell=events)
+                    extra_arguments=quiet_kernel_arguments(plan.kernel), on_cell=events)
             except BaseException as exc:  # keep the output also on Ctrl-C, then re-raise
                 failure = exc
         error = (translate(failure, plan, local, kept, events.current)
@@ -623,6 +623,25 @@ def run_papermill(plan: Plan, store: Store, on_cell: OnCell | None,
         if failure is not None:
             raise failure
         return kept, exports.read(export_file)
+
+
+def quiet_kernel_arguments(kernel: str | None) -> list[str]:
+    """Kernel arguments that keep ipykernel's own log warnings out of the caller's output.
+
+    ipykernel 7 warns on every start that its TCP transport is not encrypted
+    (the kernel talks to papermill on 127.0.0.1); the kernel's stderr is the
+    caller's, so the warning would land in every setup run's output. Only
+    ipykernel takes the option; other kernels get none.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        argv = KernelSpecManager().get_kernel_spec(kernel or "python3").argv
+    except (NoSuchKernel, OSError, ValueError):
+        return []
+    if any("ipykernel" in part for part in argv):
+        return ["--IPKernelApp.log_level=ERROR"]
+    return []
 
 
 def keep_output(local: Path, kept: Path, plan: Plan, banner: str | None) -> None:
@@ -844,7 +863,9 @@ def run_inline(plan: Plan, shell: Any, on_cell: OnCell | None) -> dict[str, Any]
                 event = CellEvent("start", index, len(code), number, "code", first)
                 if on_cell:
                     on_cell(event)
-                result = shell.run_cell(cell["source"], store_history=False)
+                # silent: no Out[...] echo of a cell's last value (bootstrap.export returns
+                # a dict) in the caller's notebook
+                result = shell.run_cell(cell["source"], store_history=False, silent=True)
                 error = result.error_before_exec or result.error_in_exec
                 if isinstance(error, SystemExit) and error.code in (None, 0):
                     break  # papermill treats sys.exit() / sys.exit(0) as a clean stop

@@ -17,7 +17,6 @@ restart prompt, restarting) stays in the magics.
 
 from __future__ import annotations
 
-import html
 import os
 import sys
 from dataclasses import dataclass, field
@@ -87,11 +86,18 @@ def profile_among_steps(profile: str | None, only: list[str],
     up in the list. With no profile given, a last value that names no step is
     the profile (option order is free, as users expect from a command line).
     """
+    import difflib
+
     from .steps import ORDER
 
-    if profile is None and skip and "," not in skip[-1] and skip[-1] not in ORDER:
+    def a_profile(value: str) -> bool:
+        # a mistyped step ("pipp") stays a step, so its error can say "did you mean 'pip'?"
+        return ("," not in value and value not in ORDER
+                and not difflib.get_close_matches(value, ORDER, n=1, cutoff=0.8))
+
+    if profile is None and skip and a_profile(skip[-1]):
         return skip[-1], only, skip[:-1]
-    if profile is None and only and "," not in only[-1] and only[-1] not in ORDER:
+    if profile is None and only and a_profile(only[-1]):
         return only[-1], only[:-1], skip
     return profile, only, skip
 
@@ -110,10 +116,11 @@ def restore(profile: Any = None, *, only: Iterable[str] = (), skip: Iterable[str
     """
     from .platform import detect
     from .profile import Profile
-    from .runner import restore as run, step_names
+    from .runner import check_steps, restore as run, step_names
     from .store import Store
 
     only, skip = step_names(only), step_names(skip)
+    check_steps(only, skip)  # before the default profile is looked for (and Drive mounted)
     platform = detect(store=store, drive=drive)
     spec = profile if isinstance(profile, Profile) else \
         resolve(profile, platform, Store(platform.store_root).profiles)
@@ -188,6 +195,8 @@ class Status:
     __str__ = text
 
     def _repr_html_(self) -> str:
+        import html
+
         body = "".join(f"<tr><th style='text-align:left'>{html.escape(key)}</th>"
                        f"<td style='text-align:left'>{html.escape(value)}</td></tr>"
                        for key, value in self.rows)

@@ -45,6 +45,8 @@ class BootstrapMagics(Magics):
               help="redo steps that keep a done-marker (e.g. the setup notebook)")
     @argument("--restart", action="store_true",
               help="restart the kernel when the install replaced modules it has imported")
+    @argument("--verbose", "-v", action="store_true",
+              help="also show how each step did its work (lock files, store traffic)")
     @line_magic
     def restore_env(self, line: str = "") -> None:
         """Restore this machine (packages, files, settings) from a saved profile.
@@ -71,7 +73,7 @@ def run(shell: Any, args: Any) -> Any:
     from .restart import colab_prompt
 
     spec, only, skip = profile_among_steps(args.profile, args.only, args.skip)
-    view = LiveView(shell)
+    view = LiveView(shell, verbose=args.verbose)
     try:
         report = restore(spec, only=only, skip=skip, dry_run=args.dry_run, python=args.python,
                          store=args.store, force=args.force, progress=view)

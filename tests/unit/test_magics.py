@@ -188,6 +188,14 @@ def test_a_mistyped_step_after_the_options_is_still_named(shell, isolated, wheel
     assert "unknown step 'pipp'" in caught.value.what
 
 
+def test_the_help_magic_shows_the_same_docs_as_the_cli(shell, capsys):
+    import bootstrap
+
+    shell.run_line_magic("bootstrap_help", "secrets")
+    assert capsys.readouterr().out.strip() == str(bootstrap.help("secrets")).strip()
+    assert bootstrap.help("secrets")._repr_markdown_().startswith("### `[secrets]`")
+
+
 def test_a_dry_run_changes_nothing_and_is_not_recorded(shell, wheelhouse, fresh_venv, tmp_path,
                                                        capsys):
     from bootstrap import vmstate
