@@ -22,7 +22,7 @@ def cli(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.Compl
 
 
 def test_demo_restore_into_fresh_venv(fresh_venv, isolated):
-    done = cli("restore", str(REPO / "examples" / "demo.toml"), "--python", str(fresh_venv))
+    done = cli("restore", "demo", "--python", str(fresh_venv))
     assert done.returncode == 0, done.stderr
     assert installed(fresh_venv) == {"nb-demo-hello": "1.0"}
     assert "restore of demo on local machine: 1 satisfied, 3 changed" in done.stdout
@@ -37,7 +37,7 @@ def test_demo_restore_into_fresh_venv(fresh_venv, isolated):
     check = subprocess.run([str(fresh_venv), "-c", "import nb_demo_hello; print(nb_demo_hello.greet())"],
                            capture_output=True, text=True, check=True)
     assert check.stdout.strip() == "hello from nb-demo-hello 1.0, fresh VM!"
-    again = cli("restore", str(REPO / "examples" / "demo.toml"), "--python", str(fresh_venv), "-q")
+    again = cli("restore", "demo", "--python", str(fresh_venv), "-q")
     assert again.returncode == 0
     # env and workdir belong to the process that runs the restore: a new CLI process sets them
     # again, while the pip requirement already holds
@@ -45,7 +45,7 @@ def test_demo_restore_into_fresh_venv(fresh_venv, isolated):
 
 
 def test_dry_run_changes_nothing(fresh_venv):
-    done = cli("restore", str(REPO / "examples" / "demo.toml"), "--python", str(fresh_venv),
+    done = cli("restore", "demo", "--python", str(fresh_venv),
                "--dry-run")
     assert done.returncode == 0
     assert "dry run of demo" in done.stdout and "install nb-demo-hello==1.0 (not installed)" \
@@ -67,7 +67,7 @@ def test_bad_profile_exit_code_and_short_error(tmp_path):
 def test_failed_step_exit_code(tmp_path, fresh_venv):
     bad = tmp_path / "fails.toml"
     bad.write_text(f'[pip]\npackages = ["nosuchpkg"]\nno_index = true\n'
-                   f'find_links = ["{REPO / "examples" / "wheels"}"]\n')
+                   f'find_links = ["{REPO / "profiles" / "wheels"}"]\n')
     done = cli("restore", str(bad), "--python", str(fresh_venv), "-q")
     assert done.returncode == 1
     assert done.stdout.splitlines()[2].split()[:2] == ["pip", "failed"]
@@ -78,7 +78,7 @@ def test_usage_errors(tmp_path):
     done = cli("restore", "demo", "--only", "pipp")
     assert done.returncode == 2
     assert "error: unknown step 'pipp'\n  where: --only\n  hint: did you mean 'pip'?" in done.stderr
-    assert cli("restore", str(REPO / "examples" / "demo.toml"), "--only", "gpu,env",
+    assert cli("restore", "demo", "--only", "gpu,env",
                "--dry-run").returncode == 0
     done = cli("restore", "demo", "--python", str(tmp_path / "nope"))
     assert done.returncode == 2
@@ -86,12 +86,12 @@ def test_usage_errors(tmp_path):
 
 
 def test_validate_and_show():
-    done = cli("validate", str(REPO / "examples" / "demo.toml"))
+    done = cli("validate", "demo")
     assert done.returncode == 0
     assert done.stdout.strip().endswith("valid profile 'demo' (pip, env, workdir)")
     shown = cli("show", "demo")
     assert shown.returncode == 0
-    assert 'DEMO_HOME = "{drive}/demo"' in shown.stdout
+    assert 'DEMO_DATA = "{drive}/demo-project/data"' in shown.stdout
     missing = cli("validate", "no-such-profile")
     assert missing.returncode == 3 and "no profile with this name" in missing.stderr
 
