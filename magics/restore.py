@@ -55,7 +55,7 @@ class BootstrapMagics(Magics):
         again when nothing changed is a quick no-op. Examples::
 
             %restore_env vision
-            %restore_env examples/demo.toml --dry-run
+            %restore_env demo --dry-run
             %restore_env vision --skip gpu --restart
         """
         args = parse_argstring(self.restore_env, line)

@@ -153,7 +153,8 @@ def test_not_root_is_a_clear_environment_mismatch(tmp_path):
     # loaded (nobody may not be able to read this interpreter's folders).
     code = (
         "import os, sys\n"
-        "import bootstrap, bootstrap.runner, bootstrap.session, bootstrap.report, bootstrap.profile as p\n"
+        "import bootstrap, bootstrap.runner, bootstrap.session, bootstrap.report\n"
+        "import bootstrap.profile as p\n"
         "from bootstrap import steps\n"
         "from bootstrap.errors import BootstrapError\n"
         "for name in steps.ORDER: steps.load(name)\n"
