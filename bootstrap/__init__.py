@@ -4,6 +4,8 @@ The Python API (the magics and the CLI are thin faces over it)::
 
     import bootstrap
     report = bootstrap.restore("vision")          # a name, a path or an https URL
+    print(bootstrap.status())                     # this VM, and does the last restore hold
+    print(bootstrap.help("pip"))                  # the docs, shipped with the package
     bootstrap.save("vision")                      # what this session changed, as a profile
     profile = bootstrap.load_profile("vision.toml")
 
@@ -21,16 +23,39 @@ if TYPE_CHECKING:  # pragma: no cover
     from .profile import Profile
     from .report import Report
     from .saving import SaveResult
+    from .manual import Manual
+    from .session import Status
 
-__all__ = ["__version__", "restore", "save", "load_profile", "dump_profile",
+__all__ = ["__version__", "restore", "status", "save", "load_profile", "dump_profile",
            "load_ipython_extension", "export", "run_setup"]
 
 
-def restore(profile: Any, **options: Any) -> Report:
-    """Restore ``profile`` on this machine; see ``bootstrap.runner.restore``."""
-    from .runner import restore as _restore
+def restore(profile: Any = None, **options: Any) -> Report:
+    """Restore ``profile`` on this machine (default: the store's default profile).
+
+    See ``bootstrap.session.restore``; a successful restore is recorded for
+    ``status()``.
+    """
+    from .session import restore as _restore
 
     return _restore(profile, **options)
+
+
+def status(*, store: Any = None, check: bool = True) -> Status:
+    """Platform, GPU, Drive, store, profiles and whether the last restore still holds."""
+    from .session import status as _status
+
+    return _status(store=store, check=check)
+
+
+def help(topic: str | None = None) -> Manual:  # noqa: A001 - the CLI's `bootstrap help`
+    """The documentation on ``topic`` (profile, pip, secrets, saving...); none: the topics.
+
+    Prints as text; renders as markdown in a notebook.
+    """
+    from .manual import lookup
+
+    return lookup(topic)
 
 
 def save(name: str, *, dry_run: bool = False, store: Any = None, since: Any = None,
@@ -85,12 +110,21 @@ def run_setup(notebook: Any, parameters: Any = None, *, store: Any = None, **opt
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext bootstrap``: register the magics (imported only now)."""
-    from magics import load_ipython_extension as _load
-
-    _load(ipython)
+    _magics().load_ipython_extension(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    from magics import unload_ipython_extension as _unload
+    _magics().unload_ipython_extension(ipython)
 
-    _unload(ipython)
+
+def _magics() -> Any:
+    """The magics: ``bootstrap.magics`` when installed, the top-level ``magics`` folder in
+    the repository (the wheel maps one onto the other)."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"{__name__}.magics")
+    except ModuleNotFoundError as error:
+        if error.name != f"{__name__}.magics":
+            raise
+    return importlib.import_module("magics")

@@ -452,19 +452,68 @@ def _git_facts(folder: Path) -> tuple[str | None, str | None, bool]:
     return remote, commit, dirty
 
 
+def tool_closure(dists: Mapping[str, Any], markers: Mapping[str, str]) -> set[str]:
+    """notebook-bootstrap and every distribution it brought in (its dependencies, transitively).
+
+    Walked over ``dists`` (canonical name -> importlib.metadata distribution of
+    the target); where the target lacks the tool, its requirements come from
+    this process's own installation.
+    """
+    from importlib import metadata
+
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    seen = {TOOL_DIST}
+    todo: list[Any] = [dists.get(TOOL_DIST)]
+    if todo[0] is None:
+        try:
+            todo = [metadata.distribution(TOOL_DIST)]
+        except metadata.PackageNotFoundError:
+            return seen
+    while todo:
+        dist = todo.pop()
+        for line in (dist.requires or ()) if dist is not None else ():
+            try:
+                req = Requirement(line)
+            except InvalidRequirement:
+                continue
+            if req.marker is not None and not req.marker.evaluate({**markers, "extra": ""}):
+                continue
+            name = canonicalize_name(req.name)
+            if name not in seen:
+                seen.add(name)
+                todo.append(dists.get(name))
+    return seen
+
+
 def python_changes(cap: Capture, *, python: str | None = None,
                    baseline: Mapping[str, Any] | None = None,
-                   drive_root: Path | None = None) -> None:
+                   drive_root: Path | None = None, keep: Iterable[str] = ()) -> None:
     """Fill ``cap`` with the session's distributions: asks in packages, the rest as constraints.
 
     An ask is a distribution with a REQUESTED marker (pip writes one for what
     was named on the command line; uv's marks everything and is ignored) or one
-    that no other changed distribution needs.
+    that no other changed distribution needs. notebook-bootstrap and what it
+    brought in are left out (the install cell brings them on every VM) unless
+    named in ``keep`` (what the user's own profile lists).
     """
+    from packaging.utils import canonicalize_name
+
     from .interpreter import inspect
 
+    target = inspect(python or sys.executable)
     dists = changed_distributions(cap.since, python=python, baseline=baseline, notes=cap.notes)
-    needed = dependencies(dists, inspect(python or sys.executable).markers())
+    own = tool_closure(target.distributions(), target.markers()) - {
+        canonicalize_name(name) for name in keep}
+    left_out = sorted(d.name for d in dists if d.name in own)
+    dists = [d for d in dists if d.name not in own]
+    if left_out:
+        cap.notes.append(f"not saved: {len(left_out)} package{'s' if len(left_out) != 1 else ''} "
+                         f"of notebook-bootstrap itself ({', '.join(left_out[:6])}"
+                         f"{', ...' if len(left_out) > 6 else ''}); the install cell brings "
+                         "them on every VM")
+    needed = dependencies(dists, target.markers())
     for dist in dists:
         entry = entry_for(dist, cap, drive_root)
         if entry is None:
@@ -735,17 +784,19 @@ def moved(profile: Any, ctx: Any) -> list[str]:
 def capture(*, since: Any = None, python: str | None = None, platform: Any = None,
             environ: Mapping[str, str] | None = None, env_start: str = "process",
             cwd: str | None = None, apt_history: str | os.PathLike[str] | None = None,
-            baseline: Mapping[str, Any] | None | bool = True) -> Capture:
+            baseline: Mapping[str, Any] | None | bool = True, keep: Iterable[str] = ()
+            ) -> Capture:
     """What this session changed. ``env_start``: compare the environment with the one the
     process started with ("process") or with the baseline's ("baseline", for the CLI,
-    whose own process starts with the kernel's current environment)."""
+    whose own process starts with the kernel's current environment). ``keep``: package
+    names the user's profile lists, saved even when notebook-bootstrap needs them too."""
     from .platform import detect
 
     platform = detect() if platform is None else platform
     base = load_baseline(python=python) if baseline is True else (baseline or None)
     cap = Capture(since=session_start(since, baseline=base))
     drive_root = platform.drive_root
-    python_changes(cap, python=python, baseline=base, drive_root=drive_root)
+    python_changes(cap, python=python, baseline=base, drive_root=drive_root, keep=keep)
     cap.apt = apt_changes(cap.since, history=apt_history, notes=cap.notes)
     start = start_environ() if env_start == "process" else None
     digests = base.get("environ") if base is not None and start is None else None

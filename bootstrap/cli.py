@@ -1,5 +1,6 @@
 """The command line: ``bootstrap restore|validate|show|lock PROFILE``,
-``bootstrap save NAME``, ``bootstrap setup NOTEBOOK``.
+``bootstrap save NAME``, ``bootstrap setup NOTEBOOK``, ``bootstrap status``,
+``bootstrap help [TOPIC]``.
 
 Options map one to one onto the Python API. Errors print as their few lines
 (what, where, hint); ``--debug`` shows tracebacks. Exit codes: 0 done,
@@ -35,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     restore = sub.add_parser("restore", help="bring this machine to what a profile says")
-    restore.add_argument("profile", help="a profile name, a path to a .toml file or an https URL")
+    restore.add_argument("profile", nargs="?",
+                         help="a profile name, a path to a .toml file or an https URL (default: "
+                              "the store's profiles/default.toml, or its only profile)")
     restore.add_argument("--only", nargs="+", default=[], metavar="STEP",
                          help=f"run only these steps ({', '.join(ORDER)}; commas work too)")
     restore.add_argument("--skip", nargs="+", default=[], metavar="STEP",
@@ -49,7 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--force", action="store_true",
                          help="redo steps that keep a done-marker (e.g. the setup notebook)")
     restore.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    restore.add_argument("--verbose", "-v", action="store_true",
+                         help="also show how each step did its work (lock files, store traffic)")
     _common(restore)
+
+    status = sub.add_parser("status", help="this machine, the store, and whether the last "
+                                           "restore still holds")
+    status.add_argument("--no-check", action="store_true",
+                        help="do not re-check the last restored profile (no dry run)")
+    _common(status)
+
+    topic = sub.add_parser("help", help="print the documentation on a topic (profile, pip, "
+                                         "secrets, saving, ...)")
+    topic.add_argument("topic", nargs="?", help="a topic or section; none: the list of topics")
+    topic.set_defaults(debug=False)
 
     validate = sub.add_parser("validate", help="check a profile and report every problem")
     validate.add_argument("profile")
@@ -107,17 +123,30 @@ def print_progress(event) -> None:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from .runner import restore, step_names
+    from .session import profile_among_steps, restore, wait_for_store
 
-    report = restore(args.profile, only=step_names(args.only), skip=step_names(args.skip),
-                     dry_run=args.dry_run, python=args.python, store=args.store, drive=args.drive, force=args.force,
+    profile, only, skip = profile_among_steps(args.profile, args.only, args.skip)
+    # imported=(): this process's own imports end with it; the kernel's preloaded ones count
+    report = restore(profile, only=only, skip=skip, dry_run=args.dry_run, python=args.python,
+                     store=args.store, drive=args.drive, force=args.force, imported=(),
                      progress=None if args.quiet else print_progress)
-    print(report.text())
-    if "bootstrap.wheelstore" in sys.modules:  # wheels still being saved to the store
-        from .wheelstore import wait
+    print(report.text(verbose=args.verbose))
+    for error in wait_for_store():  # wheels still being saved to the store
+        print(f"warning: {error}", file=sys.stderr)
+    return 0
 
-        for error in wait():
-            print(f"warning: {error}", file=sys.stderr)
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .session import status
+
+    print(status(store=args.store, check=not args.no_check).text())
+    return 0
+
+
+def cmd_help(args: argparse.Namespace) -> int:
+    from .manual import lookup
+
+    print(lookup(args.topic).text.rstrip())
     return 0
 
 
@@ -186,12 +215,34 @@ def cmd_lock(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"restore": cmd_restore, "validate": cmd_validate, "show": cmd_show,
+COMMANDS = {"restore": cmd_restore, "status": cmd_status, "help": cmd_help,
+            "validate": cmd_validate, "show": cmd_show,
             "setup": cmd_setup, "save": cmd_save, "lock": cmd_lock}
 
 
+def unknown_options(parser: argparse.ArgumentParser, command: str | None,
+                    extra: list[str]) -> str:
+    """argparse's "unrecognized arguments" message, with a did-you-mean for a mistyped option."""
+    import difflib
+
+    message = f"unrecognized arguments: {' '.join(extra)}"
+    known = list(parser._option_string_actions)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            known += list(action.choices[command]._option_string_actions)
+    for word in extra:
+        if word.startswith("-"):
+            close = difflib.get_close_matches(word.split("=", 1)[0], known, n=1)
+            if close:
+                return f"{message} (did you mean {close[0]}?)"
+    return message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        parser.error(unknown_options(parser, args.command, extra))
     try:
         return COMMANDS[args.command](args)
     except BootstrapError as error:
@@ -205,6 +256,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `bootstrap help pip | head`: the reader has all it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception:
         if args.debug:
             raise

@@ -32,6 +32,7 @@ class Context:
     state: dict[str, Any] = field(default_factory=dict)
     step: str = ""
     notes: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
 
     def where(self, key: str) -> str:
         """``vision.toml: pip.packages[2]``-style location for messages."""
@@ -63,6 +64,10 @@ class Context:
     def note(self, text: str) -> None:
         """A note that belongs in the report row of the running step."""
         self.notes.append(text)
+
+    def detail(self, text: str) -> None:
+        """How the running step did its work (lock files, store traffic): --verbose only."""
+        self.details.append(text)
 
     def run(self, argv: Sequence[str], **kwargs: Any) -> process.Completed:
         kwargs.setdefault("on_line", self.say)

@@ -76,14 +76,26 @@ class ProfileError(BootstrapError):
         self.problems = [problems] if isinstance(problems, Problem) else list(problems)
         count = len(self.problems)
         label = source or "profile"
-        what = (f"{label} has {count} problem{'s' if count != 1 else ''}" if count > 1
-                else f"invalid profile {label}")
+        if count == 1 and source is None:
+            # nothing was read yet (no such name or file): the problem is the whole story
+            what = f"{self.problems[0].where}: {self.problems[0].what}"
+        elif count > 1:
+            what = f"{label} has {count} problem{'s' if count != 1 else ''}"
+        else:
+            what = f"invalid profile {label}"
         super().__init__(what, hint=hint)
         self.source = source
 
     def lines(self) -> list[str]:
         out = [f"error: {self.what}"]
-        out.extend(f"  - {p.line()}" for p in self.problems)
+        if len(self.problems) == 1 and self.source is None:
+            problem = self.problems[0]
+            if problem.has_value:
+                out.append(f"  got {problem.value!r}")
+            if problem.hint:
+                out.append(f"  hint: {problem.hint}")
+        else:
+            out.extend(f"  - {p.line()}" for p in self.problems)
         if self.hint:
             out.append(f"  hint: {self.hint}")
         return out

@@ -569,11 +569,11 @@ def install_from_index(ctx: Context, spec: Inputs, before: dict[str, str],
                 ctx.note(text)
         queued = harvest_built(ctx, [p for p in lock.packages if not p.base], local)
         write_atomic(path, lockfile.dump(lock, profile=ctx.profile.source).encode())
-        ctx.note(f"{'wrote' if old is None else 'updated'} {path} "
+        ctx.detail(f"{'wrote' if old is None else 'updated'} {path} "
                  f"({len(lock.packages)} package{'s' if len(lock.packages) != 1 else ''})")
         queued += fill_store(ctx, lock, path, local, spec.options)
         if queued:
-            ctx.note(f"saving {queued} wheel{'s' if queued != 1 else ''} to the store in the "
+            ctx.detail(f"saving {queued} wheel{'s' if queued != 1 else ''} to the store in the "
                      "background")
         ctx.state["pip"]["lock"] = str(path)
     invalidate_caches()
@@ -709,7 +709,7 @@ def install(ctx: Context, plan: Check) -> bool:
     if known is None or any((p.built, p.wheel.size if p.wheel else None) != known.get(p.name)
                             for p in lock.packages):
         write_atomic(path, lockfile.dump(lock, profile=ctx.profile.source).encode())
-        ctx.note(f"updated {path}" if known is not None or old is not None else
+        ctx.detail(f"updated {path}" if known is not None or old is not None else
                  f"wrote {path} ({len(lock.packages)} package"
                  f"{'s' if len(lock.packages) != 1 else ''})")
     counts = {k: sum(1 for v in sources.values() if v == k)
@@ -719,10 +719,10 @@ def install(ctx: Context, plan: Check) -> bool:
                                               ("from find-links folders", counts[LINKS]),
                                               ("downloaded", counts[DOWNLOAD]),
                                               ("built from source", counts[BUILD])) if n]
-    ctx.note(f"installed {len(todo)} locked package{'s' if len(todo) != 1 else ''} from "
+    ctx.detail(f"installed {len(todo)} locked package{'s' if len(todo) != 1 else ''} from "
              f"{path.name}" + (f" ({', '.join(parts)})" if parts else ""))
     if fetcher.saving:
-        ctx.note(f"saving {fetcher.saving} new wheel{'s' if fetcher.saving != 1 else ''} to "
+        ctx.detail(f"saving {fetcher.saving} new wheel{'s' if fetcher.saving != 1 else ''} to "
                  "the store in the background")
     ctx.state["pip"]["sources"] = sources
     ctx.state["pip"]["lock"] = str(path)

@@ -290,8 +290,13 @@ def prepare(notebook: str | os.PathLike[str], parameters: Mapping[str, Any] | No
     tagged = [i for i, c in enumerate(nb.cells) if PARAMETERS_TAG in c.metadata.get("tags", [])]
     plan.parameters_cell = tagged[0] + 1 if tagged else None
     if params and plan.parameters_cell is None:
-        plan.notes.append(f"{plan.name} has no cell tagged 'parameters': the parameters were "
-                          "put in a new first cell")
+        place_parameters(plan)
+    if params:
+        unread = sorted(set(params) - names_read(nb))
+        if unread:
+            plan.notes.append(f"{plan.name} never reads the parameter"
+                              f"{'s' if len(unread) > 1 else ''} {', '.join(unread)}: "
+                              "check the name against the notebook's variables")
     if not inline:
         plan.kernel, plan.kernel_source = resolve_kernel(kernel, nb)
         meta = nb.metadata
@@ -303,6 +308,92 @@ def prepare(notebook: str | os.PathLike[str], parameters: Mapping[str, Any] | No
     plan.key = run_key(plan)
     plan.done = find_marker(plan.key, inline=inline)
     return plan
+
+
+def place_parameters(plan: Plan) -> None:
+    """Pick the parameters cell of a notebook without the tag, as papermill would need it.
+
+    Colab saves no cell tags, so a notebook from there never has a ``parameters``
+    cell. Putting the parameters at the top would let the notebook's own
+    ``epochs = 1`` overwrite them; the first cell that assigns one of the
+    parameter names is what its author meant, so it gets the tag (in the copy
+    that runs) and the parameters go right after it.
+    """
+    names = set(plan.parameters)
+    for i, cell in enumerate(plan.nb.cells):
+        if cell.cell_type == "code" and names & names_assigned(cell.source):
+            cell.metadata.setdefault("tags", []).append(PARAMETERS_TAG)
+            plan.parameters_cell = i + 1
+            which = ", ".join(sorted(names & names_assigned(cell.source)))
+            plan.notes.append(f"{plan.name} has no cell tagged 'parameters': cell {i + 1} "
+                              f"assigns {which}, so the parameters were put after it "
+                              f"({NUMBERING})")
+            return
+    plan.notes.append(f"{plan.name} has no cell tagged 'parameters' and no cell assigns a "
+                      "parameter: the parameters were put in a new first cell")
+
+
+#: a line of IPython syntax (magics, shell escapes, help) that Python's parser rejects
+_IPYTHON_LINE = re.compile(r"^\s*(?:[%!?]|([\w., ]+)=\s*[%!])")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _python_source(source: str) -> tuple[str, str]:
+    """(the cell as plain Python, its IPython-only lines): magic lines become ``pass``."""
+    python, other = [], []
+    lines = source.splitlines()
+    if lines and lines[0].lstrip().startswith("%%"):
+        return "", source                       # a cell magic: not Python at all
+    for line in lines:
+        match = _IPYTHON_LINE.match(line)
+        if match:
+            indent = line[:len(line) - len(line.lstrip())]
+            # `files = !ls` still assigns files
+            python.append(indent + (f"{match.group(1).strip()} = None" if match.group(1)
+                                    else "pass"))
+            other.append(line[match.end(1) if match.group(1) else 0:])
+        else:
+            python.append(line)
+    return "\n".join(python), "\n".join(other)
+
+
+def names_assigned(source: str) -> set[str]:
+    """Names a cell assigns at its top level (``epochs = 1``, ``lr: float = 0.1``)."""
+    import ast
+
+    python, _ = _python_source(source)
+    try:
+        tree = ast.parse(python)
+    except SyntaxError:
+        return set(re.findall(r"^([A-Za-z_][A-Za-z0-9_]*)\s*(?::[^=\n]*)?=(?!=)", python,
+                              re.MULTILINE))
+    found: set[str] = set()
+    for node in tree.body:
+        targets = (node.targets if isinstance(node, ast.Assign) else
+                   [node.target] if isinstance(node, ast.AnnAssign) else [])
+        for target in targets:
+            found.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return found
+
+
+def names_read(nb: Any) -> set[str]:
+    """Every name some code cell reads (loads), magic lines counted as words."""
+    import ast
+
+    found: set[str] = set()
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        python, other = _python_source(cell.source)
+        found.update(_WORD.findall(other))
+        try:
+            tree = ast.parse(python)
+        except SyntaxError:
+            found.update(_WORD.findall(python))
+            continue
+        found.update(n.id for n in ast.walk(tree)
+                     if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Store))
+    return found
 
 
 def read_notebook(path: Path) -> Any:
@@ -511,7 +602,7 @@ def run_papermill(plan: Plan, store: Store, on_cell: OnCell | None,
                     # nbclient's traits take whole seconds
                     start_timeout=math.ceil(plan.start_timeout),
                     execution_timeout=math.ceil(plan.timeout) if plan.timeout else None,
-                    on_cell=events)
+                    extra_arguments=quiet_kernel_arguments(plan.kernel), on_cell=events)
             except BaseException as exc:  # keep the output also on Ctrl-C, then re-raise
                 failure = exc
         error = (translate(failure, plan, local, kept, events.current)
@@ -532,6 +623,25 @@ def run_papermill(plan: Plan, store: Store, on_cell: OnCell | None,
         if failure is not None:
             raise failure
         return kept, exports.read(export_file)
+
+
+def quiet_kernel_arguments(kernel: str | None) -> list[str]:
+    """Kernel arguments that keep ipykernel's own log warnings out of the caller's output.
+
+    ipykernel 7 warns on every start that its TCP transport is not encrypted
+    (the kernel talks to papermill on 127.0.0.1); the kernel's stderr is the
+    caller's, so the warning would land in every setup run's output. Only
+    ipykernel takes the option; other kernels get none.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        argv = KernelSpecManager().get_kernel_spec(kernel or "python3").argv
+    except (NoSuchKernel, OSError, ValueError):
+        return []
+    if any("ipykernel" in part for part in argv):
+        return ["--IPKernelApp.log_level=ERROR"]
+    return []
 
 
 def keep_output(local: Path, kept: Path, plan: Plan, banner: str | None) -> None:
@@ -753,7 +863,9 @@ def run_inline(plan: Plan, shell: Any, on_cell: OnCell | None) -> dict[str, Any]
                 event = CellEvent("start", index, len(code), number, "code", first)
                 if on_cell:
                     on_cell(event)
-                result = shell.run_cell(cell["source"], store_history=False)
+                # silent: no Out[...] echo of a cell's last value (bootstrap.export returns
+                # a dict) in the caller's notebook
+                result = shell.run_cell(cell["source"], store_history=False, silent=True)
                 error = result.error_before_exec or result.error_in_exec
                 if isinstance(error, SystemExit) and error.code in (None, 0):
                     break  # papermill treats sys.exit() / sys.exit(0) as a clean stop

@@ -571,7 +571,7 @@ def from_data(data: dict[str, Any], *, source: str = "profile") -> Profile:
                             ("platforms", name))
     if validator.problems or profile is None:
         raise ProfileError(validator.problems, source=source,
-                           hint="see the profile format in README.md")
+                           hint="see the profile format: `bootstrap help profile`")
     profile.source = source
     return profile
 
@@ -675,6 +675,12 @@ def locate(spec: str, profiles_dir: Path | None) -> Path:
     """Find the file for a profile name or path (no URL)."""
     if is_path(spec):
         path = Path(spec).expanduser()
+        if path.is_dir():
+            found = sorted(p.name for p in path.glob("*.toml"))
+            raise ProfileError(Problem(str(path), "is a folder, not a profile file",
+                                       has_value=False,
+                                       hint=f"give a .toml file in it ({', '.join(found)})"
+                                       if found else "give the path of a .toml profile file"))
         if not path.is_file():
             raise ProfileError(Problem(str(path), "no such profile file", has_value=False,
                                        hint="check the path, or give a profile name"))
@@ -697,7 +703,8 @@ def locate(spec: str, profiles_dir: Path | None) -> Path:
     raise ProfileError(Problem(spec, "no profile with this name", has_value=False,
                                hint=f"searched {', '.join(searched)}; known: "
                                     f"{', '.join(known) or 'none'}; save one with "
-                                    f"'bootstrap save {spec}' or %save_env {spec}"))
+                                    f"'bootstrap save {spec}' or %save_env {spec} "
+                                    "(`bootstrap help profile`)"))
 
 
 def fetch_url(spec: str, *, timeout: float = 30.0, max_bytes: int = MAX_PROFILE_BYTES) -> bytes:
@@ -768,8 +775,9 @@ def load(spec: str | os.PathLike[str], *, profiles_dir: Path | None = None) -> P
         profile = recover(path, reason)
         if profile is None and not body.strip():
             raise ProfileError(Problem(path.name, "is empty", has_value=False,
-                                       hint="it was probably cut off while being written; "
-                                            "save the profile again"), source=path.name)
+                                       hint="write a profile into it (`bootstrap help "
+                                            "profile`) or save one with %save_env NAME"),
+                               source=path.name)
     else:
         profile = None
     if profile is None:

@@ -6,6 +6,7 @@ the CLI prints them, the magics update a display area with them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -16,7 +17,27 @@ FAILED = "failed"
 SKIPPED = "skipped"       # left out by --only/--skip, or not in the profile
 
 OUTCOMES = (SATISFIED, CHANGED, PLANNED, FAILED, SKIPPED)
-_MARKS = {SATISFIED: "ok", CHANGED: "changed", PLANNED: "would", FAILED: "FAILED", SKIPPED: "-"}
+#: a plan ("3 of 5 requirements to install") as what was done ("installed 3 of 5 requirements")
+_TO_DO = re.compile(r"^(?P<what>.+?) to (?P<verb>install|fetch|set|run|update)$")
+_PAST = {"install": "installed", "fetch": "fetched", "set": "set", "run": "ran",
+         "update": "updated", "mount": "mounted", "create": "created",
+         "change into": "changed into"}
+_DOING = re.compile(r"^(?P<verb>mount|create|change into) (?P<what>.+)$")
+
+
+def done(plan: str, after: str) -> str:
+    """The row of a step that just changed something: what it did, from its plan.
+
+    ``after`` (what the re-check found, e.g. "1 requirement met") is used when
+    the plan does not read as an action.
+    """
+    match = _TO_DO.match(plan)
+    if match:
+        return f"{_PAST[match['verb']]} {match['what']}"
+    match = _DOING.match(plan)
+    if match:
+        return f"{_PAST[match['verb']]} {match['what']}"
+    return after
 
 
 @dataclass
@@ -28,6 +49,13 @@ class StepResult:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     data: dict[str, Any] = field(default_factory=dict)
+    #: how it was done (lock files, store traffic, wheel sources): shown with --verbose
+    details: list[str] = field(default_factory=list)
+
+    @property
+    def neutral(self) -> bool:
+        """Satisfied because nothing was asked of it (no GPU where none is required)."""
+        return self.outcome == SATISFIED and bool(self.data.get("neutral"))
 
 
 @dataclass
@@ -52,6 +80,8 @@ class Report:
     dry_run: bool = False
     steps: list[StepResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: modules the running interpreter imported before the install replaced them
+    stale: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -75,8 +105,9 @@ class Report:
         return f"{what} {self.profile} on {self.platform}: {', '.join(parts) or 'no steps'} " \
                f"in {self.seconds:.2f} s"
 
-    def text(self) -> str:
-        rows = [(r.name, _MARKS[r.outcome], f"{r.seconds:.2f}s", r.summary) for r in self.steps]
+    def text(self, *, verbose: bool = False) -> str:
+        """Aligned rows: step, outcome, time, what happened; ``verbose`` adds how."""
+        rows = [(r.name, r.outcome, f"{r.seconds:.2f}s", r.summary) for r in self.steps]
         widths = [max([len(row[i]) for row in rows] + [4]) for i in range(3)]
         lines = [self.headline()]
         for (name, mark, secs, summary), r in zip(rows, self.steps):
@@ -87,10 +118,13 @@ class Report:
                 lines.append(f"{pad}- {action}")
             for note in r.notes:
                 lines.append(f"{pad}note: {note}")
+            for detail in r.details if verbose else ():
+                lines.append(f"{pad}detail: {detail}")
         lines.extend(f"note: {note}" for note in self.notes)
         return "\n".join(lines)
 
-    __str__ = text
+    def __str__(self) -> str:
+        return self.text()
 
     def _repr_html_(self) -> str:
         import html
@@ -103,9 +137,15 @@ class Report:
                             (r.actions if r.outcome in (CHANGED, PLANNED) else []))
             extra += "".join(f"<li><i>note:</i> {html.escape(n)}</li>" for n in r.notes)
             detail = html.escape(r.summary) + (f"<ul style='margin:0'>{extra}</ul>" if extra else "")
+            if r.details:
+                detail += ("<details><summary style='color:#757575'>details</summary>"
+                           "<ul style='margin:0;color:#757575'>"
+                           + "".join(f"<li>{html.escape(d)}</li>" for d in r.details)
+                           + "</ul></details>")
+            shade = colour[SKIPPED] if r.neutral else colour[r.outcome]
             rows.append(
                 f"<tr><td><code>{html.escape(r.name)}</code></td>"
-                f"<td style='color:{colour[r.outcome]};font-weight:bold'>{r.outcome}</td>"
+                f"<td style='color:{shade};font-weight:bold'>{r.outcome}</td>"
                 f"<td style='text-align:right'>{r.seconds:.2f}&nbsp;s</td>"
                 f"<td style='text-align:left'>{detail}</td></tr>")
         notes = "".join(f"<p><b>note:</b> {html.escape(n)}</p>" for n in self.notes)

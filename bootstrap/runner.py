@@ -20,7 +20,7 @@ from .errors import BootstrapError, OptionError, StepError
 from .platform import detect
 from .profile import Profile, load
 from .report import CHANGED, FAILED, PLANNED, SATISFIED, SKIPPED, Event, Progress, Report, \
-    StepResult
+    StepResult, done
 from .store import Store
 
 
@@ -85,9 +85,8 @@ def step_names(values: Iterable[str]) -> list[str]:
     return [name.strip() for value in values for name in value.split(",") if name.strip()]
 
 
-def select(profile: Profile, only: Iterable[str], skip: Iterable[str]) -> list[tuple[str, str]]:
-    """The steps to show, in order, each with a reason when it is skipped."""
-    only, skip = list(only), list(skip)
+def check_steps(only: Iterable[str], skip: Iterable[str]) -> None:
+    """Raise OptionError for a name in ``--only``/``--skip`` that is not a step."""
     for option, names in (("--only", only), ("--skip", skip)):
         for name in names:
             if name not in steps.ORDER:
@@ -97,6 +96,12 @@ def select(profile: Profile, only: Iterable[str], skip: Iterable[str]) -> list[t
                 raise OptionError(f"unknown step {name!r}", where=option,
                                   hint=(f"did you mean {close[0]!r}? " if close else "")
                                   + f"steps are: {', '.join(steps.ORDER)}")
+
+
+def select(profile: Profile, only: Iterable[str], skip: Iterable[str]) -> list[tuple[str, str]]:
+    """The steps to show, in order, each with a reason when it is skipped."""
+    only, skip = list(only), list(skip)
+    check_steps(only, skip)
     out = []
     wanted = [name for name in steps.ORDER if steps.load(name).wanted(profile)]
     for name in order.derive(wanted, order.needs(profile, wanted), steps.ORDER):
@@ -111,10 +116,11 @@ def select(profile: Profile, only: Iterable[str], skip: Iterable[str]) -> list[t
 
 def run_step(name: str, ctx: Context) -> StepResult:
     module = steps.load(name)
-    ctx.step, ctx.notes = name, []
+    ctx.step, ctx.notes, ctx.details = name, [], []
     emit(ctx.progress, Event("start", name))
     start = time.monotonic()
-    result = StepResult(name, FAILED, notes=ctx.notes, data=ctx.state.setdefault(name, {}))
+    result = StepResult(name, FAILED, notes=ctx.notes, data=ctx.state.setdefault(name, {}),
+                        details=ctx.details)
     try:
         before = module.check(ctx)
         result.actions = list(before.actions)
@@ -133,7 +139,7 @@ def run_step(name: str, ctx: Context) -> StepResult:
                                 details="\n".join(after.actions) or after.summary,
                                 hint="something outside the profile undid it or the installer "
                                      "reported success without doing it; run with --debug")
-            result.outcome, result.summary = CHANGED, after.summary
+            result.outcome, result.summary = CHANGED, done(before.summary, after.summary)
     except BootstrapError as error:
         if isinstance(error, StepError) and error.step is None:
             error.step = name

@@ -90,10 +90,11 @@ def save(name: str, *, dry_run: bool = False, store: str | os.PathLike[str] | No
                           hint="use letters, digits, '.', '_' and '-', e.g. vision")
     platform = detect(store=store)
     the_store = Store(platform.store_root)
-    cap = captured if captured is not None else capture(since=since, python=python,
-                                                        platform=platform, env_start=env_start)
     path = the_store.profile_path(name)
     previous_bytes = _read(path)
+    cap = captured if captured is not None else capture(
+        since=since, python=python, platform=platform, env_start=env_start,
+        keep=listed_packages(previous_bytes))
     previous = previous_bytes.decode("utf-8", "replace") if previous_bytes is not None else None
     base = _merge_base(path, previous_bytes)
     text = render(base, cap, name=name, platform=platform, store=the_store)
@@ -116,6 +117,27 @@ def save(name: str, *, dry_run: bool = False, store: str | os.PathLike[str] | No
     result.written = True
     prune_history(path)
     return result
+
+
+def listed_packages(previous: bytes | None) -> set[str]:
+    """The names a profile's [pip] packages and constraints list (none when unreadable)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    from .profile import toml_reader
+
+    try:
+        pip = toml_reader().loads((previous or b"").decode("utf-8")).get("pip", {})
+    except (ValueError, UnicodeDecodeError):
+        return set()
+    names: set[str] = set()
+    if not isinstance(pip, dict):
+        return names
+    for entry in [*pip.get("packages", []), *pip.get("constraints", [])]:
+        try:
+            names.add(Requirement(entry).name)
+        except (InvalidRequirement, TypeError):
+            continue
+    return names
 
 
 def _read(path: Path) -> bytes | None:

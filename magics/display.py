@@ -31,8 +31,9 @@ def has_frontend(shell: Any) -> bool:
     return getattr(shell, "kernel", None) is not None
 
 
-def report_bundle(report: Report) -> dict[str, str]:
-    return {"text/plain": report.text(), "text/html": report._repr_html_()}
+def report_bundle(report: Report, *, verbose: bool = False) -> dict[str, str]:
+    # the HTML keeps the details folded away; the text shows them only when asked
+    return {"text/plain": report.text(verbose=verbose), "text/html": report._repr_html_()}
 
 
 def show(bundle: dict[str, Any]) -> None:
@@ -57,8 +58,10 @@ class Row:
 class LiveView:
     """A progress callback for ``bootstrap.restore`` that draws into one display area."""
 
-    def __init__(self, shell: Any, *, out: TextIO | None = None, rich: bool | None = None) -> None:
+    def __init__(self, shell: Any, *, out: TextIO | None = None, rich: bool | None = None,
+                 verbose: bool = False) -> None:
         self.rich = has_frontend(shell) if rich is None else rich
+        self.verbose = verbose
         self.out = out
         self.rows: dict[str, Row] = {}
         self.handle: Any = None
@@ -91,13 +94,13 @@ class LiveView:
                 self._draw(force=True)
             return
         if self.rich:
-            bundle = report_bundle(report)
+            bundle = report_bundle(report, verbose=self.verbose)
             if self.handle is None:
                 show(bundle)
             else:
                 self.handle.update(bundle, raw=True)
         else:
-            print(report.text(), file=self._stream(), flush=True)
+            print(report.text(verbose=self.verbose), file=self._stream(), flush=True)
 
     # -- drawing -------------------------------------------------------------------
     def _draw(self, *, force: bool) -> None:

@@ -42,19 +42,17 @@ class SetupMagics(Magics):
     @line_magic
     def run_setup(self, line: str) -> None:
         """Run a setup notebook (papermill or --inline) and push its exported values here."""
-        from bootstrap.notebook import parse_parameters, progress_bar, run_setup
-        from bootstrap.platform import detect
-        from bootstrap.store import Store
+        from bootstrap import run_setup
+        from bootstrap.notebook import parse_parameters, progress_bar
 
         args = parse_argstring(self.run_setup, line)
         parameters = parse_parameters(args.parameter)
-        store = Store(detect(store=args.store).store_root)
         on_cell, close = (None, lambda: None)
         if not args.quiet and not args.inline:
             on_cell, close = progress_bar()
         try:
             outcome = run_setup(
-                os.path.expanduser(args.notebook), parameters, store=store, force=args.force,
+                os.path.expanduser(args.notebook), parameters, store=args.store, force=args.force,
                 shell=self.shell, on_cell=on_cell, inline=args.inline, cwd=args.cwd,
                 kernel=args.kernel, timeout=args.timeout, start_timeout=args.start_timeout)
         finally:

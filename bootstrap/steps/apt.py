@@ -382,10 +382,10 @@ def apply(ctx: Context, plan: Check) -> None:
     used = added_debs(data.installed, query(ctx), apt.archives)
     kept = keep_debs(ctx, used, reused, debs_list)
     if reused:
-        ctx.note(f"reused {len(reused)} .deb file{'s' if len(reused) != 1 else ''} "
+        ctx.detail(f"reused {len(reused)} .deb file{'s' if len(reused) != 1 else ''} "
                  "from the store")
     if kept:
-        ctx.note(f"kept {kept} .deb file{'s' if kept != 1 else ''} in the store for the "
+        ctx.detail(f"kept {kept} .deb file{'s' if kept != 1 else ''} in the store for the "
                  "next VM")
     ctx.state["apt"]["installed"] = list(data.missing)
 

@@ -204,6 +204,8 @@ def record(ctx: Context, found: Probe) -> None:
         "devices": [{"name": d.name, "memory_gib": d.memory_gib, "driver": d.driver}
                     for d in found.devices],
         "reason": found.reason,
+        # no GPU and none asked for: the report shows the row as neither good nor bad
+        "neutral": not found.devices and not (ctx.profile.gpu and ctx.profile.gpu.required),
     })
 
 

@@ -75,7 +75,7 @@ def test_real_apt_installs_once_keeps_the_deb_and_reuses_it(repo, isolated):
         deb.unlink()
     third = bootstrap.restore(profile)
     assert third.step("apt").outcome == CHANGED
-    assert "reused 1 .deb file from the store" in third.step("apt").notes
+    assert "reused 1 .deb file from the store" in third.step("apt").details
     assert debrepo.status() == "ii "
     assert apt_runs(repo)[2:] == ["install"]  # lists still fresh: no update, no other run
     assert machine_lists() == before  # the machine's own lists were never touched

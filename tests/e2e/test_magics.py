@@ -80,6 +80,26 @@ def test_restore_installs_into_the_kernel_env_and_a_second_run_is_satisfied(
     assert "holds     yes: every step is satisfied" in status
 
 
+def test_the_installed_wheel_has_no_top_level_magics_and_load_ext_finds_its_own(
+        kenv, project, tmp_path, monkeypatch):
+    import zipfile
+
+    tops = {name.split("/")[0] for name in zipfile.ZipFile(project).namelist()}
+    assert {top for top in tops if not top.endswith(".dist-info")} == {"bootstrap"}
+    assert not (kenv.site_packages / "magics").exists()
+    assert (kenv.site_packages / "bootstrap" / "magics" / "restore.py").is_file()
+    assert (kenv.site_packages / "bootstrap" / "_docs" / "profile.md").is_file()
+    nb = notebook("%load_ext bootstrap",
+                  "import sys, bootstrap\n"
+                  "print(sorted(m for m in sys.modules if m.split('.')[0] == 'magics'))\n"
+                  "print(sys.modules['bootstrap.magics.restore'].__file__)")
+    done = run_notebook(nb, kenv, cwd=tmp_path, monkeypatch=monkeypatch)
+    assert done.error is None, done.error
+    top_level, restore_file = done.text(1).splitlines()
+    assert top_level == "[]"
+    assert restore_file.startswith(str(kenv.site_packages / "bootstrap" / "magics"))
+
+
 def test_a_bad_profile_fails_the_cell_with_its_hint_and_papermill_stops(
         kenv, tmp_path, monkeypatch):
     import nbformat
@@ -201,7 +221,13 @@ def test_quickstart_notebook_runs_with_papermill(kenv, wheelhouse, tmp_path, mon
     import nbformat
     import papermill
 
-    profile = pip_profile(tmp_path / "quick.toml", wheelhouse, "alpha==2.0")
+    # the notebook's later cells use what the demo gives: nb-demo-hello and DEMO_DATA
+    profile = tmp_path / "quick.toml"
+    profile.write_text(
+        'version = 1\nname = "quick"\n[env]\nDEMO_DATA = "{drive}/quick"\n[pip]\n'
+        'packages = ["alpha==2.0", "nb-demo-hello==1.0"]\nno_index = true\n'
+        f'find_links = [{json.dumps(str(wheelhouse))}, '
+        f'{json.dumps(str(REPO / "profiles" / "wheels"))}]\n')
     output = tmp_path / "quickstart.out.ipynb"
     kernel_environment(monkeypatch, kenv)
     papermill.execute_notebook(str(REPO / "examples" / "quickstart.ipynb"), str(output),
@@ -210,14 +236,39 @@ def test_quickstart_notebook_runs_with_papermill(kenv, wheelhouse, tmp_path, mon
     ran = nbformat.read(output, as_version=4)
     shown = "\n".join(o.get("data", {}).get("text/plain", "") + o.get("text", "")
                       for c in ran.cells if c.cell_type == "code" for o in c.outputs)
-    assert "restore of quick on local machine: 1 satisfied, 1 changed" in shown
+    assert "restore of quick on local machine: 1 satisfied, 2 changed" in shown
     assert installed(kenv.python)["alpha"] == "2.0"
 
 
-def test_quickstart_notebook_runs_on_the_demo_profile(kenv, tmp_path, monkeypatch):
-    import papermill
+def test_quickstart_notebook_runs_from_its_own_folder_on_the_shipped_demo(
+        kenv, isolated, monkeypatch):
+    """What `jupyter nbconvert --execute quickstart.ipynb` does in examples/: nbclient, with
+    the notebook's folder as the working folder, in a fresh VM's kernel with the wheel."""
+    import nbformat
 
-    kernel_environment(monkeypatch, kenv)
-    papermill.execute_notebook(str(REPO / "examples" / "quickstart.ipynb"),
-                               str(tmp_path / "quickstart.out.ipynb"), kernel_name=kenv.name,
-                               cwd=str(REPO), progress_bar=False, start_timeout=120)
+    nb = nbformat.read(str(REPO / "examples" / "quickstart.ipynb"), as_version=4)
+    done = run_notebook(nb, kenv, cwd=REPO / "examples", monkeypatch=monkeypatch)
+    assert done.error is None, done.error
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    install, _, restore, check, again, status = (done.text(i) for i in code)
+    assert install.startswith("notebook-bootstrap 0.") and "is installed" in install
+
+    lines = restore.splitlines()
+    assert lines[0].startswith("restore of demo on local machine: ")
+    rows = {line.split()[0]: line.split(None, 3)[1:] for line in lines[1:]
+            if line.startswith("  ") and not line.startswith("   ")}
+    assert rows["pip"][0] == "changed" and rows["pip"][2] == "installed 1 of 1 requirements"
+    assert rows["env"][0] == "changed" and rows["workdir"][0] == "changed"
+    assert rows["gpu"][0] == "satisfied"
+    assert "pylock" not in restore                 # store traffic is a --verbose detail
+    assert installed(kenv.python)["nb-demo-hello"] == "1.0"
+
+    project = isolated["drive"] / "demo-project"
+    assert check.splitlines() == ["hello from nb-demo-hello 1.0, fresh VM!",
+                                  f"DEMO_DATA = {project / 'data'}",
+                                  f"working folder: {project}"]
+    assert again.splitlines()[0].startswith("restore of demo on local machine:")
+    assert "changed" not in again.split("\n  pip")[1].splitlines()[0]   # pip: satisfied
+    assert "holds     yes: every step is satisfied" in status
+
+

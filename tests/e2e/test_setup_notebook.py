@@ -160,6 +160,8 @@ def test_magic_pushes_exported_values_and_inline_definitions_into_a_real_kernel(
     assert "already ran on this VM" in text(3)
     assert len(runs(isolated["store"])) == 1
     assert "ran inline.ipynb inline" in text(5)
+    # its last cell's value (bootstrap.export returns a dict) is not echoed as Out[...]
+    assert "execute_result" not in [o.output_type for o in nb.cells[5].outputs]
     assert (folder / "lib" / "made-by-cell-magic.txt").read_text().strip() == "hello"
     assert text(6).strip() == str(folder)                 # back where the caller was
     assert ("NotebookFailed 3 broken.ipynb failed in cell 3: KeyError: 'missing'"
@@ -237,3 +239,26 @@ def test_a_kernel_that_does_not_start_in_time_gives_the_start_error(isolated, tm
         run_setup(notebook, store=Store(isolated["store"]), kernel="sleepy", start_timeout=1)
     assert "the kernel 'sleepy' did not start: Kernel didn't respond in 1 seconds" in str(
         caught.value)
+
+
+def test_a_colab_saved_notebook_sees_the_parameters_over_its_own_first_cell(isolated, tmp_path,
+                                                                            capfd):
+    from bootstrap.cli import main
+
+    # as Colab saves it: kernelspec python3, no language, no tags anywhere
+    notebook = write_notebook(tmp_path / "colab.ipynb", [
+        code("epochs = 1\nbatch = 8"),
+        code("import bootstrap\nbootstrap.export(epochs=epochs, batch=batch)"),
+    ], colab=True)
+    assert main(["setup", str(notebook), "-p", "epochs", "7", "-p", "typo", "3", "--quiet"]) == 0
+    out, err = capfd.readouterr()        # the kernel's own stderr included
+    assert "without encryption" not in err and "WARNING" not in err, err
+    assert "exported epochs = 7" in out.splitlines()
+    assert "exported batch = 8" in out.splitlines()
+    assert "cell 1 assigns epochs, so the parameters were put after it" in out
+    assert "never reads the parameter typo" in out
+    [output] = runs(isolated["store"])
+    saved = read_notebook(output)
+    tags = [c.metadata.get("tags", []) for c in saved.cells]
+    assert tags[:2] == [["parameters"], ["injected-parameters"]]
+    assert "epochs = 7" in saved.cells[1].source

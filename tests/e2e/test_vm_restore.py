@@ -162,5 +162,5 @@ def test_restore_through_the_cli_then_everything_is_satisfied(vm):
     assert {"files", "git"} | ({"apt"} if APT else set()) <= set(outcomes)
     # variables belong to the process: a new CLI process sets the secret again
     assert outcomes.pop("secrets") == "changed"
-    assert set(outcomes.values()) == {"ok"}
+    assert set(outcomes.values()) == {"satisfied"}
     assert vm["server"].count() == requests

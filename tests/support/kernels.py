@@ -1,9 +1,8 @@
 """Real ipykernels whose Python is a fresh virtual environment with this package installed.
 
-The environment stands for a fresh notebook VM: a new ``uv venv`` into which a
-real wheel of this checkout (``bootstrap`` and ``magics``, built from the
-working tree, so the tests see uncommitted code) is installed with uv,
-offline. What a hosted image preinstalls (ipykernel, IPython, packaging, uv,
+The environment stands for a fresh notebook VM: a new ``uv venv`` into which the
+real wheel of this checkout (built from the working tree by hatchling, so the
+tests see uncommitted code) is installed with uv, offline. What a hosted image preinstalls (ipykernel, IPython, packaging, uv,
 ...) comes from the test runner's own site-packages through a ``.pth`` file,
 the way Colab's ``dist-packages`` sit under every user install: the suite
 needs no network, and a profile's installs land in the venv's own
@@ -30,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.venvs import make_venv, uv
-from tests.support.wheels import build_wheel
 
 REPO = Path(__file__).resolve().parents[2]
 KERNEL_NAME = "bootstrap-test"
@@ -46,16 +44,18 @@ def project_version() -> str:
 
 
 def project_wheel(folder: Path) -> Path:
-    """A wheel of this working tree: bootstrap/, magics/, profiles/ as bootstrap/_profiles/."""
-    modules: dict[str, str] = {}
-    for package in ("bootstrap", "magics"):
-        for path in sorted((REPO / package).rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-                modules[path.relative_to(REPO).as_posix()] = path.read_text()
-    for path in sorted((REPO / "profiles").glob("*.toml")):
-        modules[f"bootstrap/_profiles/{path.name}"] = path.read_text()
-    wheel = build_wheel(folder, "notebook-bootstrap", project_version(), modules=modules)
-    return wheel
+    """The real wheel of this working tree, built by its build backend (hatchling).
+
+    Built from the files on disk, so the tests see uncommitted code, and laid
+    out as ``pip install .`` installs it: ``bootstrap/`` with the magics as
+    ``bootstrap/magics``, the profiles as ``bootstrap/_profiles``, the docs as
+    ``bootstrap/_docs``.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    code = "import sys\nfrom hatchling.build import build_wheel\nprint(build_wheel(sys.argv[1]))"
+    out = subprocess.run([sys.executable, "-c", code, str(folder)], cwd=REPO, check=True,
+                         capture_output=True, text=True).stdout
+    return folder / out.strip().splitlines()[-1]
 
 
 def base_site_dirs() -> list[str]:

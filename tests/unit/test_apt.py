@@ -153,7 +153,8 @@ def test_not_root_is_a_clear_environment_mismatch(tmp_path):
     # loaded (nobody may not be able to read this interpreter's folders).
     code = (
         "import os, sys\n"
-        "import bootstrap, bootstrap.runner, bootstrap.report, bootstrap.profile as p\n"
+        "import bootstrap, bootstrap.runner, bootstrap.session, bootstrap.report\n"
+        "import bootstrap.profile as p\n"
         "from bootstrap import steps\n"
         "from bootstrap.errors import BootstrapError\n"
         "for name in steps.ORDER: steps.load(name)\n"
@@ -269,7 +270,7 @@ def test_debs_are_kept_in_the_store_and_reused_on_the_next_vm(world, isolated):
     assert json.loads(listed.read_text())["debs"] == [
         {"filename": f, "size": len(fakeapt.DEB_BYTES), "sha256": fakeapt.DEB_SHA256}
         for f in ("curl_1.0_all.deb", "jq_1.0_all.deb")]
-    assert "kept 2 .deb files in the store for the next VM" in first.step("apt").notes
+    assert "kept 2 .deb files in the store for the next VM" in first.step("apt").details
     assert fakeapt.calls(world["fakes"], "apt-get")[-1]["downloaded"] == [
         "curl_1.0_all.deb", "jq_1.0_all.deb"]
 
@@ -284,10 +285,10 @@ def test_debs_are_kept_in_the_store_and_reused_on_the_next_vm(world, isolated):
     assert verbs(world)[runs:] == ["install"]  # apt-get runs once
     last = fakeapt.calls(world["fakes"], "apt-get")[-1]
     assert (last["cached"], last["downloaded"]) == (["curl_1.0_all.deb"], ["jq_1.0_all.deb"])
-    notes = second.step("apt").notes
-    assert "reused 1 .deb file from the store" in notes
+    notes, details = second.step("apt").notes, second.step("apt").details
+    assert "reused 1 .deb file from the store" in details
     assert "ignored jq_1.0_all.deb in the store: its checksum does not match" in notes
-    assert "kept 1 .deb file in the store for the next VM" in notes
+    assert "kept 1 .deb file in the store for the next VM" in details
     # the fresh download replaced the bad stored copy
     assert hashlib.sha256((debs / "jq_1.0_all.deb").read_bytes()).hexdigest() == \
         fakeapt.DEB_SHA256

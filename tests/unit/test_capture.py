@@ -14,6 +14,7 @@ import pytest
 from bootstrap import capture as cap_mod
 from bootstrap.capture import Capture, apt_changes, env_changes, workdir_changes
 from bootstrap.platform import detect
+from bootstrap.profile import parse
 from tests.support.gitrepo import GitRepo
 from tests.support.venvs import uv
 from tests.support.wheels import build_wheel, project_files
@@ -352,3 +353,48 @@ def test_captured_table_is_validated():
     assert "captured.python" in text and "captured.platform" in text \
         and "captured.gpu_memory_gib" in text
     assert parse('version = 1\n[captured]\npython = "3.12"\n').sections() == []
+
+
+#: stand-ins for notebook-bootstrap's dependencies (the suite has no network), at versions
+#: that satisfy the real wheel's requirements; papermill and requests bring their own
+TOOL_DEPENDENCIES = [("ipython", "8.0", []), ("nbclient", "0.10.0", []),
+                     ("papermill", "2.6.0", ["nbformat>=5"]), ("nbformat", "5.10.0", []),
+                     ("requests", "2.32.0", ["urllib3>=2"]), ("urllib3", "2.2.0", []),
+                     ("uv", "0.5.0", []), ("packaging", "24.0", []), ("tomlkit", "0.13.0", []),
+                     ("tqdm", "4.66.0", []), ("tomli", "2.0.0", [])]
+
+
+def test_the_tools_own_install_is_not_saved_unless_the_profile_names_it(fresh_venv, links,
+                                                                        tmp_path, isolated):
+    from tests.support.kernels import project_wheel
+
+    wheel = project_wheel(tmp_path / "project")
+    for name, version, requires in TOOL_DEPENDENCIES:
+        build_wheel(links, name, version, requires=requires)
+    since = after_now()
+    # the first cell on a fresh VM: install the tool (the real wheel); then the user's own
+    uv_install(fresh_venv, str(wheel), links=links)
+    uv_install(fresh_venv, "omega", links=links)
+
+    cap = Capture(since=since)
+    cap_mod.python_changes(cap, python=str(fresh_venv))
+    assert cap.packages == ["omega==1.0"] and cap.constraints == ["zeta==1.0"]
+    [note] = [n for n in cap.notes if "of notebook-bootstrap itself" in n]
+    own = 10 if sys.version_info >= (3, 11) else 11         # tomli only below 3.11
+    assert f"not saved: {own} packages" in note and "papermill" in note
+
+    # what the user's own profile lists stays theirs
+    kept = Capture(since=since)
+    cap_mod.python_changes(kept, python=str(fresh_venv), keep=["Tomlkit", "requests"])
+    assert kept.packages == ["omega==1.0", "requests==2.32.0", "tomlkit==0.13.0"]
+
+    from bootstrap.saving import save
+
+    fresh = save("fresh", python=str(fresh_venv), since=since, dry_run=True)
+    saved = parse(fresh.toml)
+    assert saved.pip.packages == ["omega==1.0"] and saved.pip.constraints == ["zeta==1.0"]
+    profile = isolated["store"] / "profiles" / "mine.toml"
+    profile.parent.mkdir(parents=True)
+    profile.write_text('version = 1\n[pip]\npackages = ["tqdm>=4"]\n')
+    mine = save("mine", python=str(fresh_venv), since=since)
+    assert parse(mine.toml).pip.packages == ["tqdm>=4", "omega==1.0"]

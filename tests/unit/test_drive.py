@@ -32,7 +32,7 @@ def test_the_default_drive_root_is_created(tmp_path, monkeypatch):
     report = bootstrap.restore(write_profile(tmp_path, "[drive]\n"))
     row = report.step("drive")
     assert (row.outcome, row.actions) == ("changed", [f"create {root}"])
-    assert row.summary == f"Drive root {root}"
+    assert row.summary == f"created the Drive root {root}"
     assert root.is_dir()
     assert bootstrap.restore(write_profile(tmp_path, "[drive]\n")).step("drive").outcome == "satisfied"
 
@@ -84,7 +84,7 @@ def test_colab_mounts_drive_once(tmp_path, colab):
     row = report.step("drive")
     assert row.outcome == "changed"
     assert row.actions == [f"mount Google Drive at {colab.mountpoint}"]
-    assert row.summary == f"Drive present at {colab.mountpoint} ({colab.mountpoint / 'MyDrive'})"
+    assert row.summary == f"mounted Drive at {colab.mountpoint}"
     assert (colab.mountpoint / "MyDrive").is_dir()
     assert colab.calls() == [f"mount {colab.mountpoint}"]
     assert report.platform == "Google Colab"

@@ -64,7 +64,7 @@ def test_download_then_satisfied_without_a_request(server, tmp_path):
     entry = FileEntry(dest=str(dest), url=server.url_for("model.bin"), sha256=sha(WEIGHTS))
     first = restore(entry)
     row = first.step("files")
-    assert row.outcome == CHANGED and row.summary == "1 file in place"
+    assert row.outcome == CHANGED and row.summary == "fetched 1 of 1 files"
     assert row.actions == [f"download {server.url_for('model.bin')} -> {dest} (missing)"]
     assert dest.read_bytes() == WEIGHTS
     assert leftovers(dest.parent) == ["model.bin"]

@@ -69,7 +69,7 @@ def test_clone_at_a_tag_is_shallow_and_then_satisfied_with_no_git_process(origin
     dest = tmp_path / "work" / "repo"
     first = restore(dest, origin.url, "v1")
     row = first.step("git")
-    assert row.outcome == CHANGED and row.summary == "1 repository at its ref"
+    assert row.outcome == CHANGED and row.summary == "updated 1 of 1 repositories"
     assert row.actions == [f"clone {origin.url} at v1 -> {dest} (not cloned yet)"]
     assert head_of(dest) == origin.c1
     assert (dest / ".git" / "shallow").read_text().strip() == origin.c1

@@ -106,7 +106,7 @@ def test_without_a_profile_and_none_saved_the_error_says_how_to_make_one(shell, 
 
 def test_the_default_profile_is_default_toml_else_the_only_one(isolated, wheelhouse):
     from bootstrap.errors import OptionError
-    from magics.restore import default_profile
+    from bootstrap.session import default_profile
 
     profiles = isolated["store"] / "profiles"
     profile(profiles / "vision.toml", wheelhouse, "alpha")
@@ -138,6 +138,62 @@ def test_restore_in_a_terminal_prints_progress_then_the_report_and_status_follow
     profile(isolated["store"] / "profiles" / "vision.toml", wheelhouse, "alpha==2.0")
     shell.run_line_magic("env_status", "")
     assert "holds     no: pip (1 of 1 requirements to install)" in capsys.readouterr().out
+
+
+def test_the_three_faces_agree_on_the_default_profile_the_record_and_the_status(
+        shell, isolated, wheelhouse, fresh_venv, capsys):
+    import bootstrap
+    from bootstrap.cli import main
+
+    profile(isolated["store"] / "profiles" / "vision.toml", wheelhouse, "alpha==1.0")
+    # the command line picks the default profile and records the VM, as the magic does
+    assert main(["restore", "--python", str(fresh_venv), "--quiet"]) == 0
+    assert "restore of vision on local machine" in capsys.readouterr().out
+    assert installed(fresh_venv)["alpha"] == "1.0"
+    assert main(["status"]) == 0
+    cli = capsys.readouterr().out
+    shell.run_line_magic("env_status", "")
+    magic = capsys.readouterr().out
+    api = bootstrap.status()
+    assert cli.strip() == magic.strip() == api.text()
+    assert api.get("holds") == "yes: every step is satisfied"
+    assert api.get("restored").startswith("vision at ")
+    # the API restores the default profile too, and is recorded the same way
+    report = bootstrap.restore(python=str(fresh_venv))
+    assert report.profile == "vision" and report.step("pip").outcome == "satisfied"
+
+
+@pytest.mark.parametrize("line", ["--skip gpu {path}", "--only pip {path}",
+                                  "--skip gpu --only pip,env {path} --dry-run"])
+def test_the_profile_may_follow_the_step_options(shell, isolated, wheelhouse, fresh_venv,
+                                                   tmp_path, capsys, line):
+    from bootstrap.cli import main
+
+    path = profile(tmp_path / "p.toml", wheelhouse, "alpha")
+    line = line.format(path=path) + f" --python {fresh_venv} --dry-run"
+    shell.run_line_magic("restore_env", line)
+    magic = capsys.readouterr().out
+    assert "dry run of p on local machine" in magic and "- install alpha" in magic
+    assert main(["restore", *line.split(), "--quiet"]) == 0
+    cli = capsys.readouterr().out
+    assert "dry run of p on local machine" in cli and "- install alpha" in cli
+
+
+def test_a_mistyped_step_after_the_options_is_still_named(shell, isolated, wheelhouse, tmp_path):
+    from bootstrap.errors import OptionError
+
+    path = profile(tmp_path / "p.toml", wheelhouse, "alpha")
+    with pytest.raises(OptionError) as caught:
+        shell.run_line_magic("restore_env", f"{path} --skip gpu,pipp")
+    assert "unknown step 'pipp'" in caught.value.what
+
+
+def test_the_help_magic_shows_the_same_docs_as_the_cli(shell, capsys):
+    import bootstrap
+
+    shell.run_line_magic("bootstrap_help", "secrets")
+    assert capsys.readouterr().out.strip() == str(bootstrap.help("secrets")).strip()
+    assert bootstrap.help("secrets")._repr_markdown_().startswith("### `[secrets]`")
 
 
 def test_a_dry_run_changes_nothing_and_is_not_recorded(shell, wheelhouse, fresh_venv, tmp_path,
@@ -176,7 +232,7 @@ def dist_info(site: Path, files: list[str], top_level: str | None = None) -> Pat
 
 
 def test_top_level_modules_come_from_top_level_txt_else_the_record(tmp_path):
-    from magics.restart import top_level_modules
+    from bootstrap.staleness import top_level_modules
 
     record = ["pkg/__init__.py", "pkg/sub/x.py", "mod.py", "ext.cpython-311-x86_64-linux-gnu.so",
               "thing-1.0.dist-info/METADATA", "__pycache__/mod.cpython-311.pyc",
@@ -190,7 +246,7 @@ def test_top_level_modules_come_from_top_level_txt_else_the_record(tmp_path):
 def test_stale_modules_are_changed_distributions_already_imported(fresh_venv, wheelhouse,
                                                                   tmp_path):
     from bootstrap.interpreter import inspect
-    from magics.restart import stale_modules
+    from bootstrap.staleness import stale_modules
     from tests.support.venvs import uv
     from tests.support.wheels import build_wheel
 
@@ -251,7 +307,7 @@ def test_the_vm_record_is_local_and_forgotten_across_boots(tmp_path, monkeypatch
 
 
 def test_status_shows_the_gpu_the_fake_nvidia_smi_reports(monkeypatch):
-    from magics.status import gpu_line
+    from bootstrap.session import gpu_line
     from tests.support.fakes import FAKES
 
     monkeypatch.setenv("PATH", f"{FAKES}{os.pathsep}{os.environ['PATH']}")

@@ -76,7 +76,7 @@ def test_wrong_type_message():
     ''')
     assert text == ("error: invalid profile vision.toml\n"
                     "  - vision.toml: gpu.required: expected true or false (got 'yes')\n"
-                    "  hint: see the profile format in README.md")
+                    "  hint: see the profile format: `bootstrap help profile`")
 
 
 def test_unknown_key_gets_did_you_mean():
@@ -86,7 +86,7 @@ def test_unknown_key_gets_did_you_mean():
     ''')
     assert text == ("error: invalid profile vision.toml\n"
                     "  - vision.toml: pip.pakages: unknown key; hint: did you mean 'packages'?\n"
-                    "  hint: see the profile format in README.md")
+                    "  hint: see the profile format: `bootstrap help profile`")
 
 
 def test_unknown_section_lists_known_keys_when_nothing_is_close():
@@ -137,7 +137,7 @@ def test_several_mistakes_reported_at_once():
         "hint: upgrade notebook-bootstrap or write version = 1\n"
         "  - vision.toml: env.1BAD: is not a valid environment variable name (got '1BAD'); "
         "hint: use letters, digits and underscores, not starting with a digit\n"
-        "  hint: see the profile format in README.md")
+        "  hint: see the profile format: `bootstrap help profile`")
 
 
 @pytest.mark.parametrize("entry, what", [
@@ -253,6 +253,23 @@ def test_lookup_by_path(tmp_path):
     assert profile.name == "p" and profile.env == {"A": "1"}
     with pytest.raises(ProfileError, match="no such profile file"):
         load(str(tmp_path / "missing.toml"))
+    with pytest.raises(ProfileError) as info:
+        load(str(tmp_path))
+    assert info.value.lines() == [f"error: {tmp_path}: is a folder, not a profile file",
+                                  "  hint: give a .toml file in it (p.toml)"]
+    (tmp_path / "new.toml").write_text("")
+    with pytest.raises(ProfileError) as info:
+        load(str(tmp_path / "new.toml"))
+    assert "cut off" not in str(info.value) and "new.toml: is empty" in str(info.value)
+
+
+def test_a_missing_name_says_so_once():
+    with pytest.raises(ProfileError) as info:
+        load("nosuch")
+    lines = info.value.lines()
+    assert lines[0] == "error: nosuch: no profile with this name"
+    assert len(lines) == 2 and lines[1].startswith("  hint: searched ")
+    assert "invalid profile" not in str(info.value)
 
 
 def test_http_profile_url_refused():

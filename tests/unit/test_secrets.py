@@ -56,7 +56,7 @@ def test_dotenv_in_the_store(tmp_path, isolated):
     assert row.outcome == "changed"
     assert row.actions == ["set HF_TOKEN from secret HF", "set API_KEY from secret API"]
     assert row.notes == ["HF_TOKEN from the store's .env", "API_KEY from the store's .env"]
-    assert row.summary == "2 secrets set"
+    assert row.summary == "fetched 2 of 2 secrets"
     assert (os.environ["HF_TOKEN"], os.environ["API_KEY"]) == (VALUE, OTHER)
     assert VALUE not in everything_shown(report) and OTHER not in everything_shown(report)
     assert row.data["env"] == ["API_KEY", "HF_TOKEN"]

@@ -145,3 +145,29 @@ def test_profile_checks_setup_parameter_names_and_timeouts():
     lines = str(caught.value)
     assert "p.toml: setup.parameters.a-b: is not a Python variable name" in lines
     assert "p.toml: setup.timeout: must be a positive number of seconds" in lines
+
+
+def test_an_untagged_notebook_gets_its_parameters_after_the_cell_that_assigns_them(tmp_path):
+    path = write_notebook(tmp_path / "c.ipynb", [
+        code("%pip install -q nothing\nimport os"),
+        code("epochs = 1\nlr: float = 0.1\nfiles = !ls"),
+        code("print(epochs, lr)\n!echo {files}"),
+    ], colab=True)
+    plan = prepare(path, {"epochs": 7, "lr": 0.5, "unused": 1})
+    assert plan.parameters_cell == 2
+    assert plan.nb.cells[1].metadata["tags"] == ["parameters"]
+    [placed] = [n for n in plan.notes if "no cell tagged 'parameters'" in n]
+    assert "cell 2 assigns epochs, lr, so the parameters were put after it" in placed
+    assert any("never reads the parameter unused" in n for n in plan.notes)
+    # nothing assigns the names: at the top, as papermill does, and said so
+    top = prepare(path, {"files": 1, "other": 2})
+    assert top.parameters_cell == 2                            # `files = !ls` assigns files
+    nowhere = prepare(path, {"other": 2})
+    assert nowhere.parameters_cell is None
+    assert any("no cell assigns a parameter" in n for n in nowhere.notes)
+    assert any("never reads the parameter other" in n for n in nowhere.notes)
+    # a tagged cell wins and no parameter is unread
+    tagged = write_notebook(tmp_path / "t.ipynb", [code("x = 0"), code("x = 1", tags=["parameters"]),
+                                                   code("print(x)")])
+    plan = prepare(tagged, {"x": 3})
+    assert plan.parameters_cell == 2 and not plan.notes

@@ -112,7 +112,7 @@ def restores_from_the_store(profile: Path, python: Path) -> None:
     report = bootstrap.restore(str(profile), python=str(python))
     assert report.step("pip").outcome == CHANGED
     assert (f"installed 5 locked packages from {lock_of(profile).name} (5 from the store)"
-            in report.step("pip").notes)
+            in report.step("pip").details)
 
 
 def files_of(python: Path) -> dict[str, str]:
@@ -137,8 +137,8 @@ def test_second_vm_restores_from_the_store_with_the_network_unreachable(
     pip = report.step("pip")
     assert pip.outcome == CHANGED
     assert installed(fresh_venv) == EVERYTHING
-    assert f"wrote {lock_of(profile)} (5 packages)" in pip.notes
-    assert "saving 5 wheels to the store in the background" in pip.notes
+    assert f"wrote {lock_of(profile)} (5 packages)" in pip.details
+    assert "saving 5 wheels to the store in the background" in pip.details
     assert wheelstore.wait() == []
     lock = lockfile.read(lock_of(tmp_path / "work.toml"))
     assert lock is not None and {p.name: p.version for p in lock.packages} == EVERYTHING
@@ -288,7 +288,7 @@ def test_a_lock_that_no_longer_fits_is_noted_and_resolved_again(
     profile = write_profile(tmp_path, ["beta"])
     report = bootstrap.restore(str(profile), python=str(fresh_venv))
     assert installed(fresh_venv) == {"alpha": "1.0", "beta": "1.0"}
-    assert "saving 1 wheel to the store in the background" in report.step("pip").notes
+    assert "saving 1 wheel to the store in the background" in report.step("pip").details
     lock_path = lock_of(tmp_path / "work.toml")
     alpha = lockfile.read(lock_path).by_name()["alpha"]
     assert (alpha.version, alpha.base) == ("1.0", True)
@@ -391,10 +391,10 @@ def test_a_lock_without_a_store_downloads_and_builds_once_then_the_store_serves(
 
     second = new_vm(tmp_path, monkeypatch, "vm2")
     report = bootstrap.restore(str(profile), python=str(second))
-    notes = report.step("pip").notes
+    details = report.step("pip").details
     assert (f"installed 5 locked packages from {lock_path.name} (4 downloaded, "
-            "1 built from source)") in notes
-    assert "saving 5 new wheels to the store in the background" in notes
+            "1 built from source)") in details
+    assert "saving 5 new wheels to the store in the background" in details
     assert installed(second) == EVERYTHING
     assert wheelstore.wait() == []
     rebuilt = lockfile.read(lock_path).by_name()["zeta"].built
@@ -470,7 +470,7 @@ def test_files_of_a_find_links_folder_are_copied_never_linked(tmp_path, packages
                        f'find_links = ["{links}"]\n'.replace("'", '"'))
     report = bootstrap.restore(str(profile), python=str(fresh_venv))
     assert (f"installed 5 locked packages from {lock_of(profile).name} (4 from find-links "
-            "folders, 1 built from source)") in report.step("pip").notes
+            "folders, 1 built from source)") in report.step("pip").details
     assert installed(fresh_venv) == EVERYTHING
     assert wheelstore.wait() == []
     assert len(list((isolated["store"] / "wheels").rglob("*.whl"))) == 5
