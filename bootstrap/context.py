@@ -19,6 +19,14 @@ from .report import Event, Progress
 from .store import Store
 
 
+def cpus() -> int:
+    """The CPUs this process may use (``{cpus}``: ``make -j{cpus}``)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 @dataclass
 class Context:
     profile: Profile
@@ -30,6 +38,10 @@ class Context:
     progress: Progress | None = None
     environ: MutableMapping[str, str] = field(default_factory=lambda: os.environ)
     state: dict[str, Any] = field(default_factory=dict)
+    #: what ``when`` conditions are decided on (bootstrap.conditions.Facts)
+    facts: Any = None
+    #: the folder the restore started in: where a [[run]] entry without cwd runs
+    start_dir: Path = field(default_factory=Path.cwd)
     step: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -39,11 +51,15 @@ class Context:
 
     def placeholders(self) -> dict[str, str]:
         values = {"drive": str(self.platform.drive_root), "store": str(self.store.root),
-                  "home": str(Path.home()), "python": self.python}
+                  "home": str(Path.home()), "python": self.python, "cpus": str(cpus())}
         origin = self.profile.origin
         if origin and "://" not in origin:
             values["here"] = str(Path(origin).resolve().parent)
         return values
+
+    def holds(self, when: str | None) -> bool:
+        """Whether an entry with this ``when`` applies on this machine."""
+        return when is None or self.facts is None or self.facts.holds(when)
 
     def expand(self, text: str, key: str) -> str:
         return expand(text, self.placeholders(), self.environ, where=self.where(key))

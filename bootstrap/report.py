@@ -52,6 +52,8 @@ class Report:
     dry_run: bool = False
     steps: list[StepResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the profile's [variables], expanded: names for the notebook
+    variables: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
