@@ -113,6 +113,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
                      dry_run=args.dry_run, python=args.python, store=args.store, drive=args.drive, force=args.force,
                      progress=None if args.quiet else print_progress)
     print(report.text())
+    if report.variables:
+        import json
+
+    for name, value in report.variables.items():
+        print(f"variable {name} = {json.dumps(value, ensure_ascii=False)}")
     if "bootstrap.wheelstore" in sys.modules:  # wheels still being saved to the store
         from .wheelstore import wait
 

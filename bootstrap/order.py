@@ -5,7 +5,8 @@ seconds, the chdir and the setup notebook last). On top of it each profile
 declares needs by what it says: a ``pip`` path entry inside a ``[[git]]``
 clone needs the clone, a ``[[files]]`` entry written into a clone needs it
 too, ``[[run]]`` commands need the packages, files and clones, builds need
-``[env]``. ``derive`` sorts the wanted steps so that every need comes first,
+``[env]``, ``[pip]`` needs the ``[venv]``, which needs the ``[[run]]`` entry
+that builds its base Python. ``derive`` sorts the wanted steps so that every need comes first,
 keeping the policy order wherever the needs leave a choice. ``explain`` says
 why, for ``--dry-run``.
 
@@ -122,8 +123,26 @@ def needs(profile: Profile, wanted: Iterable[str]) -> list[Need]:
             if clone:
                 need("run", "git", f"run[{i}].{key} is inside the clone at {clone[1]} "
                                    f"(git[{clone[0]}])")
+    # A [venv] is made before anything is installed into it, and after the [[run]]
+    # entry that builds its base Python, if one does.
+    venv = profile.venv
+    builder = None
+    if venv is not None:
+        need("pip", "venv", "[pip] installs into the [venv]")
+        if any(repo.install for repo in profile.git):
+            need("git", "venv", "[[git]] installs into the [venv]")
+        for i, command in enumerate(profile.run):
+            for key in ("creates", "cwd"):
+                made = getattr(command, key)
+                if venv.python and made and inside(venv.python, made):
+                    builder = builder or (i, key)
+        if builder is not None:
+            need("venv", "run", f"venv.python is made by run[{builder[0]}] "
+                                f"(inside its {builder[1]})")
     for step, what in (("apt", "system packages"), ("files", "files"), ("git", "clones"),
                        ("pip", "Python packages")):
+        if step == "pip" and builder is not None:
+            continue  # the build comes first; pip then installs into the venv made from it
         need("run", step, f"commands run after the {what} they may use are in place")
     return [Need(step, after, reason) for (step, after), reason in found.items()]
 

@@ -59,6 +59,10 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
         if reason:
             report.steps.append(StepResult(name, SKIPPED, reason))
             continue
+        if dry_run and name == "pip" and not os.path.exists(ctx.python):
+            report.steps.append(StepResult(name, PLANNED, f"install into {ctx.python} once "
+                                                          "[venv] has made it"))
+            continue
         result = run_step(name, ctx)
         report.steps.append(result)
         report.python = ctx.python  # a [venv] moves the target
