@@ -43,7 +43,7 @@ class Facts:
 def conditions(profile: Profile) -> set[str]:
     """Every ``when`` the profile's entries use."""
     found: set[str] = set()
-    entries: list[object] = [*profile.run, *profile.files]
+    entries: list[object] = [*profile.build, *profile.run, *profile.files]
     if profile.apt is not None:
         entries += profile.apt.packages
     if profile.pip is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, MutableMapping, Sequence
+from typing import Any, Mapping, MutableMapping, Sequence
 
 from . import process
 from .platform import Platform
@@ -63,6 +63,17 @@ class Context:
 
     def expand(self, text: str, key: str) -> str:
         return expand(text, self.placeholders(), self.environ, where=self.where(key))
+
+    def expand_in_order(self, entries: Mapping[str, str], environ: Mapping[str, str],
+                        key: str) -> dict[str, str]:
+        """Expand ``entries`` one after another, each seeing the ones before it in
+        ``environ`` (``[env]``, a command's ``env``)."""
+        scratch = dict(environ)
+        out: dict[str, str] = {}
+        for name, value in entries.items():
+            out[name] = scratch[name] = expand(value, self.placeholders(), scratch,
+                                               where=self.where(f"{key}.{name}"))
+        return out
 
     def path(self, text: str, key: str, *, base: Path | None = None) -> Path:
         """Expand a path; a relative one is taken against ``base`` (default: the Drive root)."""

@@ -25,7 +25,7 @@ from .errors import ProfileError, Problem
 from .profile import Profile
 
 #: steps whose programs (uv and the builds it runs, commands) see the environment
-_RUNS_PROGRAMS = ("apt", "git", "pip", "run", "setup")
+_RUNS_PROGRAMS = ("apt", "git", "build", "venv", "pip", "run", "setup")
 _ENV_REF = re.compile(r"\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -117,17 +117,22 @@ def needs(profile: Profile, wanted: Iterable[str]) -> list[Need]:
         clone = _clone_of(profile, profile.workdir.path)
         if clone:
             need("workdir", "git", f"workdir.path is inside the clone at {clone[1]}")
-    for i, command in enumerate(profile.run):
-        for key in ("cwd", "creates"):
-            clone = _clone_of(profile, getattr(command, key))
-            if clone:
-                need("run", "git", f"run[{i}].{key} is inside the clone at {clone[1]} "
-                                   f"(git[{clone[0]}])")
+    for section in ("build", "run"):
+        for i, command in enumerate(getattr(profile, section)):
+            for key in ("cwd", "creates"):
+                clone = _clone_of(profile, getattr(command, key))
+                if clone:
+                    need(section, "git", f"{section}[{i}].{key} is inside the clone at "
+                                         f"{clone[1]} (git[{clone[0]}])")
     # A [venv] is made before anything is installed into it, and after the [[run]]
     # entry that builds its base Python, if one does.
     venv = profile.venv
     builder = None
+    for step, what in (("apt", "system packages"), ("files", "files"), ("git", "clones")):
+        need("build", step, f"builds run after the {what} they may use are in place")
+    need("pip", "build", "packages may compile against what [[build]] made")
     if venv is not None:
+        need("venv", "build", "its base Python may be one [[build]] made")
         need("pip", "venv", "[pip] installs into the [venv]")
         if any(repo.install for repo in profile.git):
             need("git", "venv", "[[git]] installs into the [venv]")

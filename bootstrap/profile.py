@@ -2,7 +2,8 @@
 
 A profile says what a fresh VM needs: one optional table per restore step
 (``[gpu]``, ``[drive]``, ``[apt]``, ``[pip]``, ``[env]``, ``[secrets]``,
-``[[files]]``, ``[[git]]``, ``[[run]]``, ``[workdir]``, ``[setup]``) and
+``[[files]]``, ``[[git]]``, ``[[build]]``, ``[venv]``, ``[[run]]``, ``[workdir]``,
+``[variables]``, ``[setup]``) and
 per-platform overrides under ``[platforms.NAME]``. Strings may hold
 placeholders (``{drive}``, ``{store}``, ``{home}``, ``{python}``, ``{here}``
 (the profile's own folder), ``{cpus}``, ``{env:VAR}``, ``{env:VAR:-default}``)
@@ -562,6 +563,8 @@ class Profile:
     secrets: dict[str, str] = field(default_factory=dict)
     files: list[FileEntry] = field(default_factory=list)
     git: list[GitRepo] = field(default_factory=list)
+    #: commands that build what [venv] and [pip] need (same keys as [[run]])
+    build: list[Command] = field(default_factory=list)
     run: list[Command] = field(default_factory=list)
     venv: Venv | None = None
     #: names a later cell uses, pushed into the notebook by %restore_env

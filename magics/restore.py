@@ -20,8 +20,8 @@ from typing import Any
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-STEPS_HELP = ("gpu, drive, secrets, env, apt, files, git, venv, pip, run, workdir, variables, "
-              "setup")
+STEPS_HELP = ("gpu, drive, secrets, env, apt, files, git, build, venv, pip, run, workdir, "
+              "variables, setup")
 DEFAULT_NAME = "default"
 
 

@@ -81,7 +81,7 @@ def _paths(profile: Profile) -> list[str | None]:
         if entry.store is not None:
             out.append(entry.store)  # the store is on Drive
     out += [repo.dest for repo in profile.git]
-    out += [command.cwd for command in profile.run]
+    out += [command.cwd for command in [*profile.build, *profile.run]]
     if profile.pip is not None:
         out += [getattr(entry, "path", None) for entry in profile.pip.packages]
     return out

@@ -249,3 +249,34 @@ def test_unset_env_in_a_dry_run_names_the_profile(tmp_path):
         restore(profile, dry_run=True)
     assert caught.value.what == "invalid profile u.toml"
     assert "{env:SURELY_UNSET_VAR:-value}" in caught.value.problems[0].hint
+
+
+def test_build_entries_run_before_pip_and_run_entries_after(tmp_path, fresh_venv, started):
+    # [[build]] makes the project [pip] installs (as a C library a package compiles
+    # against would be); [[run]] checks the result once pip has installed it.
+    (tmp_path / "generate.sh").write_text(
+        "mkdir -p made/made_pkg\n"
+        "echo 'VALUE = 42' > made/made_pkg/__init__.py\n"
+        "printf '[project]\\nname = \"made-pkg\"\\nversion = \"1.0\"\\n' > made/pyproject.toml\n")
+    project = tmp_path / "made"
+    profile = parse(f"""
+        [[build]]
+        name = "generate the project"
+        argv = ["sh", "generate.sh"]
+        creates = "made/pyproject.toml"
+        [pip]
+        packages = [{{ path = "{project}" }}]
+        [[run]]
+        name = "smoke test"
+        argv = ["{{python}}", "-c", "import made_pkg; print('value', made_pkg.VALUE)"]
+        check = true
+    """, source="b.toml")
+    first = restore(profile, python=str(fresh_venv))
+    assert [r.name for r in first.steps] == ["gpu", "build", "pip", "run"]
+    assert first.step("build").outcome == CHANGED and first.step("pip").outcome == CHANGED
+    assert first.step("build").notes == ["build[0] (generate the project) ran: sh generate.sh"]
+    assert "run[0] (smoke test) check passed: value 42" in first.step("run").notes
+    started.clear()
+    second = restore(profile, python=str(fresh_venv))
+    assert [r.outcome for r in second.steps[1:]] == [SATISFIED] * 3
+    assert len(started) == 1 and started[0][0] == str(fresh_venv)   # only the check ran

@@ -94,9 +94,9 @@ def test_unknown_section_lists_known_keys_when_nothing_is_close():
         [zzz]
         a = 1
     ''')
-    assert ("vision.toml: zzz: unknown key; hint: known keys: apt, captured, description, drive, "
-            "env, files, git, gpu, name, pip, platforms, run, secrets, setup, variables, venv, version, "
-            "workdir") in text
+    assert ("vision.toml: zzz: unknown key; hint: known keys: apt, build, captured, description, "
+            "drive, env, files, git, gpu, name, pip, platforms, run, secrets, setup, variables, venv, "
+            "version, workdir") in text
 
 
 def test_bad_requirement_message():
