@@ -141,11 +141,9 @@ def test_conditions_leave_entries_out(tmp_path, gpu):
         creates = "on-kaggle"
         when = "kaggle"
         [[run]]
-        argv = ["make", "-j{cpus}", "PREFIX={env:NO_SUCH_PREFIX:-/usr/local}"]
-        shell_free = true
-    """.replace('        shell_free = true\n', '        check = true\n').replace(
-        '["make", "-j{cpus}", "PREFIX={env:NO_SUCH_PREFIX:-/usr/local}"]',
-        '["sh", "-c", "echo $0 $1 > seen.txt", "-j{cpus}", "{env:NO_SUCH_PREFIX:-/usr/local}"]')
+        argv = ["sh", "-c", "echo $0 $1 > seen.txt", "-j{cpus}", "{env:NO_SUCH_PREFIX:-/usr/local}"]
+        check = true
+    """
     report = restore(parse(text, source="w.toml"))
     assert (tmp_path / "built-for-cpu").exists()
     assert not (tmp_path / "built-with-cuda").exists() and not (tmp_path / "on-kaggle").exists()
