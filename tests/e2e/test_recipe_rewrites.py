@@ -81,7 +81,8 @@ def pypi(tmp_path_factory):
                           ("alpaca-trade-api", "3.2.0"), ("tqdm", "4.66.5"),
                           ("numba", "0.60.0"), ("mujoco-py", "2.1.2.14"),
                           ("findspark", "2.0.1"), ("pyspark", "3.1.1"),
-                          ("selenium", "4.25.0"), ("pytesseract", "0.3.13")]:
+                          ("selenium", "4.25.0"), ("pytesseract", "0.3.13"),
+                          ("pip", "24.2")]:
         build_wheel(folder, name, version)
     write_wheel(folder, "ta-lib", "0.4.32", {"talib/__init__.py": b"__version__ = '0.4.32'\n"})
     script_wheel(folder, "kaggle", "1.6.17", {"kaggle": (
@@ -217,9 +218,13 @@ def test_julia_runs_its_kernel_install_once(tmp_path, www, started, monkeypatch)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "home").mkdir()
     (www.folder / "julia-1.9.3-linux-x86_64.tar.gz").write_bytes(tarball({
-        "julia-1.9.3/bin/julia*": "#!/bin/sh\nif [ \"$1\" = --version ]; then "
-                                  "echo 'julia version 1.9.3'; else echo \"$2\" >> "
-                                  "\"$HOME/julia.log\"; fi\n"}))
+        # --version answers; -e CODE is logged, makes IJulia's kernel folder, and prints
+        # the kernel folder's parent when asked for it.
+        "julia-1.9.3/bin/julia*": "#!/bin/sh\nkernels=\"$HOME/.local/share/jupyter/kernels\"\n"
+                                  "case \"$1 $2\" in --version*) echo 'julia version 1.9.3';;\n"
+                                  "*kerneldir*) printf %s \"$kernels\";;\n"
+                                  "*) echo \"$2\" >> \"$HOME/julia.log\"; "
+                                  "mkdir -p \"$kernels/julia-1.9\";; esac\n"}))
     path = local_copy(tmp_path, "julia-ijulia", {
         "https://julialang-s3.julialang.org/bin/linux/x64/1.9/": www.url_for("/").rstrip("/") + "/"})
     first, second = restore_twice(path, started, checks=1)
@@ -227,6 +232,8 @@ def test_julia_runs_its_kernel_install_once(tmp_path, www, started, monkeypatch)
     assert len(log) == 2 and log[0].startswith("import Pkg")   # ran once, both commands
     cpus = len(os.sched_getaffinity(0))
     assert f'"JULIA_NUM_THREADS" => "{cpus}"' in log[1]
+    kernels = tmp_path / "home" / ".local" / "share" / "jupyter" / "kernels"
+    assert [p.name for p in kernels.iterdir()] == ["Julia-1.9"]   # renamed as the original does
     assert second.step("run").summary == "1 command done; 1 check passed"
 
 
@@ -284,7 +291,7 @@ def test_python38_venv_made_by_uv_with_its_packages(tmp_path, index, started):
     first, second = restore_twice(path, started, checks=1)
     python = tmp_path / "content" / "venv" / "bin" / "python"
     assert first.python == str(python)
-    assert installed(python) == {"numpy": "1.24.4", "pandas": "2.0.3"}
+    assert installed(python) == {"pip": "24.2"}
     assert second.variables == {"VENV_PYTHON": str(python)}
 
 

@@ -94,7 +94,7 @@ def test_copy_and_unpack_from_a_drive_path(tmp_path, isolated, started):
     assert caught.value.where == "m.toml: files[0].source"
 
 
-def test_a_download_without_sha256_is_trusted_on_first_use(tmp_path, isolated):
+def test_a_download_without_sha256_is_trusted_on_first_use(tmp_path, isolated, started):
     www = tmp_path / "www"
     www.mkdir()
     (www / "model.bin").write_bytes(b"version one")
@@ -110,8 +110,10 @@ def test_a_download_without_sha256_is_trusted_on_first_use(tmp_path, isolated):
         record = isolated["store"] / "profiles" / "locks" / "downloads.t.json"
         assert json.loads(record.read_text())["sha256"] == {url: digest}
         count = srv.count()
+        started.clear()
         assert restore(entry).step("files").outcome == SATISFIED
         assert srv.count() == count                  # checked against the record, no request
+        assert started == []
 
         # A later VM (an empty dest) gets the same file: checked against the record.
         other = FileEntry(dest=str(tmp_path / "vm2" / "model.bin"), url=url)

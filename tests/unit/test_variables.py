@@ -11,6 +11,7 @@ from bootstrap.errors import ProfileError
 from bootstrap.profile import parse
 from bootstrap.report import SATISFIED
 from tests.support.fakes import clean_environ  # noqa: F401 (a fixture)
+from tests.support.processes import started  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.usefixtures("clean_environ")
 
@@ -25,7 +26,7 @@ JOBS = "{cpus}"
 """
 
 
-def test_the_report_carries_them(isolated):
+def test_the_report_carries_them(isolated, started):
     drive = isolated["drive"]
     report = restore(parse(PROFILE, source="v.toml"))
     assert report.variables["PROJECT_ROOT"] == f"{drive}/projects/vision"
@@ -35,6 +36,9 @@ def test_the_report_carries_them(isolated):
     assert row.outcome == SATISFIED
     assert row.summary == "3 variables for the notebook: PROJECT_ROOT, ZIP_PATH, JOBS"
     assert restore(parse(PROFILE, source="v.toml"), dry_run=True).variables == report.variables
+    again = restore(parse(PROFILE, source="v.toml"))
+    assert [r.outcome for r in again.steps[1:]] == [SATISFIED, SATISFIED]   # env, variables
+    assert started == []
 
 
 def test_the_cli_prints_them(isolated, tmp_path, capsys):
