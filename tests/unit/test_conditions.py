@@ -68,3 +68,14 @@ def test_resolve_keeps_what_holds_and_the_profile_otherwise():
     assert resolve(profile, Facts("colab", gpu=True)).apt.packages == ["jq", "nvtop"]
     unchanged = parse('[pip]\npackages = ["a"]\n')
     assert resolve(unchanged, Facts("local")) is unchanged
+
+
+def test_saving_keeps_a_conditional_apt_entry_and_adds_no_duplicate():
+    import tomlkit
+
+    from bootstrap.saving import merge_apt
+
+    doc = tomlkit.parse('[apt]\npackages = ["jq", { name = "nvtop", when = "gpu" }]\n')
+    merge_apt(doc, ["nvtop", "ffmpeg"])
+    assert parse(tomlkit.dumps(doc)).apt.packages[1:] == [
+        parse('[apt]\npackages = [{ name = "nvtop", when = "gpu" }]\n').apt.packages[0], "ffmpeg"]
