@@ -49,6 +49,8 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
     ctx = Context(profile=profile, platform=platform, store=the_store,
                   python=target_python(python), dry_run=dry_run, force=force, progress=progress,
                   environ=dict(os.environ) if dry_run else os.environ, facts=facts)
+    if ("venv", "") in selected:
+        steps.load("venv").aim(ctx)  # {python} and every install mean the venv's, from the start
     report = Report(profile=profile.name or "profile", origin=profile.origin,
                     platform=platform.label, python=ctx.python, dry_run=dry_run)
     if dry_run:
@@ -65,7 +67,6 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
             continue
         result = run_step(name, ctx)
         report.steps.append(result)
-        report.python = ctx.python  # a [venv] moves the target
         if result.outcome == FAILED:
             error: BootstrapError = result.data["error"]
             error.report = report

@@ -3,8 +3,8 @@
 Reads: ``[venv]`` (``path``; ``python``, the interpreter it is made from,
 default the restore's target; ``system_site_packages``), the folder at
 ``path``. Changes: creates the environment with ``uv venv`` when it is
-missing, and from then on makes its interpreter the restore's target
-(``ctx.python``): ``[pip]`` installs into it with the same lock, store and
+missing. Its interpreter is the restore's target (``ctx.python``) from the
+start of the restore (``aim``, called by the runner): ``[pip]`` installs into it with the same lock, store and
 no-op check as for the kernel's interpreter, ``[[git]]`` installs go there
 and ``{python}`` names it.
 
@@ -40,6 +40,13 @@ def interpreter(path: Path) -> Path:
     return path / "bin" / "python"
 
 
+def aim(ctx: Context) -> None:
+    """Make the venv's interpreter the restore's target before any step runs, so that
+    ``{python}`` in ``[env]`` or a ``[[build]]`` entry means it too."""
+    ctx.state.setdefault("venv", {})["base"] = ctx.python
+    ctx.python = str(interpreter(folder(ctx)))
+
+
 def base(ctx: Context) -> str:
     venv = ctx.profile.venv
     assert venv is not None
@@ -54,7 +61,7 @@ def check(ctx: Context) -> Check:
     path = folder(ctx)
     python = interpreter(path)
     the_base = base(ctx)
-    ctx.python = str(python)  # the target of every later step, also in a dry run
+    ctx.python = str(python)  # the runner aimed at it already; steps run alone need it too
     if (path / "pyvenv.cfg").is_file() and python.exists():
         return Check(True, f"{path} ({_version(path)})")
     if path.exists() and any(path.iterdir()):

@@ -4,6 +4,7 @@ no-op that starts no process."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -28,6 +29,9 @@ def test_pip_installs_into_the_venv_then_nothing_to_do(tmp_path, wheelhouse, sta
         path = "{tmp_path}/envs/work"
         python = "{BASE}"
 
+        [env]
+        TOOL_PYTHON = "{{python}}"     # [env] runs before [venv], and means the venv's
+
         [pip]
         no_index = true
         find_links = ["{wheelhouse}"]
@@ -48,12 +52,13 @@ def test_pip_installs_into_the_venv_then_nothing_to_do(tmp_path, wheelhouse, sta
     assert first.python == str(python)
     assert installed(python) == {"alpha": "2.0", "beta": "1.0"}
     assert (tmp_path / "imported").exists()            # {python} is the venv's
+    assert os.environ["TOOL_PYTHON"] == str(python)
     locks = list((isolated["store"] / "profiles" / "locks").glob("pylock.*.toml"))
     assert locks, "the venv's packages are locked like the kernel's"
 
     started.clear()
     second = restore(profile)
-    assert [r.outcome for r in second.steps if r.name != "gpu"] == [SATISFIED] * 3
+    assert [r.outcome for r in second.steps if r.name != "gpu"] == [SATISFIED] * 4
     assert started == []
 
 
