@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from bootstrap import restore
-from bootstrap.profile import load
+from bootstrap.profile import dump, load, parse
 from bootstrap.report import CHANGED, SATISFIED, SKIPPED
 from tests.support.fakes import clean_environ  # noqa: F401 (a fixture)
 from tests.support.gitrepo import git
@@ -155,6 +155,7 @@ def test_every_recipe_validates_and_says_where_it_came_from():
     for name in names:
         profile = load(EXAMPLES / f"{name}.toml")
         assert profile.name == name and profile.description
+        assert parse(dump(profile), source=f"{name}.toml") == profile   # the new keys round-trip
     for name in REWRITES:
         text = (EXAMPLES / f"{name}.toml").read_text()
         assert "# The notebook version (github.com/" in text, name   # the source is named
