@@ -156,7 +156,7 @@ def run(shell: Any, args: Any) -> Any:
         report.notes.append("no restart needed: no imported module changed")
     if not args.dry_run:
         remember(report, spec, store, only, skip)
-    if report.variables:
+    if report.variables and not args.dry_run:
         from .setup import push
 
         push(shell, report.variables)

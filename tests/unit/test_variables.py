@@ -58,6 +58,8 @@ def test_restore_env_pushes_them_into_the_namespace(isolated, tmp_path, monkeypa
     shell = InteractiveShell.instance()
     try:
         shell.run_line_magic("load_ext", "bootstrap")
+        shell.run_line_magic("restore_env", f"{path} --dry-run")
+        assert "ZIP_PATH" not in shell.user_ns          # a dry run changes nothing
         shell.run_line_magic("restore_env", str(path))
         assert shell.user_ns["ZIP_PATH"] == f"{isolated['drive']}/data/images.zip"
     finally:
