@@ -26,7 +26,7 @@ from .profile import Profile
 
 #: steps whose programs (uv and the builds it runs, commands) see the environment
 _RUNS_PROGRAMS = ("apt", "git", "build", "venv", "pip", "run", "setup")
-_ENV_REF = re.compile(r"\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV_REF = re.compile(r"\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-[^{}]*)?\}")
 
 
 @dataclass(frozen=True)

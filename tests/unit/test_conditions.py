@@ -79,3 +79,13 @@ def test_saving_keeps_a_conditional_apt_entry_and_adds_no_duplicate():
     merge_apt(doc, ["nvtop", "ffmpeg"])
     assert parse(tomlkit.dumps(doc)).apt.packages[1:] == [
         parse('[apt]\npackages = [{ name = "nvtop", when = "gpu" }]\n').apt.packages[0], "ffmpeg"]
+
+
+def test_a_default_still_orders_after_the_step_that_sets_the_variable():
+    from bootstrap import order
+
+    profile = parse('[secrets]\nHF_TOKEN = "HF_TOKEN"\n'
+                    '[[files]]\ndest = "/x"\ncontent = "{env:HF_TOKEN:-none}"\n')
+    found = order.needs(profile, ["secrets", "files"])
+    assert [n.line() for n in found] == [
+        "files after secrets: files uses {env:HF_TOKEN}, set by [secrets]"]
