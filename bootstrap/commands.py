@@ -145,6 +145,11 @@ def done(ctx: Context, item: Entry) -> str | None:
         mark = find_mark(MARKS, item.key)
         if mark is not None:
             return "ran once on this VM (once = true)"
+    return guard_holds(ctx, item)
+
+
+def guard_holds(ctx: Context, item: Entry) -> str | None:
+    """Why the ``creates`` or ``unless`` guard says ``item`` is done, else None."""
     if item.creates is not None and os.path.lexists(item.creates):
         return f"{item.creates} exists"
     if item.unless is not None and item.cwd.is_dir():
@@ -253,14 +258,15 @@ def apply(ctx: Context, pending: list[int]) -> None:
             continue
         execute(ctx, item)
         ran.append(index)
-        if command.once:
-            remember(ctx, item)
-        elif item.guarded and done(ctx, item) is None:
+        if (item.creates is not None or item.unless is not None) \
+                and guard_holds(ctx, item) is None:
             raise StepError(f"{item.label} exited 0 but its guard still says it is not done",
                             where=ctx.where(item.label.split(" ")[0]),
                             details=pending_reason(item),
                             hint="make the command create what `creates` names (relative to "
                                  "its cwd), or fix the guard; otherwise every restore runs it")
+        if command.once:
+            remember(ctx, item)
         ctx.note(f"{item.label} ran: {item.shown}")
 
 

@@ -278,3 +278,11 @@ def test_build_entries_run_before_pip_and_run_entries_after(tmp_path, fresh_venv
     second = restore(profile, python=str(fresh_venv))
     assert [r.outcome for r in second.steps[1:]] == [SATISFIED] * 3
     assert len(started) == 1 and started[0][0] == str(fresh_venv)   # only the check ran
+
+
+def test_once_with_creates_must_make_it_and_is_not_marked_otherwise(tmp_path):
+    profile = parse('[[run]]\nargv = ["true"]\nonce = true\ncreates = "made"\n', source="o.toml")
+    with pytest.raises(StepError) as caught:
+        restore(profile)
+    assert caught.value.what == "run[0] exited 0 but its guard still says it is not done"
+    assert not list((tmp_path / "vm-state").glob("run-markers/*.json"))
