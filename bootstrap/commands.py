@@ -137,7 +137,8 @@ def entry(ctx: Context, index: int) -> Entry:
 
 def done(ctx: Context, item: Entry) -> str | None:
     """Why ``item`` needs no run (a guard holds, or it ran in this restore), else None."""
-    if item.index in ctx.state[ctx.step].get("ran", ()) and not item.guarded:
+    if item.index in ctx.state[ctx.step].get("ran", ()) and \
+            (not item.guarded or item.command.once):  # once: even if its marker could not be kept
         return "ran in this restore"
     if item.command.once:
         from .vmstate import find_mark

@@ -286,3 +286,15 @@ def test_once_with_creates_must_make_it_and_is_not_marked_otherwise(tmp_path):
         restore(profile)
     assert caught.value.what == "run[0] exited 0 but its guard still says it is not done"
     assert not list((tmp_path / "vm-state").glob("run-markers/*.json"))
+
+
+def test_once_without_a_writable_state_folder_runs_and_says_it_will_run_again(tmp_path,
+                                                                               monkeypatch):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the state folder would be")
+    monkeypatch.setenv("BOOTSTRAP_STATE_DIR", str(blocked))
+    profile = parse('[[run]]\nargv = ["touch", "ran"]\nonce = true\n', source="o.toml")
+    report = restore(profile)
+    assert report.step("run").outcome == CHANGED
+    assert any("could not record that it ran" in n and "runs it again" in n
+               for n in report.step("run").notes), report.step("run").notes
