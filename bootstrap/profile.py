@@ -381,6 +381,8 @@ class FileEntry:
     #: one line the file must hold (added at the end when it is missing)
     append: str | None = field(default=None, metadata=_rule(check_placeholders))
     unpack: bool = False
+    #: the file's permissions, in octal: 0o755 (chmod +x), 0o600 (a private token)
+    mode: int | None = None
     when: str | None = field(default=None, metadata=_rule(check_when))
 
     SOURCES = ("url", "store", "source", "content", "append")
@@ -402,6 +404,16 @@ class FileEntry:
         if self.sha256 is not None and (self.content is not None or self.append is not None):
             yield ("sha256",), "is for downloaded or copied files", self.sha256, \
                 "leave it out: the text is in the profile"
+        if self.mode is not None:
+            digits = str(self.mode)
+            if self.mode > 0o777 and len(digits) in (3, 4) and set(digits) <= set("01234567"):
+                yield ("mode",), "looks like an octal mode written as a decimal number", \
+                    self.mode, f"write mode = 0o{digits} (TOML's octal)"
+            elif not 0 <= self.mode <= 0o7777:
+                yield ("mode",), "is not a file mode", self.mode, "write it in octal: mode = 0o755"
+            if self.unpack:
+                yield ("mode",), "goes with a file, not an unpacked folder", self.mode, \
+                    "leave it out, or add a [[run]] entry that changes the files inside"
         if self.append is not None and ("\n" in self.append.strip("\n")
                                         or not self.append.strip()):
             yield ("append",), "must be one non-empty line", self.append, \

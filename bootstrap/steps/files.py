@@ -27,7 +27,9 @@ An entry is in place, and ``check`` says so without any network call, when:
   expanded);
 - ``append = "export X=1"``: ``dest`` has that line (added at the end when
   it is missing; the file is created when needed), for files like
-  ``~/.bashrc``.
+  ``~/.bashrc``;
+- and, with ``mode = 0o755``, the file has those permissions (only a
+  ``chmod`` when nothing else differs).
 
 Downloads go through :func:`bootstrap.fetch.download` (timeouts, a deadline,
 retries, resume, a tqdm bar, sha256 check, atomic rename) and archives
@@ -264,6 +266,19 @@ def why_text_missing(item: Item) -> str | None:
     return None if item.text in current.splitlines() else "the line is missing"
 
 
+def why_not_in_place(item: Item) -> str | None:
+    """``why_missing``, then the file's mode when the entry gives one."""
+    why = why_missing(item)
+    if why is None and item.entry.mode is not None:
+        try:
+            have = item.dest.stat().st_mode & 0o7777
+        except OSError:
+            return "missing"
+        if have != item.entry.mode:
+            return f"mode is {have:#o}, {item.entry.mode:#o} wanted"
+    return why
+
+
 def check(ctx: Context) -> Check:
     trusted = read_trusted(ctx)
     items = []
@@ -275,7 +290,7 @@ def check(ctx: Context) -> Check:
         items.append(resolve(ctx, i, entry, trusted))
     ctx.state["files"]["noted"] = True
     for item in items:
-        item.why = why_missing(item)
+        item.why = why_not_in_place(item)
     todo = [item for item in items if item.why]
     count = len(items)
     if not todo:
@@ -306,12 +321,21 @@ def apply(ctx: Context, plan: Check) -> None:
             raise StepError(f"{item.dest} already exists and was not unpacked by "
                             "notebook-bootstrap", where=ctx.where(f"{item.key}.dest"),
                             hint="move it away (it is never replaced), or choose another dest")
-        if item.text is not None:
+        if item.why and item.why.startswith("mode is "):
+            pass  # only the permissions differ: no second download or copy
+        elif item.text is not None:
             write_text(ctx, item)
         elif item.url:
             fetch_item(ctx, item)
         else:
             copy_item(ctx, item)
+        if item.entry.mode is not None:
+            try:
+                os.chmod(item.dest, item.entry.mode)
+            except OSError as exc:
+                raise StepError(f"cannot change the mode of {item.dest}: {exc.strerror}",
+                                where=ctx.where(f"{item.key}.mode"),
+                                hint="check that the file belongs to this user") from None
 
 
 def write_text(ctx: Context, item: Item) -> None:

@@ -182,3 +182,45 @@ def test_validation_of_the_new_keys():
                for l in lines)
     assert any(l.startswith("f.toml: files[4].when: is not a condition") for l in lines)
     assert len(lines) == 7, lines
+
+
+def test_mode_makes_a_copy_executable_and_only_a_mode_change_is_a_chmod(tmp_path, isolated,
+                                                                         started):
+    tool = isolated["drive"] / "tool.sh"
+    tool.write_text("#!/bin/sh\necho tool\n")
+    tool.chmod(0o644)
+    profile = parse(f"""
+        [[files]]
+        source = "{tool}"
+        dest = "{tmp_path}/bin/tool"
+        mode = 0o755
+        [[files]]
+        dest = "{tmp_path}/token.json"
+        content = "{{{{}}}}"
+        mode = 0o600
+    """, source="m.toml")
+    bootstrap.restore(profile)
+    assert (tmp_path / "bin" / "tool").stat().st_mode & 0o7777 == 0o755
+    assert (tmp_path / "token.json").stat().st_mode & 0o7777 == 0o600
+    assert (tmp_path / "token.json").read_text() == "{}"
+    started.clear()
+    assert bootstrap.restore(profile).step("files").outcome == SATISFIED
+    (tmp_path / "bin" / "tool").chmod(0o700)
+    before = (tmp_path / "bin" / "tool").stat().st_mtime_ns
+    again = bootstrap.restore(profile)
+    assert again.step("files").actions == [
+        f"copy {tool} -> {tmp_path}/bin/tool (mode is 0o700, 0o755 wanted)"]
+    assert (tmp_path / "bin" / "tool").stat().st_mode & 0o7777 == 0o755
+    assert (tmp_path / "bin" / "tool").stat().st_mtime_ns == before   # not copied again
+    assert started == []
+
+
+def test_mode_written_in_decimal_is_caught():
+    with pytest.raises(ProfileError) as caught:
+        parse('[[files]]\ndest = "/x"\ncontent = "x"\nmode = 755\n'
+              '[[files]]\ndest = "/y"\nurl = "https://example.org/a.zip"\nunpack = true\n'
+              'mode = 0o755\n', source="m.toml")
+    lines = [p.line() for p in caught.value.problems]
+    assert lines[0].startswith("m.toml: files[0].mode: looks like an octal mode written as a "
+                               "decimal number (got 755); hint: write mode = 0o755")
+    assert lines[1].startswith("m.toml: files[1].mode: goes with a file, not an unpacked folder")
