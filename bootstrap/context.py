@@ -19,6 +19,13 @@ from .report import Event, Progress
 from .store import Store
 
 
+def _cwd() -> Path:
+    try:
+        return Path.cwd()
+    except OSError:  # the folder was removed under this process
+        return Path.home()
+
+
 def cpus() -> int:
     """The CPUs this process may use (``{cpus}``: ``make -j{cpus}``)."""
     try:
@@ -41,7 +48,7 @@ class Context:
     #: what ``when`` conditions are decided on (bootstrap.conditions.Facts)
     facts: Any = None
     #: the folder the restore started in: where a [[run]] entry without cwd runs
-    start_dir: Path = field(default_factory=Path.cwd)
+    start_dir: Path = field(default_factory=lambda: _cwd())
     step: str = ""
     notes: list[str] = field(default_factory=list)
 
