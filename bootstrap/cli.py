@@ -131,6 +131,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
                      store=args.store, drive=args.drive, force=args.force, imported=(),
                      progress=None if args.quiet else print_progress)
     print(report.text(verbose=args.verbose))
+    if report.variables:
+        import json
+
+        for name, value in report.variables.items():
+            print(f"variable {name} = {json.dumps(value, ensure_ascii=False)}")
     for error in wait_for_store():  # wheels still being saved to the store
         print(f"warning: {error}", file=sys.stderr)
     return 0

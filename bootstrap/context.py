@@ -10,13 +10,28 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, MutableMapping, Sequence
+from typing import Any, Mapping, MutableMapping, Sequence
 
 from . import process
 from .platform import Platform
 from .profile import Profile, expand
 from .report import Event, Progress
 from .store import Store
+
+
+def _cwd() -> Path:
+    try:
+        return Path.cwd()
+    except OSError:  # the folder was removed under this process
+        return Path.home()
+
+
+def cpus() -> int:
+    """The CPUs this process may use (``{cpus}``: ``make -j{cpus}``)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 @dataclass
@@ -30,6 +45,10 @@ class Context:
     progress: Progress | None = None
     environ: MutableMapping[str, str] = field(default_factory=lambda: os.environ)
     state: dict[str, Any] = field(default_factory=dict)
+    #: what ``when`` conditions are decided on (bootstrap.conditions.Facts)
+    facts: Any = None
+    #: the folder the restore started in: where a [[run]] entry without cwd runs
+    start_dir: Path = field(default_factory=lambda: _cwd())
     step: str = ""
     notes: list[str] = field(default_factory=list)
     details: list[str] = field(default_factory=list)
@@ -40,14 +59,29 @@ class Context:
 
     def placeholders(self) -> dict[str, str]:
         values = {"drive": str(self.platform.drive_root), "store": str(self.store.root),
-                  "home": str(Path.home()), "python": self.python}
+                  "home": str(Path.home()), "python": self.python, "cpus": str(cpus())}
         origin = self.profile.origin
         if origin and "://" not in origin:
             values["here"] = str(Path(origin).resolve().parent)
         return values
 
+    def holds(self, when: str | None) -> bool:
+        """Whether an entry with this ``when`` applies on this machine."""
+        return when is None or self.facts is None or self.facts.holds(when)
+
     def expand(self, text: str, key: str) -> str:
         return expand(text, self.placeholders(), self.environ, where=self.where(key))
+
+    def expand_in_order(self, entries: Mapping[str, str], environ: Mapping[str, str],
+                        key: str) -> dict[str, str]:
+        """Expand ``entries`` one after another, each seeing the ones before it in
+        ``environ`` (``[env]``, a command's ``env``)."""
+        scratch = dict(environ)
+        out: dict[str, str] = {}
+        for name, value in entries.items():
+            out[name] = scratch[name] = expand(value, self.placeholders(), scratch,
+                                               where=self.where(f"{key}.{name}"))
+        return out
 
     def path(self, text: str, key: str, *, base: Path | None = None) -> Path:
         """Expand a path; a relative one is taken against ``base`` (default: the Drive root)."""

@@ -183,7 +183,7 @@ def download(
     url: str,
     dest: str | os.PathLike[str],
     *,
-    sha256: str,
+    sha256: str | None,
     connect_timeout: float = 10,
     read_timeout: float = 60,
     deadline: float | None = None,
@@ -193,6 +193,9 @@ def download(
     allow_http: bool = False,
 ) -> Path:
     """Download ``url`` to ``dest`` and verify it against ``sha256``; return ``dest``.
+
+    ``sha256=None`` takes the file as it comes (trust on first use: the caller
+    hashes and records it, and passes that digest on every later download).
 
     ``deadline`` is the wall-clock limit of the whole call in seconds (None:
     :data:`DEFAULT_DEADLINE_S`). ``retries`` is how many attempts in a row may
@@ -206,8 +209,8 @@ def download(
     Raises StepError naming the URL on a refused URL or redirect, an HTTP
     error, exhausted retries, the deadline, or a checksum mismatch.
     """
-    expected = str(sha256).strip().lower()
-    if not _SHA256_RE.match(expected):
+    expected = None if sha256 is None else str(sha256).strip().lower()
+    if expected is not None and not _SHA256_RE.match(expected):
         raise StepError(
             "sha256 must be 64 hexadecimal digits",
             where=url,
@@ -219,7 +222,7 @@ def download(
     if dest.is_dir():
         raise StepError("download destination is a directory", where=str(dest),
                         hint="give the full path of the file to write, including its name")
-    if dest.is_file() and sha256_file(dest) == expected:
+    if expected is not None and dest.is_file() and sha256_file(dest) == expected:
         return dest
 
     limit = DEFAULT_DEADLINE_S if deadline is None else float(deadline)
@@ -247,7 +250,7 @@ def download(
         if own_session:
             sess.close()
 
-    actual = sha256_file(part)
+    actual = sha256_file(part) if expected is not None else None
     if actual != expected:
         part.unlink(missing_ok=True)
         raise StepError(

@@ -5,7 +5,8 @@ seconds, the chdir and the setup notebook last). On top of it each profile
 declares needs by what it says: a ``pip`` path entry inside a ``[[git]]``
 clone needs the clone, a ``[[files]]`` entry written into a clone needs it
 too, ``[[run]]`` commands need the packages, files and clones, builds need
-``[env]``. ``derive`` sorts the wanted steps so that every need comes first,
+``[env]``, ``[pip]`` needs the ``[venv]``, which needs the ``[[run]]`` entry
+that builds its base Python. ``derive`` sorts the wanted steps so that every need comes first,
 keeping the policy order wherever the needs leave a choice. ``explain`` says
 why, for ``--dry-run``.
 
@@ -24,8 +25,8 @@ from .errors import ProfileError, Problem
 from .profile import Profile
 
 #: steps whose programs (uv and the builds it runs, commands) see the environment
-_RUNS_PROGRAMS = ("apt", "git", "pip", "run", "setup")
-_ENV_REF = re.compile(r"\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+_RUNS_PROGRAMS = ("apt", "git", "build", "venv", "pip", "run", "setup")
+_ENV_REF = re.compile(r"\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-[^{}]*)?\}")
 
 
 @dataclass(frozen=True)
@@ -116,14 +117,37 @@ def needs(profile: Profile, wanted: Iterable[str]) -> list[Need]:
         clone = _clone_of(profile, profile.workdir.path)
         if clone:
             need("workdir", "git", f"workdir.path is inside the clone at {clone[1]}")
-    for i, command in enumerate(profile.run):
-        for key in ("cwd", "creates"):
-            clone = _clone_of(profile, getattr(command, key))
-            if clone:
-                need("run", "git", f"run[{i}].{key} is inside the clone at {clone[1]} "
-                                   f"(git[{clone[0]}])")
+    for section in ("build", "run"):
+        for i, command in enumerate(getattr(profile, section)):
+            for key in ("cwd", "creates"):
+                clone = _clone_of(profile, getattr(command, key))
+                if clone:
+                    need(section, "git", f"{section}[{i}].{key} is inside the clone at "
+                                         f"{clone[1]} (git[{clone[0]}])")
+    # A [venv] is made before anything is installed into it, and after the [[run]]
+    # entry that builds its base Python, if one does.
+    venv = profile.venv
+    builder = None
+    for step, what in (("apt", "system packages"), ("files", "files"), ("git", "clones")):
+        need("build", step, f"builds run after the {what} they may use are in place")
+    need("pip", "build", "packages may compile against what [[build]] made")
+    if venv is not None:
+        need("venv", "build", "its base Python may be one [[build]] made")
+        need("pip", "venv", "[pip] installs into the [venv]")
+        if any(repo.install for repo in profile.git):
+            need("git", "venv", "[[git]] installs into the [venv]")
+        for i, command in enumerate(profile.run):
+            for key in ("creates", "cwd"):
+                made = getattr(command, key)
+                if venv.python and made and inside(venv.python, made):
+                    builder = builder or (i, key)
+        if builder is not None:
+            need("venv", "run", f"venv.python is made by run[{builder[0]}] "
+                                f"(inside its {builder[1]})")
     for step, what in (("apt", "system packages"), ("files", "files"), ("git", "clones"),
                        ("pip", "Python packages")):
+        if step == "pip" and builder is not None:
+            continue  # the build comes first; pip then installs into the venv made from it
         need("run", step, f"commands run after the {what} they may use are in place")
     return [Need(step, after, reason) for (step, after), reason in found.items()]
 

@@ -2,11 +2,13 @@
 
 A profile says what a fresh VM needs: one optional table per restore step
 (``[gpu]``, ``[drive]``, ``[apt]``, ``[pip]``, ``[env]``, ``[secrets]``,
-``[[files]]``, ``[[git]]``, ``[[run]]``, ``[workdir]``, ``[setup]``) and
+``[[files]]``, ``[[git]]``, ``[[build]]``, ``[venv]``, ``[[run]]``, ``[workdir]``,
+``[variables]``, ``[setup]``) and
 per-platform overrides under ``[platforms.NAME]``. Strings may hold
 placeholders (``{drive}``, ``{store}``, ``{home}``, ``{python}``, ``{here}``
-(the profile's own folder), ``{env:VAR}``) that are expanded at restore time,
-never at load time.
+(the profile's own folder), ``{cpus}``, ``{env:VAR}``, ``{env:VAR:-default}``)
+that are expanded at restore time, never at load time. Entries of ``[[run]]``,
+``[[files]]``, ``[apt]`` and ``[pip]`` may carry a condition (``when``).
 """
 
 from __future__ import annotations
@@ -28,9 +30,14 @@ MAX_DEPTH = 24
 PLATFORM_NAMES = ("colab", "kaggle", "local")
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
-_PLACEHOLDER_NAMES = ("drive", "store", "home", "python", "here")
-PLACEHOLDER_HINT = "use {drive}, {store}, {home}, {python}, {here} or {env:NAME}"
+_PLACEHOLDER_NAMES = ("drive", "store", "home", "python", "here", "cpus")
+PLACEHOLDER_HINT = ("use {drive}, {store}, {home}, {python}, {here}, {cpus}, {env:NAME} or "
+                    "{env:NAME:-default}")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: ``{env:NAME}`` or ``{env:NAME:-default}`` (the default used when NAME is unset)
+_ENV_PLACEHOLDER = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
+#: what ``when`` may say: a GPU is there or not, or the platform
+CONDITIONS = ("gpu", "no-gpu", "colab", "kaggle", "local")
 _DEBIAN_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 _DEBIAN_VERSION = re.compile(r"^[A-Za-z0-9.+~:-]+$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -52,9 +59,18 @@ def check_placeholders(text: Any) -> tuple[str, str | None] | None:
             return ("has an unmatched brace", "write {{ or }} for a literal brace")
         if name in _PLACEHOLDER_NAMES:
             continue
-        if name.startswith("env:") and _ENV_NAME.match(name[4:]):
+        if _ENV_PLACEHOLDER.match(name):
             continue
+        if name == "":
+            return ("has {} (an unknown placeholder)",
+                    "write {{}} for literal braces, e.g. find's -exec ... {{}} +")
         return (f"unknown placeholder {{{name}}}", PLACEHOLDER_HINT)
+    return None
+
+
+def check_when(text: str) -> tuple[str, str | None] | None:
+    if text not in CONDITIONS:
+        return ("is not a condition", f"use one of {', '.join(CONDITIONS)}")
     return None
 
 
@@ -244,9 +260,34 @@ class Drive:
     mountpoint: str | None = field(default=None, metadata=_rule(check_nonempty))
 
 
+def check_apt_entry(value: Any) -> tuple[str, str | None] | None:
+    return check_apt_name(value) if isinstance(value, str) else None
+
+
+@dataclass
+class AptPackage:
+    """An apt entry written as a table: a package with a condition."""
+
+    name: str = field(metadata=_rule(check_apt_name, hint="name = \"nvidia-cuda-toolkit\""))
+    when: str | None = field(default=None, metadata=_rule(check_when))
+
+
 @dataclass
 class Apt:
-    packages: list[str] = field(default_factory=list, metadata=_rule(check_apt_name, each=True))
+    packages: list[str | AptPackage] = field(default_factory=list,
+                                             metadata=_rule(check_apt_entry, each=True))
+    #: packages to remove before the installs (an image's conflicting version)
+    remove: list[str] = field(default_factory=list, metadata=_rule(check_apt_name, each=True))
+
+    def validate(self):
+        for i, name in enumerate(self.remove):
+            if any((entry if isinstance(entry, str) else entry.name).partition("=")[0]
+                   == name.partition("=")[0] for entry in self.packages):
+                yield ("remove", i), "is also in packages", name, \
+                    "a package is either removed or installed: keep it in one list"
+            if "=" in name:
+                yield ("remove", i), "names a version", name, \
+                    "remove takes package names only, e.g. \"" + name.partition("=")[0] + "\""
 
 
 @dataclass
@@ -259,6 +300,8 @@ class PipPackage:
     no_deps: bool = False
     upgrade: bool = False
     extras: list[str] = field(default_factory=list, metadata=_rule(check_extra, each=True))
+    #: install only where the condition holds (gpu, no-gpu or a platform)
+    when: str | None = field(default=None, metadata=_rule(check_when))
 
     def validate(self):
         if (self.requirement is None) == (self.path is None):
@@ -331,15 +374,50 @@ class FileEntry:
     url: str | None = field(default=None, metadata=_rule(check_download_url))
     sha256: str | None = field(default=None, metadata=_rule(check_sha256))
     store: str | None = field(default=None, metadata=_rule(check_nonempty))
+    #: a file on Drive (or any path on this machine): ``{drive}/data/project.zip``
+    source: str | None = field(default=None, metadata=_rule(check_nonempty))
+    #: the whole text of the file (placeholders expanded)
+    content: str | None = field(default=None, metadata=_rule(check_placeholders))
+    #: one line the file must hold (added at the end when it is missing)
+    append: str | None = field(default=None, metadata=_rule(check_placeholders))
     unpack: bool = False
+    #: the file's permissions, in octal: 0o755 (chmod +x), 0o600 (a private token)
+    mode: int | None = None
+    when: str | None = field(default=None, metadata=_rule(check_when))
+
+    SOURCES = ("url", "store", "source", "content", "append")
 
     def validate(self):
-        if (self.url is None) == (self.store is None):
-            yield (), "needs exactly one of url or store", None, \
-                "url = \"https://...\" with sha256, or store = \"path/in/store\""
-        if self.url is not None and self.sha256 is None:
-            yield ("sha256",), "missing required key", None, \
-                "downloads are verified: add sha256 = \"...\" (sha256sum FILE)"
+        given = [key for key in self.SOURCES if getattr(self, key) is not None]
+        if len(given) != 1:
+            yield (), (f"has {' and '.join(given)}: needs exactly one" if given
+                       else "needs one of url, store, source, content or append"), None, \
+                "url = \"https://...\" (a download), store = \"path/in/store\", source = " \
+                "\"{drive}/data/file.zip\" (a copy), content = \"...\" (the whole text) or " \
+                "append = \"a line\" (one line kept in the file)"
+        if self.source is not None and "://" in self.source:
+            yield ("source",), "is a URL, not a path", self.source, \
+                "write url = \"...\" for a download"
+        if self.unpack and (self.content is not None or self.append is not None):
+            yield ("unpack",), "only an archive can be unpacked", self.unpack, \
+                "unpack = true goes with url, store or source"
+        if self.sha256 is not None and (self.content is not None or self.append is not None):
+            yield ("sha256",), "is for downloaded or copied files", self.sha256, \
+                "leave it out: the text is in the profile"
+        if self.mode is not None:
+            digits = str(self.mode)
+            if self.mode > 0o777 and len(digits) in (3, 4) and set(digits) <= set("01234567"):
+                yield ("mode",), "looks like an octal mode written as a decimal number", \
+                    self.mode, f"write mode = 0o{digits} (TOML's octal)"
+            elif not 0 <= self.mode <= 0o7777:
+                yield ("mode",), "is not a file mode", self.mode, "write it in octal: mode = 0o755"
+            if self.unpack:
+                yield ("mode",), "goes with a file, not an unpacked folder", self.mode, \
+                    "leave it out, or add a [[run]] entry that changes the files inside"
+        if self.append is not None and ("\n" in self.append.strip("\n")
+                                        or not self.append.strip()):
+            yield ("append",), "must be one non-empty line", self.append, \
+                "write one [[files]] entry per line, or use content = \"...\" for a whole file"
 
 
 @dataclass
@@ -357,6 +435,8 @@ class Command:
 
     argv: list[str] | str | None = field(default=None, metadata=_rule(check_argv))
     shell: str | None = field(default=None, metadata=_rule(check_shell))
+    #: several programs run in order under one guard, stopping at the first failure
+    commands: list[list[str]] | None = field(default=None, metadata=_rule(check_argv, each=True))
     name: str | None = field(default=None, metadata=_rule(check_nonempty))
     cwd: str | None = field(default=None, metadata=_rule(check_nonempty))
     env: dict[str, str] = field(default_factory=dict,
@@ -364,20 +444,38 @@ class Command:
     timeout: float | None = None
     creates: str | None = field(default=None, metadata=_rule(check_guard_path))
     unless: list[str] | str | None = field(default=None, metadata=_rule(check_argv))
+    #: run once per VM; a marker on local disk, keyed by the entry's content, records it
+    once: bool = False
+    #: run on every restore and show the output; a failure fails the restore
+    check: bool = False
+    when: str | None = field(default=None, metadata=_rule(check_when))
 
     def validate(self):
+        programs = [key for key in ("argv", "shell", "commands") if getattr(self, key) is not None]
+        if len(programs) > 1 and not isinstance(self.argv, str):
+            yield (), f"has {'both ' if len(programs) == 2 else ''}{' and '.join(programs)}", \
+                None, \
+                "argv runs one program, commands several in order, shell a /bin/sh script: " \
+                "keep one"
+        if self.commands is not None and not self.commands:
+            yield ("commands",), "must not be empty", self.commands, \
+                "commands = [[\"./configure\"], [\"make\"], [\"make\", \"install\"]]"
+        if self.check and (self.once or self.creates is not None or self.unless is not None):
+            yield ("check",), "a check runs on every restore, so it takes no guard", None, \
+                "leave out once, creates and unless, or drop check = true"
+        if self.once and self.unless is not None:
+            yield ("once",), "has unless too", None, \
+                "once = true runs it once per VM; unless decides by a probe: keep one"
         if isinstance(self.argv, str):
             yield ("argv",), "must be a list of strings (no shell runs it)", self.argv, \
                 (f"write shell = {self.argv!r} to run it with /bin/sh"
                  if _has_shell_syntax(self.argv) else
                  f"write argv = {_argv_suggestion(self.argv)}, or shell = {self.argv!r} "
                  "to run it with /bin/sh")
-        elif self.argv is not None and self.shell is not None:
-            yield (), "has both argv and shell", None, \
-                "argv runs a program directly; shell runs a /bin/sh script: keep one"
-        elif self.argv is None and self.shell is None:
-            yield (), "needs argv or shell", None, \
-                "argv = [\"make\", \"-j2\"] runs a program; shell = \"...\" runs /bin/sh"
+        elif not programs:
+            yield (), "needs argv, commands or shell", None, \
+                "argv = [\"make\", \"-j2\"] runs a program; commands = [[\"make\"], " \
+                "[\"make\", \"install\"]] several; shell = \"...\" runs /bin/sh"
         if isinstance(self.unless, str):
             yield ("unless",), "must be a list of strings (no shell runs it)", self.unless, \
                 f"write unless = {_argv_suggestion(self.unless)}, or unless = " \
@@ -403,6 +501,16 @@ def _argv_suggestion(text: str) -> str:
     except ValueError:
         words = text.split()
     return json.dumps(words)
+
+
+@dataclass
+class Venv:
+    """A virtual environment the profile's ``[pip]`` packages go into."""
+
+    path: str = field(metadata=_rule(check_nonempty, hint="e.g. path = \"/content/venv\""))
+    #: the interpreter it is made from (default: the one the restore runs in)
+    python: str | None = field(default=None, metadata=_rule(check_nonempty))
+    system_site_packages: bool = False
 
 
 @dataclass
@@ -467,7 +575,13 @@ class Profile:
     secrets: dict[str, str] = field(default_factory=dict)
     files: list[FileEntry] = field(default_factory=list)
     git: list[GitRepo] = field(default_factory=list)
+    #: commands that build what [venv] and [pip] need (same keys as [[run]])
+    build: list[Command] = field(default_factory=list)
     run: list[Command] = field(default_factory=list)
+    venv: Venv | None = None
+    #: names a later cell uses, pushed into the notebook by %restore_env
+    variables: dict[str, str] = field(default_factory=dict,
+                                      metadata=_rule(check_placeholders, each=True))
     workdir: Workdir | None = None
     setup: Setup | None = None
     captured: Captured | None = None
@@ -492,6 +606,12 @@ class Profile:
             if not secret.strip():
                 yield ("secrets", key), "must name a secret", secret, \
                     "write ENV_NAME = \"SECRET_NAME\" (the name in the secret store, never a value)"
+        import keyword
+
+        for name in self.variables:
+            if not name.isidentifier() or keyword.iskeyword(name):
+                yield ("variables", name), "is not a Python variable name", name, \
+                    "the notebook gets it as a variable: use names like PROJECT_ROOT"
         for name in self.platforms:
             if name not in PLATFORM_NAMES:
                 yield ("platforms", name), "unknown platform", name, \
@@ -623,6 +743,8 @@ def expand(text: str, values: Mapping[str, str], environ: Mapping[str, str] | No
            *, where: str = "profile") -> str:
     """Replace ``{name}`` and ``{env:VAR}`` placeholders; ``{{``/``}}`` are literal braces."""
     environ = os.environ if environ is None else environ
+    # "vision.toml: run[0].argv[1]" names the file, for the error's heading
+    source = where.partition(": ")[0] if ": " in where else None
 
     def replace(match: re.Match[str]) -> str:
         token = match.group(0)
@@ -631,19 +753,24 @@ def expand(text: str, values: Mapping[str, str], environ: Mapping[str, str] | No
         name = match.group(1)
         if name is None:
             raise ProfileError(Problem(where, "has an unmatched brace", text,
-                                       "write {{ or }} for a literal brace"))
-        if name.startswith("env:"):
-            var = name[4:]
-            if var not in environ:
-                raise ProfileError(Problem(where, f"uses {{env:{var}}} but {var} is not set", text,
-                                           f"set {var} first (e.g. in [env] or [secrets])"))
-            return environ[var]
+                                       "write {{ or }} for a literal brace"), source=source)
+        env = _ENV_PLACEHOLDER.match(name)
+        if env:
+            var, default = env.group(1), env.group(2)
+            if var in environ:
+                return environ[var]
+            if default is not None:
+                return default
+            raise ProfileError(Problem(where, f"uses {{env:{var}}} but {var} is not set", text,
+                                       f"set {var} first (e.g. in [env] or [secrets]), or give "
+                                       f"a default: {{env:{var}:-value}}"), source=source)
         if name == "here" and name not in values:
             raise ProfileError(Problem(where, "{here} needs a profile loaded from a file", text,
-                                       "use {drive} or {store} in a profile fetched by URL"))
+                                       "use {drive} or {store} in a profile fetched by URL"),
+                               source=source)
         if name not in values:
             raise ProfileError(Problem(where, f"unknown placeholder {{{name}}}", text,
-                                       PLACEHOLDER_HINT))
+                                       PLACEHOLDER_HINT), source=source)
         return values[name]
 
     return _PLACEHOLDER.sub(replace, text)

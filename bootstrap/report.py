@@ -82,6 +82,8 @@ class Report:
     notes: list[str] = field(default_factory=list)
     #: modules the running interpreter imported before the install replaced them
     stale: list[str] = field(default_factory=list)
+    #: the profile's [variables], expanded: names for the notebook
+    variables: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Iterable
 
-from . import order, steps
+from . import conditions, order, steps
 from .context import Context
 from .errors import BootstrapError, OptionError, StepError
 from .platform import detect
@@ -41,12 +41,16 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
         steps.load("drive").before_lookup(platform, os.fspath(profile))
         profile = load(profile, profiles_dir=the_store.profiles)
     profile = profile.for_platform(platform.name)
+    facts = conditions.facts(profile, platform.name, lambda: has_gpu(os.environ))
+    profile = conditions.resolve(profile, facts)
     selected = select(profile, only, skip)
     # A dry run works on a copy of the environment, so [env] values can be in force
     # for the plans of later steps without changing this process.
     ctx = Context(profile=profile, platform=platform, store=the_store,
                   python=target_python(python), dry_run=dry_run, force=force, progress=progress,
-                  environ=dict(os.environ) if dry_run else os.environ)
+                  environ=dict(os.environ) if dry_run else os.environ, facts=facts)
+    if ("venv", "") in selected:
+        steps.load("venv").aim(ctx)  # {python} and every install mean the venv's, from the start
     report = Report(profile=profile.name or "profile", origin=profile.origin,
                     platform=platform.label, python=ctx.python, dry_run=dry_run)
     if dry_run:
@@ -57,17 +61,28 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
         if reason:
             report.steps.append(StepResult(name, SKIPPED, reason))
             continue
+        if dry_run and name == "pip" and not os.path.exists(ctx.python):
+            report.steps.append(StepResult(name, PLANNED, f"install into {ctx.python} once "
+                                                          "[venv] has made it"))
+            continue
         result = run_step(name, ctx)
         report.steps.append(result)
         if result.outcome == FAILED:
             error: BootstrapError = result.data["error"]
             error.report = report
             raise error
+    report.variables = dict(ctx.state.get("variables", {}).get("values", {}))
     if profile.captured is not None:
         from .capture import moved
 
         report.notes.extend(moved(profile, ctx))
     return report
+
+
+def has_gpu(environ) -> tuple[bool, str]:
+    """Whether this machine has a GPU, for ``when`` conditions (the gpu step's probe)."""
+    found = steps.load("gpu").probe(environ)
+    return bool(found.devices), found.reason or ""
 
 
 def target_python(python: str | None) -> str:

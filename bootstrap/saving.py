@@ -308,7 +308,8 @@ def merge_apt(doc: Any, packages: list[str]) -> None:
     if not packages:
         return
     array = _array(_table(doc, "apt"), "packages")
-    names = {str(item).partition("=")[0] for item in array}
+    names = {str(item.get("name", "") if isinstance(item, dict) else item).partition("=")[0]
+             for item in array}   # a table entry: { name = "nvtop", when = "gpu" }
     for entry in packages:
         if entry.partition("=")[0] not in names:
             array.append(entry)

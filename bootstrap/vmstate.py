@@ -89,3 +89,32 @@ def last(environ: Mapping[str, str] | None = None) -> Restored | None:
     if restored.boot_id != boot_id():
         return None
     return restored
+
+
+# -- markers: "this ran on this VM" -------------------------------------------------
+
+def mark_path(kind: str, key: str, environ: Mapping[str, str] | None = None) -> Path:
+    return state_dir(environ) / f"{kind}-markers" / f"{key}.json"
+
+
+def find_mark(kind: str, key: str, environ: Mapping[str, str] | None = None
+              ) -> dict[str, Any] | None:
+    """The marker ``key`` of ``kind`` written on this boot, or None."""
+    try:
+        data = json.loads(mark_path(kind, key, environ).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("key") != key or data.get("boot_id") != boot_id():
+        return None
+    return data
+
+
+def save_mark(kind: str, key: str, data: Mapping[str, Any],
+              environ: Mapping[str, str] | None = None) -> Path:
+    """Record that ``key`` of ``kind`` ran on this VM; raises StoreError on failure."""
+    from .store import write_atomic
+
+    path = mark_path(kind, key, environ)
+    record_ = {**data, "key": key, "boot_id": boot_id(), "at": time.time()}
+    write_atomic(path, (json.dumps(record_, indent=1, sort_keys=True) + "\n").encode())
+    return path

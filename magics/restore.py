@@ -20,7 +20,8 @@ from typing import Any
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-STEPS_HELP = "gpu, drive, secrets, env, apt, files, git, pip, run, workdir, setup"
+STEPS_HELP = ("gpu, drive, secrets, env, apt, files, git, build, venv, pip, run, workdir, "
+              "variables, setup")
 
 
 @magics_class
@@ -97,6 +98,11 @@ def run(shell: Any, args: Any) -> Any:
                                 "IPython yourself")
     elif args.restart and not args.dry_run:
         report.notes.append("no restart needed: no imported module changed")
+    if report.variables and not args.dry_run:
+        from .setup import push
+
+        push(shell, report.variables)
+        report.notes.append(f"[variables] set {', '.join(report.variables)} in this notebook")
     exported = (report.step("setup").data.get("exported") if report.step("setup") else None)
     if exported:
         from .setup import push

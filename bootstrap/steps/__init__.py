@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-ORDER = ("gpu", "drive", "secrets", "env", "apt", "files", "git", "pip", "run", "workdir",
-         "setup")
+ORDER = ("gpu", "drive", "secrets", "env", "apt", "files", "git", "build", "venv", "pip",
+         "run", "workdir", "variables", "setup")
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The ``apt`` step: Debian/Ubuntu system packages, installed with apt-get.
 
-Reads: ``[apt] packages``, the dpkg database (through ``dpkg-query``), the age
+Reads: ``[apt] packages`` and ``remove``, the dpkg database (through ``dpkg-query``), the age
 of this VM's last ``apt-get update`` and the store's ``debs/`` folder.
 Changes: the system (``apt-get update`` and ``apt-get install``, as root), a
 local archive cache (``ARCHIVES_DIR``) and the store's ``debs/`` folder.
@@ -14,6 +14,10 @@ that version.
 
 ``apply``:
 
+- ``apt-get remove -y -- NAMES`` first, for the ``remove`` entries that are
+  installed (a package of exactly that name; a package that only provides
+  the name is left alone), so an image's conflicting package is gone before
+  the installs.
 - ``apt-get update --error-on=any`` runs only when the package lists are
   missing (no ``*_Packages`` file), or this step has not updated them within
   ``MAX_LISTS_AGE_HOURS`` on this VM (list files carry the server's dates, not
@@ -87,7 +91,7 @@ _NOT_FOUND = ("Unable to locate package", "has no installation candidate",
 
 
 def wanted(profile: Profile) -> bool:
-    return profile.apt is not None and bool(profile.apt.packages)
+    return profile.apt is not None and bool(profile.apt.packages or profile.apt.remove)
 
 
 @dataclass
@@ -117,6 +121,7 @@ class Plan:
     update_reason: str | None
     apt_version: str | None
     installed: Installed = field(default_factory=Installed)   # dpkg before the install
+    remove: list[str] = field(default_factory=list)           # installed, to be removed
 
 
 @dataclass(frozen=True)
@@ -191,11 +196,13 @@ def validated_names(ctx: Context) -> list[str]:
     """
     assert ctx.profile.apt is not None
     problems = []
-    for i, entry in enumerate(ctx.profile.apt.packages):
-        verdict = check_apt_name(entry) if isinstance(entry, str) else ("is not a string", None)
-        if verdict:
-            problems.append(Problem(ctx.where(f"apt.packages[{i}]"), verdict[0], entry,
-                                    verdict[1]))
+    for key in ("packages", "remove"):
+        for i, entry in enumerate(getattr(ctx.profile.apt, key)):
+            verdict = check_apt_name(entry) if isinstance(entry, str) else \
+                ("is not a string", None)
+            if verdict:
+                problems.append(Problem(ctx.where(f"apt.{key}[{i}]"), verdict[0], entry,
+                                        verdict[1]))
     if problems:
         raise ProfileError(problems, source=ctx.where("").removesuffix(": "))
     return list(dict.fromkeys(ctx.profile.apt.packages))
@@ -264,19 +271,30 @@ def _is_packages_file(name: str) -> bool:
 
 def check(ctx: Context) -> Check:
     names = validated_names(ctx)
+    assert ctx.profile.apt is not None
+    unwanted = list(dict.fromkeys(ctx.profile.apt.remove))
     options = extra_options(ctx.environ)
     installed = query(ctx)
     missing = [(n, why) for n in names if (why := installed.why_missing(n))]
-    if not missing:
-        return Check(True, f"{len(names)} package{'s' if len(names) != 1 else ''} installed")
-    reason = update_reason(options)
-    actions = [f"apt-get update ({reason})"] if reason else []
+    # Only a package of that very name is removed, never one that merely provides it.
+    remove = [name for name in unwanted if name in installed.versions]
+    if not missing and not remove:
+        summary = f"{len(names)} package{'s' if len(names) != 1 else ''} installed"
+        if unwanted:
+            summary += f", {len(unwanted)} absent"
+        return Check(True, summary)
+    reason = update_reason(options) if missing else None
+    actions = [f"remove {name} ({', '.join(sorted(installed.versions[name]))} installed)"
+               for name in remove]
+    actions += [f"apt-get update ({reason})"] if reason else []
     actions += [f"install {name} ({why})" for name, why in missing]
     if not is_root():
         actions.append("(needs root)")
     apt_version = sorted(installed.versions.get("apt", {""}))[-1] or None
-    return Check(False, f"{len(missing)} of {len(names)} packages to install", actions,
-                 Plan([n for n, _ in missing], reason, apt_version, installed))
+    parts = [f"{len(missing)} of {len(names)} packages to install"] if missing else []
+    parts += [f"{len(remove)} to remove"] if remove else []
+    return Check(False, ", ".join(parts), actions,
+                 Plan([n for n, _ in missing], reason, apt_version, installed, remove))
 
 
 # -- apply -------------------------------------------------------------------------
@@ -344,6 +362,13 @@ class _Apt:
         pinned = ["--allow-downgrades"] if any("=" in n for n in names) else []
         return ["-y", "--no-install-recommends", *pinned, *self.options()]
 
+    def remove(self, names: list[str]) -> None:
+        argv = [self.program, "remove", "-y", *self.options(), "--", *names]
+        self.ctx.run(argv, env=self.env, timeout=INSTALL_TIMEOUT_S,
+                     hint=f"apt could not remove {' '.join(names)}; its message is above "
+                          "(a package others need is removed with them only when apt "
+                          "may: check what depends on it)")
+
     def install(self, names: list[str]) -> None:
         argv = [self.program, "install", *self.install_options(names),
                 # keep a changed config file and take the default answer: no prompts
@@ -365,13 +390,21 @@ def _could_not_find(error: StepError) -> bool:
 def apply(ctx: Context, plan: Check) -> None:
     data: Plan = plan.data
     if not is_root():
+        verb, names = ("install", data.missing) if data.missing else ("remove", data.remove)
         raise EnvironmentMismatch(
-            "installing apt packages needs root", step="apt",
-            where=ctx.where("apt.packages"),
-            hint=f"run as root (Colab and Kaggle do), or install them first with "
-                 f"sudo {display(['apt-get', 'install', '--', *data.missing])}; "
+            f"{'installing' if data.missing else 'removing'} apt packages needs root",
+            step="apt", where=ctx.where(f"apt.{'packages' if data.missing else 'remove'}"),
+            hint=f"run as root (Colab and Kaggle do), or {verb} them first with "
+                 f"sudo {display(['apt-get', verb, '--', *names])}; "
                  "or leave the step out with --skip apt")
     apt = _Apt(ctx, data)
+    if data.remove:
+        # Before the installs: an image's conflicting package goes first.
+        apt.remove(data.remove)
+        ctx.note(f"removed {', '.join(data.remove)}")
+        ctx.state["apt"]["removed"] = list(data.remove)
+    if not data.missing:
+        return
     _ensure_dir(apt.archives / "partial")
     if data.update_reason:
         apt.update(data.update_reason)

@@ -11,8 +11,9 @@ found).
 
 When it runs: when the profile has ``[drive]``; on Colab also when the profile
 needs Drive without saying so, that is when any value uses ``{drive}`` or
-``{store}`` (the store lives on Drive there) or it has ``[workdir]``,
-``[[files]]`` or ``[setup]`` (relative paths are taken against the Drive root).
+``{store}`` (the store lives on Drive there), a ``[[files]]`` entry copies
+from the store, or a path is relative (relative paths are taken against the
+Drive root). An absolute path such as ``/content/project`` needs no Drive.
 
 On Colab Drive counts as mounted when ``<mountpoint>/MyDrive`` (or
 ``My Drive``) is a folder. Drive's "timeout during initial read of root
@@ -54,12 +55,36 @@ def wanted(profile: Profile) -> bool:
 
 
 def needs_drive(profile: Profile) -> bool:
-    """Whether the profile uses the Drive root without a ``[drive]`` section."""
-    if profile.workdir is not None or profile.files or profile.setup is not None:
-        return True
+    """Whether the profile uses the Drive root without a ``[drive]`` section: a value
+    with ``{drive}`` or ``{store}``, a copy from the store, or a relative path (those are
+    taken against the Drive root). An absolute path, under /content or not, needs none."""
     data = to_data(profile)
     data.pop("platforms", None)
-    return _mentions(data, ("{drive}", "{store}"))
+    if _mentions(data, ("{drive}", "{store}")):
+        return True
+    return any(path is not None and _relative(path) for path in _paths(profile))
+
+
+def _relative(path: str) -> bool:
+    return not path.startswith(("/", "~", "{"))
+
+
+def _paths(profile: Profile) -> list[str | None]:
+    """Every path of the profile that a relative value would put under the Drive root."""
+    out: list[str | None] = []
+    if profile.workdir is not None:
+        out.append(profile.workdir.path)
+    if profile.setup is not None:
+        out += [profile.setup.notebook, profile.setup.cwd]
+    for entry in profile.files:
+        out += [entry.dest, entry.source]
+        if entry.store is not None:
+            out.append(entry.store)  # the store is on Drive
+    out += [repo.dest for repo in profile.git]
+    out += [command.cwd for command in [*profile.build, *profile.run]]
+    if profile.pip is not None:
+        out += [getattr(entry, "path", None) for entry in profile.pip.packages]
+    return out
 
 
 def _mentions(value: Any, needles: tuple[str, ...]) -> bool:

@@ -64,14 +64,7 @@ def before(environ: Mapping[str, str]) -> dict[str, str]:
 def expand_in_order(ctx: Context, entries: Mapping[str, str], environ: Mapping[str, str],
                     key: str) -> dict[str, str]:
     """Expand ``entries`` one after another, each seeing the ones before it in ``environ``."""
-    from ..profile import expand
-
-    scratch = dict(environ)
-    out: dict[str, str] = {}
-    for name, value in entries.items():
-        out[name] = scratch[name] = expand(value, ctx.placeholders(), scratch,
-                                           where=ctx.where(f"{key}.{name}"))
-    return out
+    return ctx.expand_in_order(entries, environ, key)
 
 
 def values(ctx: Context) -> dict[str, str]:

@@ -79,3 +79,21 @@ def test_real_apt_installs_once_keeps_the_deb_and_reuses_it(repo, isolated):
     assert debrepo.status() == "ii "
     assert apt_runs(repo)[2:] == ["install"]  # lists still fresh: no update, no other run
     assert machine_lists() == before  # the machine's own lists were never touched
+
+
+def test_real_apt_removes_before_it_installs(repo, isolated):
+    install = bootstrap.restore(parse(PROFILE, source="apt.toml"))
+    assert install.step("apt").outcome == CHANGED and debrepo.status() == "ii "
+
+    profile = parse(f'[apt]\nremove = ["{debrepo.PACKAGE}"]\n', source="rm.toml")
+    plan = bootstrap.restore(profile, dry_run=True)
+    assert plan.step("apt").actions[0].startswith(f"remove {debrepo.PACKAGE} (")
+    first = bootstrap.restore(profile)
+    assert first.step("apt").outcome == CHANGED
+    assert first.step("apt").notes == [f"removed {debrepo.PACKAGE}"]
+    assert debrepo.status() in (None, "un ", "rc ")
+    runs = apt_runs(repo)
+    second = bootstrap.restore(profile)
+    assert second.step("apt").outcome == SATISFIED
+    assert second.step("apt").summary == "0 packages installed, 1 absent"
+    assert apt_runs(repo) == runs  # no apt-get run

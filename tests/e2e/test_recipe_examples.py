@@ -75,8 +75,8 @@ def pypi(indexes, monkeypatch):
 
 def test_five_examples_validate():
     names = sorted(p.stem for p in EXAMPLES.glob("*.toml"))
-    assert names == ["c-tool-from-git", "dataset-archive", "editable-subfolder",
-                     "java-pyspark", "torch-cuda-wheels"]
+    assert {"c-tool-from-git", "dataset-archive", "editable-subfolder", "java-pyspark",
+            "torch-cuda-wheels"} <= set(names)   # and the rewrites (test_recipe_rewrites.py)
     for name in names:
         profile = load(EXAMPLES / f"{name}.toml")
         assert profile.name == name and profile.description
@@ -161,4 +161,4 @@ def test_java_home_and_pyspark(tmp_path, pypi, fresh_venv):
     assert os.environ["PYSPARK_PYTHON"] == str(fresh_venv)
     assert installed(fresh_venv) == {"pyspark": "3.5.3", "py4j": "0.10.9.7"}
     assert any(line.startswith('openjdk version "17') for line in lines.lines), lines.lines
-    assert report.step("run").outcome == CHANGED
+    assert report.step("run").outcome == SATISFIED   # a check never counts as a change

@@ -35,6 +35,7 @@ creates = "hello"
 [[run]]
 name = "use the package"
 argv = ["{python}", "-c", "import hello_tools as h; print('tools', h.VERSION); open('tools', 'w')"]
+cwd = "{drive}"
 unless = ["test", "-e", "{drive}/tools"]
 
 [[run]]
@@ -92,11 +93,14 @@ def test_failure_names_entry_exit_code_and_tail_and_stops(isolated):
     profile = parse("""
         [[run]]
         argv = ["true"]
+        cwd = "{drive}"
         [[run]]
         name = "compile"
         shell = "echo line-1; echo line-2; echo 'error: it broke' >&2; exit 3"
+        cwd = "{drive}"
         [[run]]
         argv = ["touch", "later-ran"]
+        cwd = "{drive}"
         [workdir]
         path = "afterwards"
         create = true
@@ -115,7 +119,7 @@ def test_failure_names_entry_exit_code_and_tail_and_stops(isolated):
     assert error.report.step("run").outcome == FAILED
 
 
-def test_run_sees_env_values_built_in_order(isolated, monkeypatch):
+def test_run_sees_env_values_built_in_order(tmp_path, monkeypatch):
     monkeypatch.setenv("BASE", "/opt/base")
     profile = parse("""
         [env]
@@ -129,7 +133,7 @@ def test_run_sees_env_values_built_in_order(isolated, monkeypatch):
     """, source="env.toml")
     before_path = os.environ["PATH"]
     restore(profile)
-    seen = (isolated["drive"] / "seen.txt").read_text().strip().split("|")
+    seen = (tmp_path / "seen.txt").read_text().strip().split("|")  # no cwd: where it started
     assert seen == ["/opt/base/tool/bin", "/opt/base/tool/bin:" + before_path,
                     "/opt/base/tool+x"]
     # A second restore does not prepend again: PATH still holds.
@@ -138,8 +142,8 @@ def test_run_sees_env_values_built_in_order(isolated, monkeypatch):
     assert os.environ["PATH"] == "/opt/base/tool/bin:" + before_path
 
 
-def test_unless_guard_and_unguarded_entries(isolated):
-    drive = isolated["drive"]
+def test_unless_guard_and_unguarded_entries(tmp_path):
+    drive = tmp_path  # no cwd: the folder the restore started in
     profile = parse("""
         [[run]]
         name = "count"
@@ -160,7 +164,7 @@ def test_unless_guard_and_unguarded_entries(isolated):
     assert (drive / "marker").read_text() == "done\n"     # unless held: ran once
 
 
-def test_time_limit_missing_program_and_unkept_guard(isolated):
+def test_time_limit_missing_program_and_unkept_guard(tmp_path):
     slow = parse('[[run]]\nname = "nap"\nargv = ["sleep", "5"]\ntimeout = 0.3\n', source="t.toml")
     with pytest.raises(StepError) as caught:
         restore(slow)
@@ -175,7 +179,7 @@ def test_time_limit_missing_program_and_unkept_guard(isolated):
     with pytest.raises(StepError) as caught:
         restore(unkept)
     assert caught.value.what == "run[0] exited 0 but its guard still says it is not done"
-    assert str(isolated["drive"] / "made") in caught.value.details
+    assert str(tmp_path / "made") in caught.value.details
 
 
 def test_missing_cwd_is_named(isolated):

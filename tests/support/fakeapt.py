@@ -81,6 +81,16 @@ if command == "update":
     (lists / "deb.example_dists_x_main_binary-amd64_Packages").write_text("")
     (HERE / "updated").write_text("")
     sys.exit(0)
+if command == "remove":
+    record()
+    have = [l for l in (HERE / "installed.txt").read_text().splitlines() if l.strip()]
+    gone = [l for l in have if l.split()[0] in pkgs]
+    if len(gone) != len(pkgs):
+        print(f"E: Unable to locate package {pkgs[0]}")
+        sys.exit(100)
+    (HERE / "installed.txt").write_text("".join(l + "\n" for l in have if l not in gone))
+    print(f"Removing {' '.join(pkgs)} ...")
+    sys.exit(0)
 unknown = [p for p in pkgs if p.split("=")[0] not in known]
 if unknown:
     record()

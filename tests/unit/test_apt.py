@@ -22,6 +22,7 @@ from bootstrap.profile import Apt, Profile, parse
 from bootstrap.report import CHANGED, PLANNED, SATISFIED
 from bootstrap.steps import apt
 from tests.support import fakeapt
+from tests.support.fakes import gpu  # noqa: F401 (a fixture)
 
 REPO = Path(__file__).resolve().parents[2]
 BAD_NAMES = ["-oAPT::Update::Pre-Invoke::=x", "vim;id", "../x"]
@@ -324,3 +325,48 @@ def test_an_unreadable_list_of_debs_is_noted_and_apt_downloads_everything(world,
                report.step("apt").notes)
     assert fakeapt.calls(world["fakes"], "apt-get")[-1]["downloaded"] == ["curl_1.0_all.deb"]
     assert json.loads(listed.read_text())["debs"][0]["filename"] == "curl_1.0_all.deb"  # rewritten
+
+
+# -- remove -----------------------------------------------------------------------------
+
+@needs_root
+def test_remove_runs_before_install_then_nothing_to_do(world):
+    fakeapt.install(world["fakes"], available=["curl", "jq"],
+                    installed={"jq": "1.5", "mawk": "1.3"})
+    fresh_lists(world)
+    profile = parse('[apt]\nremove = ["jq", "gawk", "awk"]\npackages = ["curl"]\n',
+                    source="t.toml")
+    plan = bootstrap.restore(profile, dry_run=True)
+    assert plan.step("apt").summary == "1 of 1 packages to install, 1 to remove"
+    assert plan.step("apt").actions == ["remove jq (1.5 installed)", "install curl (not installed)"]
+    first = bootstrap.restore(profile)
+    assert first.step("apt").outcome == CHANGED
+    assert verbs(world) == ["remove", "install"]
+    assert apt_calls(world)[0][-2:] == ["--", "jq"]   # names after --; awk is only provided
+    second = bootstrap.restore(profile)
+    assert second.step("apt").outcome == SATISFIED
+    assert second.step("apt").summary == "1 package installed, 3 absent"
+    assert verbs(world) == ["remove", "install"]
+
+
+def test_remove_and_when_are_validated_and_filtered(world, gpu):
+    with pytest.raises(ProfileError) as caught:
+        parse('[apt]\nremove = ["jq", "x;y", "curl=1.0"]\npackages = ["jq", '
+              '{ name = "nvidia-x", when = "cuda" }]\n', source="t.toml")
+    lines = [p.line() for p in caught.value.problems]
+    assert any(line.startswith("t.toml: apt.remove[1]: is not a Debian package name")
+               for line in lines)
+    assert any(line.startswith("t.toml: apt.remove[2]: names a version") for line in lines)
+    assert any(line.startswith("t.toml: apt.packages[1].when: is not a condition")
+               for line in lines)
+    with pytest.raises(ProfileError) as caught:
+        parse('[apt]\nremove = ["jq"]\npackages = ["jq=1.6"]\n', source="t.toml")
+    assert caught.value.problems[0].line().startswith("t.toml: apt.remove[0]: is also in packages")
+    fakeapt.install(world["fakes"], installed={"curl": "7.88"})
+    profile = parse('[apt]\npackages = ["curl", { name = "ffmpeg", when = "gpu" }]\n',
+                    source="t.toml")
+    report = bootstrap.restore(profile, dry_run=True)
+    assert report.step("apt").outcome == SATISFIED   # no GPU here: ffmpeg is left out
+    gpu("t4")
+    report = bootstrap.restore(profile, dry_run=True)
+    assert report.step("apt").actions[-1] == "install ffmpeg (not installed)"

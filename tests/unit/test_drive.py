@@ -258,3 +258,21 @@ def test_a_shipped_profile_is_restored_when_drive_cannot_mount(tmp_path, colab, 
     assert os.environ["STARTER"] == "yes"
     assert [r.name for r in report.steps] == ["gpu", "env"]
     assert colab.calls() == [f"mount {colab.mountpoint}"]
+
+
+def test_only_paths_on_drive_make_a_colab_restore_mount(tmp_path, colab):
+    for text in ('[workdir]\npath = "/content/project"\ncreate = true\n',
+                 '[[files]]\ndest = "/content/x.cfg"\ncontent = "x"\n',
+                 '[setup]\nnotebook = "/content/setup.ipynb"\n',
+                 '[[run]]\nargv = ["true"]\ncwd = "/content"\n'):
+        assert not drive_step.needs_drive(parse(text)), text
+    for text in ('[[files]]\ndest = "/content/x.zip"\nsource = "{drive}/data/x.zip"\n',
+                 '[[files]]\ndest = "/content/x.zip"\nstore = "data/x.zip"\n',
+                 '[[run]]\nargv = ["true"]\ncwd = "repo"\n',
+                 '[pip]\npackages = [{ path = "repo/python" }]\n'):
+        assert drive_step.needs_drive(parse(text)), text
+    workdir = tmp_path / "content" / "project"
+    report = bootstrap.restore(write_profile(
+        tmp_path, f'[workdir]\npath = "{workdir}"\ncreate = true\n'))
+    assert report.step("drive") is None
+    assert colab.calls() == []

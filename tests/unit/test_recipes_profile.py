@@ -83,7 +83,7 @@ def test_argv_items_and_entry_shape():
     assert lines[0] == "p.toml: run[0].argv[1]: expected a string (got 2)"
     assert any(line.startswith("p.toml: run[1].argv: must not be empty") for line in lines)
     assert any(line.startswith("p.toml: run[2]: has both argv and shell") for line in lines)
-    assert any(line.startswith("p.toml: run[3]: needs argv or shell") for line in lines)
+    assert any(line.startswith("p.toml: run[3]: needs argv, commands or shell") for line in lines)
     assert any(line.startswith("p.toml: run[4].timeout: must be positive") for line in lines)
     assert any(line.startswith("p.toml: run[4].env.1BAD: is not a valid environment variable")
                for line in lines)
