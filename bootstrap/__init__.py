@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .saving import SaveResult
 
 __all__ = ["__version__", "restore", "save", "load_profile", "dump_profile",
-           "load_ipython_extension", "export", "run_setup"]
+           "load_ipython_extension", "export", "run_setup", "import_notebook"]
 
 
 def restore(profile: Any, **options: Any) -> Report:
@@ -81,6 +81,18 @@ def run_setup(notebook: Any, parameters: Any = None, *, store: Any = None, **opt
         options.setdefault("shell", ipython_shell())
     return _run_setup(notebook, parameters, store=Store(detect(store=store).store_root),
                       **options)
+
+
+def import_notebook(notebook: Any, *, name: str | None = None, dry_run: bool = False,
+                    store: Any = None) -> Any:
+    """Read a notebook's setup cells (nothing runs) and save them as profile ``name``.
+
+    Returns a ``bootstrap.importer.ImportResult`` (its ``toml``, ``skipped`` lines
+    and ``notes``); see ``bootstrap.importer.import_notebook``.
+    """
+    from .importer import import_notebook as _import
+
+    return _import(notebook, name=name, dry_run=dry_run, store=store)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -1,5 +1,5 @@
 """The command line: ``bootstrap restore|validate|show|lock PROFILE``,
-``bootstrap save NAME``, ``bootstrap setup NOTEBOOK``.
+``bootstrap save NAME``, ``bootstrap setup NOTEBOOK``, ``bootstrap import NOTEBOOK``.
 
 Options map one to one onto the Python API. Errors print as their few lines
 (what, where, hint); ``--debug`` shows tracebacks. Exit codes: 0 done,
@@ -93,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help="count changes after this time (epoch seconds or ISO 8601; default: "
                            "BOOTSTRAP_SESSION_START or when the VM started)")
     _common(save)
+
+    imp = sub.add_parser("import", help="write a profile from a notebook's setup cells "
+                                        "(nothing in it runs)")
+    imp.add_argument("notebook", help="the notebook (.ipynb) whose pip, apt, Drive, git... "
+                                      "lines to read")
+    imp.add_argument("--name", help="the profile name (default: the notebook's file name)")
+    imp.add_argument("--dry-run", action="store_true", help="print the profile, write nothing")
+    _common(imp)
     return parser
 
 
@@ -186,7 +194,16 @@ def cmd_lock(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"restore": cmd_restore, "validate": cmd_validate, "show": cmd_show,
+def cmd_import(args: argparse.Namespace) -> int:
+    from . import import_notebook
+
+    result = import_notebook(args.notebook, name=args.name, dry_run=args.dry_run,
+                             store=args.store)
+    print(result.text())
+    return 0
+
+
+COMMANDS = {"import": cmd_import, "restore": cmd_restore, "validate": cmd_validate, "show": cmd_show,
             "setup": cmd_setup, "save": cmd_save, "lock": cmd_lock}
 
 
