@@ -74,7 +74,7 @@ CELL_PYTHON = frozenset({"capture", "time", "timeit", "prun", "debug"})
 KERNEL_MAGICS = frozenset({
     "matplotlib", "load_ext", "reload_ext", "unload_ext", "autoreload", "aimport", "config",
     "time", "timeit", "capture", "precision", "xmode", "pdb", "who", "whos", "lsmagic",
-    "tensorboard", "pylab", "run", "load", "store", "reset", "clear", "history", "ls", "pwd",
+    "tensorboard", "pylab", "store", "reset", "clear", "history", "ls", "pwd",
 })
 _SHELL_CONTROL = re.compile(r"^\s*(if|then|else|elif|fi|for|while|do|done|case|esac|function)\b"
                             r"|<<|\(\)\s*\{", re.M)
@@ -119,8 +119,9 @@ class ImportResult:
             if self.history is not None:
                 lines.append(f"previous version kept as {self.history}")
         if self.skipped:
-            lines.append(f"not carried over ({len(self.skipped)} lines, kept as comments in "
-                         "the profile):")
+            count = len(self.skipped)
+            lines.append(f"not carried over ({count} line{'s' if count != 1 else ''}, kept as "
+                         "comments in the profile):")
             lines.extend(f"  {item.line()}" for item in self.skipped)
         lines.extend(f"note: {note}" for note in self.notes)
         return "\n".join(lines)
@@ -254,6 +255,7 @@ class _Reader:
         self.cwd = KAGGLE_CWD if platform == "kaggle" else COLAB_CWD
         self.mountpoint: str | None = None
         self.known: dict[str, str] = {}           # Python names bound to strings we can read
+        self.bound: set[str] = set()              # every Python name the notebook binds
         self.secret_vars: dict[str, str] = {}     # Python name -> secret name
         self.written: dict[str, str] = {}         # %%writefile path -> text
         self.pip: dict[str, Any] = {}             # canonical name -> entry (str or table)
@@ -274,9 +276,10 @@ class _Reader:
 
     # paths -----------------------------------------------------------------------------
 
-    @property
-    def drive_root(self) -> str | None:
-        return f"{self.mountpoint}/MyDrive" if self.mountpoint else None
+    def drive_roots(self) -> list[str]:
+        # "My Drive" is the older name of the same folder, still found in notebooks
+        return [f"{self.mountpoint}/MyDrive", f"{self.mountpoint}/My Drive"] \
+            if self.mountpoint else []
 
     def absolute(self, path: str, cwd: str | None = None) -> str:
         if path == "~" or path.startswith("~/"):
@@ -285,9 +288,9 @@ class _Reader:
 
     def portable(self, path: str) -> str:
         """An absolute path as a profile string: relative to the Drive root when under it."""
-        root = self.drive_root
-        if root and (path == root or path.startswith(root + "/")):
-            return _literal(posixpath.relpath(path, root))
+        for root in self.drive_roots():
+            if path == root or path.startswith(root + "/"):
+                return _literal(posixpath.relpath(path, root))
         if path == HOME or path.startswith(HOME + "/"):
             return "{home}" + _literal(path[len(HOME):])
         return _literal(path)
@@ -321,7 +324,7 @@ class _Reader:
                     code = to_python(line)
                     tree = ast.parse(code)
                 except (SyntaxError, ValueError):
-                    if line.lstrip().startswith(("!", "%")):
+                    if not line.lstrip().startswith("#"):
                         self.skip(line, "not a line IPython can read")
                     continue
                 self.read_tree(tree, code)
@@ -329,6 +332,13 @@ class _Reader:
         self.read_tree(tree, code)
 
     def read_tree(self, tree: ast.AST, code: str) -> None:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                self.bound.add(node.id)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                self.bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+            elif isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
+                self.bound.add(node.name)
         nodes = [node for node in ast.walk(tree)
                  if isinstance(node, (ast.Call, ast.Assign, ast.AugAssign, ast.AnnAssign))]
         nodes.sort(key=lambda n: (n.lineno, n.col_offset))
@@ -427,6 +437,8 @@ class _Reader:
             return
         secret = self.secret_of(node)
         if secret is not None:
+            for guessed in [k for k, v in self.secrets.items() if v == secret and k != key]:
+                del self.secrets[guessed]
             self.secrets[key] = secret
             return
         value = self.value(node)
@@ -443,10 +455,9 @@ class _Reader:
                               "the value out of the notebook)")
             return
         if not raw:
-            root = self.drive_root
             value = _literal(value)
-            if root:
-                value = re.sub(re.escape(root) + r"(?=/|:|$)", "{drive}", value)
+            for root in self.drive_roots():
+                value = re.sub(re.escape(_literal(root)) + r"(?=/|:|$)", "{drive}", value)
         self.env[key] = value
 
     def read_call(self, node: ast.Call, code: str) -> None:
@@ -487,9 +498,7 @@ class _Reader:
         elif self.secret_of(node) is not None:
             secret = self.secret_of(node)
             assert secret is not None
-            if check_env_name(secret) is None:
-                self.secrets.setdefault(secret, secret)
-            else:
+            if secret not in self.secrets.values():
                 env = re.sub(r"\W", "_", secret).upper().lstrip("0123456789") or "SECRET"
                 self.secrets.setdefault(env, secret)
         elif name in ("os.system",) and args:
@@ -545,6 +554,9 @@ class _Reader:
             self.set_env(match.group(1), match.group(2).strip("'\""))
         elif magic in ("sx", "system"):
             self.shell_line(line)
+        elif magic == "run":
+            self.skip(f"%run {line}", "runs a script or notebook: a setup notebook goes in "
+                      "[setup] notebook = ...; other scripts in a [[run]] entry")
         elif magic in KERNEL_MAGICS:
             return  # a setting of this kernel, not of the machine
         else:
@@ -560,7 +572,7 @@ class _Reader:
             cwd = self.cwd
             for raw in body.replace("\\\n", " ").splitlines():
                 if raw.strip():
-                    cwd = self.shell_line(raw, cwd=cwd, expand=False)
+                    cwd = self.shell_line(raw, cwd=cwd, expand=False, script=True)
         elif magic in CELL_PYTHON:
             try:
                 code = to_python(body)
@@ -591,6 +603,11 @@ class _Reader:
                 return match.group(0)
             value = self.value(node)
             if value is None:
+                names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+                # IPython leaves {expr} as written when evaluating it fails (a name the
+                # notebook never binds, like sed's or find's own braces)
+                if names and not names & self.bound:
+                    return match.group(0)
                 unknown = True
                 return match.group(0)
             return value
@@ -616,7 +633,8 @@ class _Reader:
 
     # shell -----------------------------------------------------------------------------
 
-    def shell_line(self, line: str, *, cwd: str | None = None, expand: bool = True) -> str:
+    def shell_line(self, line: str, *, cwd: str | None = None, expand: bool = True,
+                   script: bool = False) -> str:
         """Map one shell line; returns the folder it leaves its shell in (for ``%%bash``)."""
         original = line.strip()
         if expand:
@@ -652,7 +670,7 @@ class _Reader:
             if not words:
                 continue
             if words[0] == "cd":
-                if top:
+                if top and not script:
                     self.skip("!" + original, "!cd does not change the notebook's folder; "
                               "%cd or os.chdir does")
                     continue
@@ -688,7 +706,7 @@ class _Reader:
             return None
         if program == "git" and len(words) > 1:
             return self.git_line(words, text, cwd)
-        if program in ("wget", "curl", "gdown"):
+        if program in ("wget", "curl", "gdown", "aria2c"):
             self.download(words, text, cwd, env)
             return None
         if program in ("unzip", "tar", "7z"):
@@ -738,7 +756,13 @@ class _Reader:
         index_url: str | None = None
         names: set[str] = set()
         entries: list[Any] = []
-        i, rest = 1, args
+        rest: list[str] = []
+        for word in args:  # -qU, -qr FILE: short flags written together
+            if re.match(r"^-[qvU]+[qvUrcefi]$", word):
+                rest.extend(f"-{flag}" for flag in word[1:])
+            else:
+                rest.append(word)
+        i = 1
         while i < len(rest):
             word = rest[i]
             option, eq, inline = word.partition("=") if word.startswith("--") else (word, "", "")
@@ -818,8 +842,12 @@ class _Reader:
                  "../", "~"))) and "://" not in target
         if local:
             folder = self.absolute(target, cwd)
-            if folder.endswith(".whl"):
-                return self.pip_wheel_file(folder, text)
+            if re.search(r"[*?\[]", folder):
+                self.skip(text, f"{target}: a wildcard; name the packages in [pip] packages and "
+                          "their folder in find_links")
+                return None
+            if re.search(r"\.(whl|tar\.gz|zip)$", folder):
+                return self.pip_archive(folder, text, no_deps=no_deps)
             for repo in self.git:
                 if repo["_abs"] == folder:
                     repo["install"] = True
@@ -848,6 +876,7 @@ class _Reader:
 
         key = canonicalize_name(Requirement(requirement).name)
         self.pip.pop(key, None)  # the last install of a name wins, as in the notebook
+        upgrade = upgrade and not _exact(requirement)  # nothing newer to take
         if upgrade or no_deps:
             table = {"requirement": requirement}
             if upgrade:
@@ -859,18 +888,24 @@ class _Reader:
             self.pip[key] = requirement
         return key
 
-    def pip_wheel_file(self, path: str, text: str) -> str | None:
-        from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+    def pip_archive(self, path: str, text: str, *, no_deps: bool) -> str | None:
+        """A wheel or sdist file: its name and version from the file's folder (find_links)."""
+        from packaging.utils import (InvalidSdistFilename, InvalidWheelFilename,
+                                     parse_sdist_filename, parse_wheel_filename)
 
+        filename = posixpath.basename(path)
         try:
-            name, version, _, _ = parse_wheel_filename(posixpath.basename(path))
-        except InvalidWheelFilename:
-            self.skip(text, f"{path} is not a wheel file name")
+            name, version = (parse_wheel_filename(filename)[:2] if filename.endswith(".whl")
+                             else parse_sdist_filename(filename))
+        except (InvalidWheelFilename, InvalidSdistFilename):
+            self.skip(text, f"{filename} is not a wheel or sdist file name")
             return None
-        folder = posixpath.dirname(path)
-        if _literal(folder) not in self.find_links:
-            self.find_links.append(_literal(folder))
-        self.pip[str(name)] = f"{name}=={version}"
+        folder = _literal(posixpath.dirname(path))
+        if folder not in self.find_links:
+            self.find_links.append(folder)
+        requirement = f"{name}=={version}"
+        self.pip[str(name)] = {"requirement": requirement, "no_deps": True} if no_deps \
+            else requirement
         return str(name)
 
     # apt, git, files ---------------------------------------------------------------------
@@ -955,7 +990,8 @@ class _Reader:
         if dest is not None:
             target = self.absolute(dest, cwd)
             entry["creates"] = self.guard(target, cwd)
-            if url and url.lower().startswith("https://") and words[0] != "gdown":
+            if url and url.lower().startswith("https://") and words[0] != "gdown" \
+                    and not {"-i", "--input-file", "-r", "--recursive"} & set(words):
                 comments += ["a download checked against its sha256 is a [[files]] entry; "
                              "once you know the sha256 (sha256sum FILE), replace this with:",
                              "[[files]]", f"url = {json.dumps(_literal(url))}",
@@ -1022,6 +1058,13 @@ def _pip_args(words: list[str]) -> list[str] | None:
     return None
 
 
+def _exact(requirement: str) -> bool:
+    from packaging.requirements import Requirement
+
+    specs = list(Requirement(requirement).specifier)
+    return len(specs) == 1 and specs[0].operator in ("==", "===") and "*" not in specs[0].version
+
+
 def _install_head(text: str) -> bool:
     try:
         words = shlex.split(text)
@@ -1077,6 +1120,11 @@ def _download_target(words: list[str]) -> tuple[str | None, str | None]:
                 dest = nxt
             elif re.match(r"^-[a-zA-Z]*O$", word) and url:
                 dest = posixpath.basename(url.split("?")[0])
+        elif program == "aria2c":
+            if word in ("-o", "--out"):
+                dest = nxt
+            elif word in ("-d", "--dir"):
+                folder = nxt
         elif program == "gdown":
             if word in ("-O", "--output"):
                 dest = nxt
@@ -1086,6 +1134,8 @@ def _download_target(words: list[str]) -> tuple[str | None, str | None]:
         url = next((w for w in args if not w.startswith("-")), None)
     if dest == "-":
         return url, None
+    if program == "aria2c" and dest is not None and folder:
+        dest = posixpath.join(folder, dest)
     if program == "wget" and dest is None and url:
         name = posixpath.basename(url.split("?")[0])
         if name:

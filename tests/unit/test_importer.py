@@ -1,0 +1,338 @@
+"""Import: profiles read from notebooks' setup cells, without running anything.
+
+The notebooks in tests/notebooks/ reproduce the setup cells people really type
+on Colab and Kaggle (fine-tuning with Drive and secrets, a web UI built from
+clones and a CUDA index, an offline Kaggle competition install, ...). Each test
+states what a person reads from the notebook: the pip and apt sets, Drive use,
+the working folder and the clones.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bootstrap.importer import read_notebook, split_shell
+from bootstrap.profile import PipPackage, parse, to_data
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = REPO / "tests" / "notebooks"
+
+
+def imported(name: str):
+    result = read_notebook(NOTEBOOKS / name)
+    # what was produced is what validates: the text itself, parsed again
+    assert parse(result.toml, source=f"{name}.toml") == result.profile
+    return result
+
+
+def pip_set(profile) -> list:
+    return [entry if isinstance(entry, str) else to_data(entry) for entry in profile.pip.packages]
+
+
+def clones(profile) -> list[tuple[str, str | None, str]]:
+    return [(repo.url, repo.ref, repo.dest) for repo in profile.git]
+
+
+def notebook(tmp_path: Path, *cells: str, metadata: dict | None = None) -> Path:
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5,
+                                "metadata": metadata or {"colab": {}},
+                                "cells": [{"cell_type": "code", "metadata": {}, "outputs": [],
+                                           "execution_count": None, "source": c}
+                                          for c in cells]}))
+    return path
+
+
+def test_colab_finetune_pip_drive_secrets_gpu_and_workdir():
+    result = imported("colab_finetune.ipynb")
+    profile = result.profile
+    assert pip_set(profile) == ["transformers==4.46.3", "datasets", "evaluate", "accelerate",
+                                "peft", "bitsandbytes", {"requirement": "trl", "upgrade": True},
+                                "wandb"]
+    assert profile.drive is not None and profile.drive.mount and profile.drive.mountpoint is None
+    assert profile.workdir.path == "llm/finetune"      # under MyDrive: relative to the Drive root
+    assert profile.secrets == {"HF_TOKEN": "HF_TOKEN", "WANDB_API_KEY": "WANDB_API_KEY"}
+    assert profile.env == {"WANDB_PROJECT": "llm-finetune"}
+    assert profile.gpu.required is True
+    assert profile.apt is None and profile.git == [] and profile.run == []
+    assert [(s.cell, s.text) for s in result.skipped] == [(6, "ls -la")]
+
+
+def test_colab_web_ui_clones_apt_and_the_cuda_index():
+    profile = imported("colab_sd_webui.ipynb").profile
+    assert profile.apt.packages == ["aria2", "libcairo2-dev", "pkg-config"]
+    # -U on an exact pin changes nothing, so it is not carried over
+    assert pip_set(profile) == ["torch==2.0.1+cu118", "torchvision==0.15.2+cu118",
+                                "xformers==0.0.20", "triton==2.0.0"]
+    assert profile.pip.extra_index_urls == ["https://download.pytorch.org/whl/cu118"]
+    assert clones(profile) == [
+        ("https://github.com/camenduru/stable-diffusion-webui", "v2.6",
+         "/content/stable-diffusion-webui"),
+        ("https://huggingface.co/embed/negative", None,
+         "/content/stable-diffusion-webui/embeddings/negative")]
+    assert profile.drive is None
+    assert profile.workdir.path == "/content/stable-diffusion-webui"
+    assert profile.env == {"TF_CPP_MIN_LOG_LEVEL": "1"}
+    download, sed, launch = profile.run
+    assert download.argv[0] == "aria2c" and download.cwd == "/content"
+    assert download.creates == "stable-diffusion-webui/models/ESRGAN/4x-UltraSharp.pth"
+    # sed's own braces are no Python value: IPython leaves them, so does the importer
+    assert sed.argv[3] == "s/checkout {{commithash}}/checkout --force {{commithash}}/g"
+    assert launch.argv[:2] == ["python", "launch.py"]
+    assert launch.cwd == "/content/stable-diffusion-webui"
+
+
+def test_colab_yolo_clone_then_cd_then_pip_requirements():
+    result = imported("colab_yolo.ipynb")
+    profile = result.profile
+    assert clones(profile) == [("https://github.com/ultralytics/yolov5", None, "/content/yolov5")]
+    assert profile.workdir.path == "/content/yolov5"
+    assert pip_set(profile) == ["comet_ml"]
+    # -qr: the requirements file of the clone is not read; the line is kept for review
+    assert any(s.cell == 2 and "-r requirements.txt" in s.reason for s in result.skipped)
+    assert "#   cell 2: pip install -qr requirements.txt comet_ml" in result.toml
+
+
+def test_colab_audio_sudo_apt_git_url_my_drive_and_bash_cell():
+    result = imported("colab_audio.ipynb")
+    profile = result.profile
+    assert profile.apt.packages == ["ffmpeg", "libsndfile1"]
+    assert pip_set(profile) == ["whisper @ git+https://github.com/openai/whisper.git", "numpy<2",
+                                "librosa==0.10.1", "soundfile"]
+    assert profile.drive.mount is True
+    # "My Drive" is the older name of MyDrive: both are the Drive root
+    assert profile.workdir.path == "audio/experiments"
+    assert profile.env == {"DATA_DIR": "{drive}/audio/data"}
+    wget, unzip, mkdir, untar = profile.run
+    assert wget.argv[:2] == ["wget", "-q"] and wget.creates == "speech.zip"
+    assert unzip.argv[0] == "unzip" and unzip.creates == "data"
+    assert mkdir.creates == "noise" and mkdir.cwd == "/content"
+    # cd inside a %%bash cell holds for the rest of that cell
+    assert untar.argv[0] == "tar" and untar.cwd == "/content/noise"
+    assert "[[files]]" in result.toml and "url = \"https://example.org/datasets/" in result.toml
+    assert any("whisper" in note for note in result.notes)  # the guessed name is pointed out
+
+
+def test_colab_pyg_scoped_index_and_unresolved_f_string():
+    result = imported("colab_pyg.ipynb")
+    profile = result.profile
+    assert pip_set(profile) == ["torch==2.3.0", "torchvision==0.18.0", "torch_geometric", "ogb",
+                                "networkx==3.3"]
+    # --index-url on one line of several: that index serves only that line's packages
+    (index,) = profile.pip.indexes
+    assert index.url == "https://download.pytorch.org/whl/cu121"
+    assert index.packages == ["torch", "torchvision"]
+    assert profile.pip.index_url is None
+    (skipped,) = result.skipped
+    assert skipped.cell == 3 and "{TORCH}" in skipped.text
+    assert "only known when the notebook runs" in skipped.reason
+    assert "#   cell 3: !pip install torch-scatter" in result.toml
+
+
+def test_kaggle_offline_wheels_find_links_and_no_index():
+    result = imported("kaggle_offline.ipynb")
+    profile = result.profile
+    assert pip_set(profile) == ["pytorch_tabular", "autograd==1.7.0", "autograd-gamma==0.5.0",
+                                {"requirement": "lifelines==0.30.0", "no_deps": True}]
+    assert profile.pip.no_index is True
+    assert profile.pip.find_links == ["/kaggle/input/cibmtr-wheels",
+                                      "/kaggle/input/lifelines-wheels"]
+    assert profile.drive is None and profile.git == [] and profile.apt is None
+    assert profile.workdir.path == "/kaggle/working"
+    assert profile.secrets == {"WANDB_API": "wandb_api"}
+    assert any("wildcard" in s.reason for s in result.skipped)
+    assert any("Kaggle" in note for note in result.notes)
+
+
+def test_kaggle_llm_secret_value_never_written_and_clone_installed():
+    result = imported("kaggle_llm.ipynb")
+    profile = result.profile
+    value = "0123456789abcdef0123456789abcdef01234567"
+    assert value not in result.toml and value not in result.text()
+    assert profile.secrets == {"HF_TOKEN": "HF_TOKEN", "WANDB_API_KEY": "WANDB_API_KEY"}
+    assert profile.env == {}
+    assert pip_set(profile) == [{"requirement": "bitsandbytes", "upgrade": True},
+                                {"requirement": "accelerate", "upgrade": True},
+                                {"requirement": "peft==0.12.0", "no_deps": True}]
+    assert profile.apt.packages == ["git-lfs"]
+    (repo,) = profile.git
+    assert (repo.url, repo.ref, repo.dest) == ("https://github.com/huggingface/transformers.git",
+                                               None, "/kaggle/working/transformers")
+    assert repo.install is True and repo.editable is True       # cd clone && pip install -e .
+    assert profile.workdir.path == "/kaggle/working/transformers/examples"
+
+
+def test_mixed_python_and_shell_lines():
+    result = imported("mixed_lines.ipynb")
+    profile = result.profile
+    assert pip_set(profile) == [
+        "polars==1.9.0",            # !python -m pip inside try/except
+        "rich>=13",                 # subprocess.check_call([sys.executable, "-m", "pip", ...])
+        "duckdb", "tqdm",           # uv pip install --system x; pip3 install -q y
+        "httpx>=0.27", "orjson",    # -r of a file the notebook wrote with %%writefile
+        {"path": "/content/pkgs/mylib", "no_deps": True},
+    ]
+    assert profile.env == {"MPLBACKEND": "Agg", "OMP_NUM_THREADS": "2",
+                           "TOKENIZERS_PARALLELISM": "false"}
+    assert clones(profile) == [("https://github.com/example/tools.git", "3f2c1a9",
+                                "/content/tools")]
+    make, curl = profile.run
+    assert make.argv == ["make", "-j2"] and make.cwd == "/content/tools"
+    assert curl.shell == "curl -sSL https://example.org/install.sh | bash"
+    assert profile.workdir.path == "/content/tools"
+    reasons = {s.cell: s.reason for s in result.skipped}
+    assert "%cd or os.chdir" in reasons[6]                       # !cd alone changes nothing
+    assert "only known when the notebook runs" in reasons[7]     # {name} from input()
+    assert "conda" in reasons[10]
+    for item in result.skipped:                                   # all kept in the profile
+        assert f"#   cell {item.cell}: " in result.toml
+    assert "review: cell 8: !make -j2" in result.toml
+
+
+def test_every_corpus_notebook_validates_through_the_cli(tmp_path, isolated):
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        done = subprocess.run([sys.executable, "-m", "bootstrap", "import", str(path)],
+                              capture_output=True, text=True, timeout=120, cwd=REPO)
+        assert done.returncode == 0, done.stderr
+        checked = subprocess.run([sys.executable, "-m", "bootstrap", "validate", path.stem],
+                                 capture_output=True, text=True, timeout=120, cwd=REPO)
+        assert checked.returncode == 0, checked.stderr
+        assert (isolated["store"] / "profiles" / f"{path.stem}.toml").is_file()
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("a && b; c", [("a", ""), ("b", "&&"), ("c", ";")]),
+    ("echo 'x && y' && z", [("echo 'x && y'", ""), ("z", "&&")]),
+    ("pip install x  # comment; not a command", [("pip install x", "")]),
+    ("a || true", [("a", ""), ("true", "||")]),
+    ("cmd > /dev/null 2>&1 && next", [("cmd > /dev/null 2>&1", ""), ("next", "&&")]),
+])
+def test_shell_lines_split_at_top_level_operators(line, expected):
+    assert split_shell(line) == expected
+
+
+def test_pip_options_map_to_profile_keys(tmp_path):
+    path = notebook(
+        tmp_path,
+        "!pip install -q --upgrade --no-cache-dir 'pandas>=2' --root-user-action=ignore\n"
+        "!pip install --no-deps flash-attn==2.6.3\n"
+        "!pip install -qU 'accelerate>=1.0'\n"
+        "!pip install --extra-index-url https://pypi.example.org/simple private-pkg\n"
+        "!pip install -f https://data.pyg.org/whl/torch-2.3.0+cu121.html torch-scatter\n"
+        "!pip install https://example.org/wheels/tool-1.2-py3-none-any.whl\n"
+        "!pip install git+https://github.com/org/lib.git@v2#egg=orglib\n"
+        "!pip uninstall -y tensorflow\n"
+        "!pip install --pre some-beta")
+    result = read_notebook(path)
+    pip = result.profile.pip
+    assert pip_set(result.profile) == [
+        {"requirement": "pandas>=2", "upgrade": True},
+        {"requirement": "flash-attn==2.6.3", "no_deps": True},
+        {"requirement": "accelerate>=1.0", "upgrade": True},
+        "private-pkg", "torch-scatter",
+        "tool @ https://example.org/wheels/tool-1.2-py3-none-any.whl",
+        "orglib @ git+https://github.com/org/lib.git@v2",
+        "some-beta"]
+    assert pip.extra_index_urls == ["https://pypi.example.org/simple"]
+    assert pip.find_links == ["https://data.pyg.org/whl/torch-2.3.0+cu121.html"]
+    assert any("uninstall" in s.reason for s in result.skipped)
+    assert any("--pre" in note for note in result.notes)
+
+
+def test_one_index_url_for_every_pip_line_is_the_index(tmp_path):
+    path = notebook(tmp_path, "!pip install -i https://mirror.example.org/simple a\n"
+                              "%pip install --index-url=https://mirror.example.org/simple b")
+    pip = read_notebook(path).profile.pip
+    assert pip.index_url == "https://mirror.example.org/simple" and pip.indexes == []
+
+
+def test_the_last_install_of_a_name_wins(tmp_path):
+    path = notebook(tmp_path, "!pip install numpy==1.26.4 scipy", "!pip install 'numpy<2.1'")
+    assert pip_set(read_notebook(path).profile) == ["scipy", "numpy<2.1"]
+
+
+def test_secret_looking_values_and_lines_are_never_copied(tmp_path):
+    token = "hf_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4"
+    path = notebook(tmp_path,
+                    f"import os\nos.environ['HF_HOME_X'] = '{token}'\n"
+                    f"%env SOME_VALUE={token}\n"
+                    f"!huggingface-cli login --token {token}\n"
+                    f"!git clone https://user:{token}@github.com/org/private.git")
+    result = read_notebook(path)
+    assert token not in result.toml and token not in result.text()
+    assert result.profile.secrets == {"HF_HOME_X": "HF_HOME_X", "SOME_VALUE": "SOME_VALUE"}
+    assert result.profile.run == [] and result.profile.git == []
+    assert len(result.skipped) == 2
+
+
+def test_workdir_is_the_last_cd_or_chdir_and_drive_mountpoint_is_kept(tmp_path):
+    path = notebook(tmp_path,
+                    "from google.colab import drive\ndrive.mount('/content/gdrive')",
+                    "%cd /content/gdrive/MyDrive/a",
+                    "import os\nBASE = '/content/gdrive/MyDrive'\nos.chdir(os.path.join(BASE, 'b'))",
+                    "%cd ..\n%cd c")
+    profile = read_notebook(path).profile
+    assert profile.drive.mountpoint == "/content/gdrive"
+    assert profile.workdir.path == "c"
+
+
+def test_a_notebook_without_setup_gives_a_bare_valid_profile(tmp_path):
+    path = notebook(tmp_path, "print(1 + 1)", "def f(x):\n    return x\n", "%matplotlib inline")
+    result = read_notebook(path)
+    assert result.profile.sections() == [] and result.skipped == []
+
+
+def test_a_cell_python_cannot_read_does_not_hide_the_others(tmp_path):
+    path = notebook(tmp_path, "print 'python 2'\n!pip install six\nx = 1; !echo hi")
+    result = read_notebook(path)
+    assert pip_set(result.profile) == ["six"]
+    assert [s.text for s in result.skipped] == ["print 'python 2'", "x = 1; !echo hi"]
+
+
+def test_a_file_that_is_not_a_notebook_is_an_option_error(tmp_path):
+    from bootstrap.errors import OptionError
+
+    bad = tmp_path / "x.ipynb"
+    bad.write_text("not json")
+    with pytest.raises(OptionError) as caught:
+        read_notebook(bad)
+    assert caught.value.where == str(bad) and "Jupyter notebook" in caught.value.hint
+    with pytest.raises(OptionError):
+        read_notebook(tmp_path / "missing.ipynb")
+    with pytest.raises(OptionError):
+        read_notebook(NOTEBOOKS / "colab_yolo.ipynb", name="no spaces allowed")
+
+
+def test_faces_agree_api_cli_and_magic(tmp_path, isolated):
+    import bootstrap
+    from IPython.core.interactiveshell import InteractiveShell
+
+    source = NOTEBOOKS / "colab_finetune.ipynb"
+    dry = bootstrap.import_notebook(source, name="ft", dry_run=True)
+    assert dry.path == isolated["store"] / "profiles" / "ft.toml" and not dry.path.exists()
+
+    done = subprocess.run([sys.executable, "-m", "bootstrap", "import", str(source),
+                           "--name", "ft"], capture_output=True, text=True, timeout=120,
+                          cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert f"imported {source} as profile ft" in done.stdout
+    assert "cell 6: ls -la" in done.stdout
+    written = dry.path.read_text()
+    strip = lambda text: [l for l in text.splitlines() if not l.startswith("# Imported by")]  # noqa: E731
+    assert strip(written) == strip(dry.toml)
+
+    shell = InteractiveShell.instance()
+    try:
+        shell.run_line_magic("load_ext", "bootstrap")
+        shell.run_line_magic("import_env", f"{source} --name ft")
+    finally:
+        InteractiveShell.clear_instance()
+    history = list((isolated["store"] / "profiles" / "history").glob("ft-*.toml"))
+    assert len(history) == 1 and history[0].read_text() == written  # the old one was kept
+    assert strip(dry.path.read_text()) == strip(dry.toml)
+    assert bootstrap.load_profile("ft") == dry.profile
