@@ -23,7 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .saving import SaveResult
 
 __all__ = ["__version__", "restore", "save", "load_profile", "dump_profile",
-           "load_ipython_extension", "export", "run_setup", "import_notebook"]
+           "load_ipython_extension", "export", "run_setup", "import_notebook",
+           "export_profile"]
 
 
 def restore(profile: Any, **options: Any) -> Report:
@@ -93,6 +94,17 @@ def import_notebook(notebook: Any, *, name: str | None = None, dry_run: bool = F
     from .importer import import_notebook as _import
 
     return _import(notebook, name=name, dry_run=dry_run, store=store)
+
+
+def export_profile(profile: Any, to: str, dest: Any, *, store: Any = None) -> Any:
+    """Write ``profile`` as repo2docker, devcontainer or Ray files into folder ``dest``.
+
+    Returns a ``bootstrap.exporter.ExportResult`` (the files written and what did
+    not carry over); see ``bootstrap.exporter.export_profile``.
+    """
+    from .exporter import export_profile as _export
+
+    return _export(profile, to, dest, store=store)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -1,5 +1,6 @@
 """The command line: ``bootstrap restore|validate|show|lock PROFILE``,
-``bootstrap save NAME``, ``bootstrap setup NOTEBOOK``, ``bootstrap import NOTEBOOK``.
+``bootstrap save NAME``, ``bootstrap setup NOTEBOOK``, ``bootstrap import NOTEBOOK``,
+``bootstrap export PROFILE --to ENGINE DIR``.
 
 Options map one to one onto the Python API. Errors print as their few lines
 (what, where, hint); ``--debug`` shows tracebacks. Exit codes: 0 done,
@@ -101,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--name", help="the profile name (default: the notebook's file name)")
     imp.add_argument("--dry-run", action="store_true", help="print the profile, write nothing")
     _common(imp)
+
+    exp = sub.add_parser("export", help="write a profile as repo2docker, devcontainer or Ray "
+                                        "files")
+    exp.add_argument("profile", help="a profile name, a path to a .toml file or an https URL")
+    exp.add_argument("--to", required=True, choices=("repo2docker", "devcontainer", "ray"),
+                     help="the engine to write files for")
+    exp.add_argument("dest", metavar="DIR", help="the folder to write them into")
+    _common(exp)
     return parser
 
 
@@ -203,7 +212,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"import": cmd_import, "restore": cmd_restore, "validate": cmd_validate, "show": cmd_show,
+def cmd_export(args: argparse.Namespace) -> int:
+    from . import export_profile
+
+    print(export_profile(args.profile, args.to, args.dest, store=args.store).text())
+    return 0
+
+
+COMMANDS = {"import": cmd_import, "export": cmd_export, "restore": cmd_restore, "validate": cmd_validate, "show": cmd_show,
             "setup": cmd_setup, "save": cmd_save, "lock": cmd_lock}
 
 

@@ -17,7 +17,7 @@ GROUPS = [
     ("status", "StatusMagics"),       # %env_status
     ("setup", "SetupMagics"),         # %run_setup
     ("save", "SaveMagics"),           # %save_env
-    ("transfer", "TransferMagics"),   # %import_env
+    ("transfer", "TransferMagics"),   # %import_env, %export_env
 ]
 
 

@@ -1,8 +1,9 @@
-"""``%import_env NOTEBOOK [--name NAME] [--dry-run] [--store DIR]``: a profile from a notebook.
+"""``%import_env NOTEBOOK`` and ``%export_env PROFILE --to ENGINE DIR``: profiles in and out.
 
-A thin face over ``bootstrap.import_notebook``: parse the line, import, print
-the profile written (or, with ``--dry-run``, the one that would be) and the
-lines that were not carried over.
+Thin faces over ``bootstrap.import_notebook`` (print the profile written, or
+with ``--dry-run`` the one that would be, and the lines not carried over) and
+``bootstrap.export_profile`` (print the files written and what has no form
+in that engine).
 """
 
 from __future__ import annotations
@@ -27,3 +28,17 @@ class TransferMagics(Magics):
         result = import_notebook(args.notebook, name=args.name, dry_run=args.dry_run,
                                  store=args.store)
         print(result.text())
+
+    @magic_arguments()
+    @argument("profile", help="a profile name, a path to a .toml file or an https URL")
+    @argument("--to", required=True, choices=("repo2docker", "devcontainer", "ray"),
+              help="the engine to write files for")
+    @argument("dest", metavar="DIR", help="the folder to write them into")
+    @argument("--store", metavar="DIR", help="the store folder (default: per platform)")
+    @line_magic
+    def export_env(self, line: str) -> None:
+        """Write a profile as repo2docker, devcontainer or Ray runtime_env files."""
+        from bootstrap import export_profile
+
+        args = parse_argstring(self.export_env, line)
+        print(export_profile(args.profile, args.to, args.dest, store=args.store).text())
