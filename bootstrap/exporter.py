@@ -31,6 +31,7 @@ import json
 import os
 import re
 import shlex
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -441,6 +442,23 @@ def _devcontainer_variable(match: re.Match[str]) -> str:
             "python": "python"}.get(name, token)
 
 
+def _here(path: str) -> Path | None:
+    """``path`` of the profile on this machine (relative ones against its Drive root)."""
+    from .errors import ProfileError
+    from .platform import detect
+    from .profile import expand
+
+    platform = detect()
+    values = {"drive": str(platform.drive_root), "store": str(platform.store_root),
+              "home": str(Path.home()), "python": sys.executable}
+    try:
+        text = expand(path, values, where="workdir.path")
+    except ProfileError:
+        return None
+    folder = Path(text).expanduser()
+    return folder if folder.is_absolute() else platform.drive_root / folder
+
+
 def to_ray(profile: Any, pip: _Pins, result: ExportResult) -> dict[str, str]:
     env: dict[str, Any] = {}
     if pip.lines or pip.options:
@@ -459,13 +477,14 @@ def to_ray(profile: Any, pip: _Pins, result: ExportResult) -> dict[str, str]:
     if env_vars:
         env["env_vars"] = env_vars
     if profile.workdir:
-        path = profile.workdir.path
-        if _uses(path, "drive", "store", "here", "home", "env") or not path.startswith("/"):
-            result.left_out.append(f"[workdir] {path} is a folder on Drive; give the job's "
-                                   "folder as working_dir when you submit it "
-                                   "(ray job submit --working-dir DIR)")
+        # Ray uploads working_dir from the machine that submits the job: this one
+        folder = _here(profile.workdir.path)
+        if folder is not None and folder.is_dir():
+            env["working_dir"] = str(folder)
         else:
-            env["working_dir"] = _plain(path)
+            result.left_out.append(f"[workdir] {profile.workdir.path} is not a folder on this "
+                                   "machine; give the job's folder as working_dir when you "
+                                   "submit it (ray job submit --working-dir DIR)")
     for table, what in (("apt", "system packages"), ("git", "clones"), ("files", "downloads"),
                         ("run", "commands")):
         value = getattr(profile, table)
