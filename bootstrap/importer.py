@@ -719,6 +719,11 @@ class _Reader:
                                      words[1:] in (["--version"], ["-V"])):
             self.skip(text, "only shows something")
             return None
+        if re.match(r"^python(\d+(\.\d+)?)?$", program):
+            return self.python_command(words, text, cwd)
+        if program == "rm":
+            self.skip(text, "removes files: a fresh VM has nothing to clean up")
+            return None
         if program == "mkdir":
             folders = [w for w in words[1:] if not w.startswith("-")]
             entry: dict[str, Any] = {"argv": [_literal(w) for w in words]}
@@ -730,6 +735,19 @@ class _Reader:
         if env:
             entry["env"] = {k: _literal(v) for k, v in env.items() if check_env_name(k) is None}
         self.run_entry(entry, cwd, [f"review: cell {self.cell}: !{text}"])
+        return None
+
+    def python_command(self, words: list[str], text: str, cwd: str) -> None:
+        """``python setup.py develop|install`` installs the folder; other scripts are the work."""
+        if words[1:3] in (["setup.py", "develop"], ["setup.py", "install"]):
+            self.pip_entry("editable" if words[2] == "develop" else "req", cwd, text, cwd,
+                           upgrade=False, no_deps=False)
+        elif words[1:2] == ["-m"]:  # a tool: python -m spacy download, nltk.downloader...
+            self.run_entry({"argv": [_literal(w) for w in words]}, cwd,
+                           [f"review: cell {self.cell}: !{text}"])
+        else:
+            self.skip(text, "runs the notebook's own work (a script or python -c), not setup; "
+                      "add a [[run]] entry by hand if it prepares something")
         return None
 
     def run_entry(self, entry: dict[str, Any], cwd: str, comments: list[str]) -> None:
