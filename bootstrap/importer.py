@@ -339,7 +339,46 @@ class _Reader:
                 self.bound.update((a.asname or a.name).split(".")[0] for a in node.names)
             elif isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
                 self.bound.add(node.name)
-        nodes = [node for node in ast.walk(tree)
+        self.read_block(getattr(tree, "body", []), code)
+
+    def read_block(self, statements: list[ast.stmt], code: str) -> None:
+        """Statements in order. Of two branches, the first one decides the folder: it is the
+        path a fresh VM takes (``if not os.path.exists(repo): clone; %cd repo / else: ...``)."""
+        for statement in statements:
+            if isinstance(statement, ast.If):
+                self.read_nodes(statement, code, header=True)
+                self.branches([statement.body, statement.orelse], code)
+            elif isinstance(statement, ast.Try) or type(statement).__name__ == "TryStar":
+                self.branches([statement.body + statement.orelse,  # type: ignore[attr-defined]
+                               *(h.body for h in statement.handlers)],  # type: ignore[attr-defined]
+                              code)
+                self.read_block(statement.finalbody, code)  # type: ignore[attr-defined]
+            elif isinstance(statement, (ast.For, ast.AsyncFor, ast.While, ast.With,
+                                        ast.AsyncWith, ast.FunctionDef, ast.AsyncFunctionDef)):
+                self.read_nodes(statement, code, header=True)
+                self.branches([statement.body, getattr(statement, "orelse", [])], code)
+            else:
+                self.read_nodes(statement, code)
+
+    def branches(self, blocks: list[list[ast.stmt]], code: str) -> None:
+        """Each block starts from the same folder; the first block's folder is kept."""
+        start = (self.cwd, self.workdir)
+        after = start
+        for i, block in enumerate(blocks):
+            self.cwd, self.workdir = start
+            self.read_block(block, code)
+            if i == 0:
+                after = (self.cwd, self.workdir)
+        self.cwd, self.workdir = after
+
+    def read_nodes(self, statement: ast.stmt, code: str, *, header: bool = False) -> None:
+        if header:  # only the header: `for x in f(...)`, `with open(...)`, `if f(...)`
+            parts: list[ast.AST] = [getattr(statement, key) for key in ("iter", "test")
+                                    if getattr(statement, key, None) is not None]
+            parts += [item.context_expr for item in getattr(statement, "items", [])]
+        else:
+            parts = [statement]
+        nodes = [node for part in parts for node in ast.walk(part)
                  if isinstance(node, (ast.Call, ast.Assign, ast.AugAssign, ast.AnnAssign))]
         nodes.sort(key=lambda n: (n.lineno, n.col_offset))
         for node in nodes:
@@ -960,6 +999,9 @@ class _Reader:
             if repo is not None:
                 repo["ref"] = words[2]
                 return None
+        if words[1] in ("pull", "fetch") and any(r["_abs"] == cwd for r in self.git):
+            self.skip(text, "the [[git]] entry keeps this clone at its ref; set ref to move it")
+            return None
         if words[1] in ("lfs", "config", "status", "log"):
             self.skip(text, "git settings and queries have no profile form")
             return None

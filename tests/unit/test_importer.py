@@ -297,6 +297,23 @@ def test_workdir_is_the_last_cd_or_chdir_and_drive_mountpoint_is_kept(tmp_path):
     assert profile.workdir.path == "c"
 
 
+def test_branches_each_start_from_the_same_folder_and_the_first_one_is_kept(tmp_path):
+    path = notebook(tmp_path,
+                    "import os\nif not os.path.exists('proj'):\n"
+                    "    !git clone https://github.com/org/proj.git\n    %cd proj\n"
+                    "else:\n    %cd proj\n    !git pull\n"
+                    "try:\n    import fancy\nexcept ImportError:\n    !pip install -q fancy\n"
+                    "!mkdir -p out")
+    result = read_notebook(path)
+    profile = result.profile
+    assert clones(profile) == [("https://github.com/org/proj.git", None, "/content/proj")]
+    assert profile.workdir.path == "/content/proj"
+    assert pip_set(profile) == ["fancy"]
+    (mkdir,) = profile.run
+    assert mkdir.cwd == "/content/proj" and mkdir.creates == "out"
+    assert [s.text for s in result.skipped] == ["git pull"]
+
+
 def test_a_notebook_without_setup_gives_a_bare_valid_profile(tmp_path):
     path = notebook(tmp_path, "print(1 + 1)", "def f(x):\n    return x\n", "%matplotlib inline")
     result = read_notebook(path)
