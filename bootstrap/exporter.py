@@ -158,7 +158,12 @@ def pins(profile: Any, store_profiles: Path | None, result: ExportResult) -> _Pi
                                    "publish the wheels on an index or commit them to the "
                                    "repository and point --find-links at them")
     if pip.no_index:
-        out.options.append("--no-index")
+        if any(o.startswith(("--find-links", "--index-url", "--extra-index-url"))
+               for o in out.options) or any(i.url for i in pip.indexes):
+            out.options.append("--no-index")
+        else:  # every wheel folder stayed behind: without an index nothing could install
+            result.notes.append("pip.no_index is left out: the profile's wheel folders are on "
+                                "the notebook VM, so the packages come from PyPI here")
     for index in pip.indexes:
         if index.url:
             out.options.append(f"--extra-index-url {index.url}")
@@ -522,6 +527,39 @@ def readme(profile: Any, result: ExportResult, files: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def without_secrets(profile: Any, result: ExportResult) -> Any:
+    """``profile`` less every value that looks like a secret (each listed in ``left_out``)."""
+    import dataclasses
+
+    from .importer import looks_secret
+
+    env = {}
+    for name, value in profile.env.items():
+        if looks_secret(name, value):
+            result.left_out.append(f"env.{name}: looks like a secret value, so it was not "
+                                   "written; move it to [secrets]")
+        else:
+            env[name] = value
+
+    def clean(kind: str, entries: list[Any], text: Any) -> list[Any]:
+        kept = []
+        for i, entry in enumerate(entries):
+            if looks_secret("", text(entry)):
+                result.left_out.append(f"{kind}[{i}]: holds what looks like a secret value "
+                                       "(a token or a password in a URL), so it was not "
+                                       "written; read it from [secrets]")
+            else:
+                kept.append(entry)
+        return kept
+
+    return dataclasses.replace(
+        profile, env=env,
+        git=clean("git", profile.git, lambda e: e.url),
+        files=clean("files", profile.files, lambda e: e.url or ""),
+        run=clean("run", profile.run, lambda e: json.dumps([e.argv, e.shell, e.env,
+                                                            e.unless])))
+
+
 def export_profile(profile: Any, to: str, dest: str | os.PathLike[str], *,
                    store: str | os.PathLike[str] | None = None) -> ExportResult:
     """Write ``profile`` (a Profile, or a name, path or URL) as ``to``'s files into ``dest``.
@@ -545,6 +583,7 @@ def export_profile(profile: Any, to: str, dest: str | os.PathLike[str], *,
         raise OptionError(f"{folder} is not a folder", where=str(folder),
                           hint="give a folder to write the exported files into")
     result = ExportResult(to, folder)
+    profile = without_secrets(profile, result)
     common_left_out(profile, result, to)
     pip = pins(profile, profiles, result)
     files = {"repo2docker": to_repo2docker, "devcontainer": to_devcontainer,

@@ -116,6 +116,25 @@ def test_repo2docker_files(tmp_path, monkeypatch):
     assert SECRET not in result.text()
 
 
+def test_secret_values_in_a_profile_are_never_exported(tmp_path):
+    text = (f'version = 1\n[env]\nWANDB_API_KEY = "{SECRET}"\nPLAIN = "x"\n'
+            f'[[git]]\nurl = "https://user:{SECRET}@github.com/org/private"\ndest = "p"\n'
+            f'[[run]]\nargv = ["huggingface-cli", "login", "--token", "{SECRET}"]\n'
+            f'[[run]]\nargv = ["make"]\n')
+    for target in ("repo2docker", "devcontainer", "ray"):
+        result = export_profile(write(tmp_path, text), target, tmp_path / target)
+        for path in result.files:
+            assert SECRET not in path.read_text()
+        assert SECRET not in result.text()
+        left = "\n".join(result.left_out)
+        assert "env.WANDB_API_KEY" in left
+        if target != "ray":
+            assert "git[0]" in left and "run[0]" in left
+            assert "make" in (tmp_path / target).joinpath(
+                "postBuild" if target == "repo2docker" else ".devcontainer/postCreate.sh"
+            ).read_text()
+
+
 def test_the_setup_script_does_what_a_restore_does(tmp_path):
     """postBuild, run for real: clone, download (sha256 checked), make, editable install."""
     origin = make_git_repo(tmp_path / "origin")
@@ -184,8 +203,9 @@ def test_requirements_come_from_the_lock_with_sha256s(tmp_path, isolated, wheelh
         f'find_links = ["{wheelhouse}"]\n')
     _, lock, _ = lock_profile("locked")
     result = export_profile("locked", "repo2docker", tmp_path / "out")
-    lines = (tmp_path / "out" / "requirements.txt").read_text().splitlines()
-    assert lines[0] == "--no-index"
+    lines = ["--no-index"] + (tmp_path / "out" / "requirements.txt").read_text().splitlines()
+    # the wheel folder stays behind, so --no-index would leave pip nothing to install from
+    assert any("no_index is left out" in note for note in result.notes)
     expected = []
     for pkg in sorted(lock.packages, key=lambda p: p.name):
         wheel = next(wheelhouse.glob(f"{pkg.name}-{pkg.version}-*.whl"))
