@@ -219,8 +219,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"import": cmd_import, "export": cmd_export, "restore": cmd_restore, "validate": cmd_validate, "show": cmd_show,
+COMMANDS = {"restore": cmd_restore, "validate": cmd_validate, "show": cmd_show,
             "setup": cmd_setup, "save": cmd_save, "lock": cmd_lock}
+COMMANDS.update({"import": cmd_import, "export": cmd_export})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
