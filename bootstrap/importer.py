@@ -314,24 +314,35 @@ class _Reader:
         self.cell = number
         try:
             code = to_python(source)
-            tree = ast.parse(code)
         except (SyntaxError, ValueError):
-            # one line that IPython or Python cannot read must not hide the others
-            for line in source.splitlines():
-                if not line.strip():
-                    continue
-                try:
-                    code = to_python(line)
-                    tree = ast.parse(code)
-                except (SyntaxError, ValueError):
-                    if not line.lstrip().startswith("#"):
-                        self.skip(line, "not a line IPython can read")
-                    continue
-                self.read_tree(tree, code)
-            return
-        self.read_tree(tree, code)
+            code = source
+        tree = self.parse_around(code)
+        if tree is not None:
+            self.read_tree(tree, code)
+
+    def parse_around(self, code: str) -> ast.Module | None:
+        """``code`` parsed; a line Python cannot read is listed and stood in for by ``pass``,
+        so one bad line (``x = 1; !echo hi``, Python 2) does not hide the rest of the cell."""
+        lines = code.splitlines()
+        tried: dict[int, int] = {}
+        while True:
+            try:
+                return ast.parse("\n".join(lines))
+            except (SyntaxError, ValueError) as exc:
+                n = (getattr(exc, "lineno", None) or 0) - 1
+                if not 0 <= n < len(lines) or tried.get(n, 0) >= 2:
+                    self.skip(code.splitlines()[0] + " ...", "a cell Python cannot read")
+                    return None
+                if n not in tried and lines[n].strip() and \
+                        not lines[n].lstrip().startswith("#"):
+                    self.skip(lines[n], "not a line IPython can read")
+                tried[n] = tried.get(n, 0) + 1
+                indent = lines[n][:len(lines[n]) - len(lines[n].lstrip())]
+                lines[n] = indent + "pass" if tried[n] == 1 else ""
 
     def read_tree(self, tree: ast.AST, code: str) -> None:
+        # positions in ``tree`` refer to ``code`` as parsed: lines it could not read were
+        # replaced, not removed, so get_source_segment still finds every other node
         for node in ast.walk(tree):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
                 self.bound.add(node.id)
@@ -615,11 +626,11 @@ class _Reader:
         elif magic in CELL_PYTHON:
             try:
                 code = to_python(body)
-                tree = ast.parse(code)
             except (SyntaxError, ValueError):
-                self.skip(f"%%{magic}", "a cell body that is not readable Python")
-                return
-            self.read_tree(tree, code)
+                code = body
+            tree = self.parse_around(code)
+            if tree is not None:
+                self.read_tree(tree, code)
         elif magic == "writefile" and words:
             path = self.absolute(words[-1])
             self.written[path] = body

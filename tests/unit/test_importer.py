@@ -320,11 +320,14 @@ def test_a_notebook_without_setup_gives_a_bare_valid_profile(tmp_path):
     assert result.profile.sections() == [] and result.skipped == []
 
 
-def test_a_cell_python_cannot_read_does_not_hide_the_others(tmp_path):
-    path = notebook(tmp_path, "print 'python 2'\n!pip install six\nx = 1; !echo hi")
+def test_a_line_python_cannot_read_does_not_hide_the_others(tmp_path):
+    path = notebook(tmp_path, "print 'python 2'\n!pip install six\nx = 1; !echo hi\n"
+                              "if True:\n    import\n    !pip install seven\n"
+                              "for name in ['a']:\n    print(name)\n%cd /content/x")
     result = read_notebook(path)
-    assert pip_set(result.profile) == ["six"]
-    assert [s.text for s in result.skipped] == ["print 'python 2'", "x = 1; !echo hi"]
+    assert pip_set(result.profile) == ["six", "seven"]
+    assert result.profile.workdir.path == "/content/x"
+    assert [s.text for s in result.skipped] == ["print 'python 2'", "x = 1; !echo hi", "import"]
 
 
 def test_a_file_that_is_not_a_notebook_is_an_option_error(tmp_path):
