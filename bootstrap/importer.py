@@ -590,18 +590,26 @@ class _Reader:
             if expanded is None:
                 self.skip(f"%cd {line}", "a folder only known when the notebook runs")
                 return
-            target = expanded.strip()
-            for flag in ("-q", "-b"):
-                target = target.removeprefix(flag).strip()
-            self.chdir(shlex.split(target)[0] if target else HOME)
+            try:  # as IPython's own %cd: options off, the rest joined (so My Drive holds)
+                words = shlex.split(expanded)
+            except ValueError:
+                words = expanded.split()
+            while words and words[0] in ("-q", "-b", "-qb", "-bq"):
+                words = words[1:]
+            self.chdir(" ".join(words) if words else HOME)
         elif magic in ("env", "set_env"):
             if expanded is None:
                 self.skip(f"%{magic} {line}", "a value only known when the notebook runs")
                 return
-            match = re.match(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:=\s*|\s+)(.*?)\s*$", expanded)
-            if match is None:
+            # as IPython's set_env: split at the first '=' (else a blank), values as written
+            bits = expanded.split("=" if "=" in expanded else " ", 1)
+            if len(bits) < 2 or not bits[0].strip():
                 return  # %env alone lists, %env NAME reads: nothing set
-            self.set_env(match.group(1), match.group(2).strip("'\""))
+            name, value = bits[0].strip(), bits[1].strip()
+            if check_env_name(name) is not None:
+                self.skip(f"%{magic} {line}", f"{name!r} is not an environment variable name")
+                return
+            self.set_env(name, value)
         elif magic in ("sx", "system"):
             self.shell_line(line)
         elif magic == "run":

@@ -291,10 +291,16 @@ def test_workdir_is_the_last_cd_or_chdir_and_drive_mountpoint_is_kept(tmp_path):
                     "from google.colab import drive\ndrive.mount('/content/gdrive')",
                     "%cd /content/gdrive/MyDrive/a",
                     "import os\nBASE = '/content/gdrive/MyDrive'\nos.chdir(os.path.join(BASE, 'b'))",
-                    "%cd ..\n%cd c")
+                    "%cd ..\n%cd c",
+                    "%env GREETING=hello world\n%set_env QUOTED \"as written\"")
     profile = read_notebook(path).profile
     assert profile.drive.mountpoint == "/content/gdrive"
     assert profile.workdir.path == "c"
+    assert profile.env == {"GREETING": "hello world", "QUOTED": '"as written"'}
+    # IPython's %cd takes the rest of the line, blanks included
+    spaced = notebook(tmp_path, "from google.colab import drive\ndrive.mount('/content/drive')\n"
+                                "%cd /content/drive/My Drive/colab work")
+    assert read_notebook(spaced).profile.workdir.path == "colab work"
 
 
 def test_branches_each_start_from_the_same_folder_and_the_first_one_is_kept(tmp_path):
