@@ -671,19 +671,19 @@ class _Reader:
             return value
 
         def dollar(match: re.Match[str]) -> str:
+            nonlocal unknown
             if match.group(0) == "$$":
                 return "$"
             name = match.group(1)
             if name in self.known:
                 return self.known[name]
-            if name in self.secret_vars:
-                nonlocal_unknown.append(name)
+            if name in self.secret_vars:  # a secret's value: never carried into a profile
+                unknown = True
             return match.group(0)  # a shell variable: IPython leaves it to the shell
 
-        nonlocal_unknown: list[str] = []
         text = re.sub(r"(?<!\{)\{([^{}]+)\}(?!\})", brace, text)
         text = re.sub(r"\$\$|\$([A-Za-z_][A-Za-z0-9_]*)", dollar, text)
-        return None if unknown or nonlocal_unknown else text
+        return None if unknown else text
 
     def chdir(self, where: str) -> None:
         self.cwd = self.absolute(where)

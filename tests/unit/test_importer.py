@@ -286,6 +286,19 @@ def test_secret_looking_values_and_lines_are_never_copied(tmp_path):
     assert len(result.skipped) == 2
 
 
+def test_a_secret_read_into_a_variable_stays_a_reference_in_shell_lines(tmp_path):
+    path = notebook(tmp_path,
+                    "from kaggle_secrets import UserSecretsClient\n"
+                    "github_token = UserSecretsClient().get_secret('GITHUB_TOKEN')\n"
+                    "!git push https://{github_token}@github.com/org/repo.git main\n"
+                    "!huggingface-cli login --token $github_token",
+                    metadata={"kaggle": {}})
+    result = read_notebook(path)
+    assert result.profile.secrets == {"GITHUB_TOKEN": "GITHUB_TOKEN"}
+    assert result.profile.run == []
+    assert [s.cell for s in result.skipped] == [1, 1]
+
+
 def test_workdir_is_the_last_cd_or_chdir_and_drive_mountpoint_is_kept(tmp_path):
     path = notebook(tmp_path,
                     "from google.colab import drive\ndrive.mount('/content/gdrive')",
