@@ -356,3 +356,24 @@ def test_faces_agree_and_bad_input_is_an_option_error(tmp_path, isolated):
                           "docker", str(tmp_path / "y")], capture_output=True, text=True,
                          timeout=120, cwd=REPO)
     assert bad.returncode == 2
+
+
+@pytest.mark.parametrize("notebook", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")))
+def test_every_imported_notebook_exports_to_every_engine(notebook, tmp_path, isolated):
+    from bootstrap.importer import import_notebook
+
+    profile = import_notebook(NOTEBOOKS / notebook).profile
+    for target in ("repo2docker", "devcontainer", "ray"):
+        result = export_profile(profile.name, target, tmp_path / target)
+        for path in result.files:
+            if path.name in ("postBuild", "start") or path.suffix == ".sh":
+                subprocess.run(["bash", "-n", str(path)], check=True)
+            elif path.suffix == ".json":
+                json.loads(path.read_text())
+    apt = (tmp_path / "repo2docker" / "apt.txt")
+    if repo2docker() is not None:
+        text = dockerfile(tmp_path / "repo2docker")
+        if apt.exists():
+            assert " ".join(apt.read_text().split()) in text
+        if (tmp_path / "repo2docker" / "requirements.txt").exists():
+            assert 'pip install --no-cache-dir -r "requirements.txt"' in text
