@@ -254,6 +254,7 @@ class _Reader:
         self.platform = platform
         self.cwd = KAGGLE_CWD if platform == "kaggle" else COLAB_CWD
         self.mountpoint: str | None = None
+        self.mount_inferred = False               # Drive paths used, but no drive.mount
         self.known: dict[str, str] = {}           # Python names bound to strings we can read
         self.bound: set[str] = set()              # every Python name the notebook binds
         self.secret_vars: dict[str, str] = {}     # Python name -> secret name
@@ -563,6 +564,9 @@ class _Reader:
                 self.command(words, shlex.join(words), self.cwd, top=True)  # type: ignore[arg-type]
             else:
                 self.shell_from(args[0], code, node)
+        elif name.endswith("files.upload"):
+            self.skip(_source(code, node), "an upload needs a person at the browser; keep the "
+                      "file in the store and copy it with a [[files]] entry (store = ...)")
         elif name in ("sys.path.append", "sys.path.insert"):
             self.skip(_source(code, node), "sys.path is not part of a profile; install the "
                       "folder instead ([[git]] install = true, or a [pip] path entry)")
@@ -951,6 +955,9 @@ class _Reader:
         from packaging.requirements import Requirement
 
         key = canonicalize_name(Requirement(requirement).name)
+        if key == "pip":  # pip upgrading itself: a restore installs with uv
+            self.skip(text, "pip itself: a restore installs with uv, so it needs no newer pip")
+            return None
         self.pip.pop(key, None)  # the last install of a name wins, as in the notebook
         upgrade = upgrade and not _exact(requirement)  # nothing newer to take
         if upgrade or no_deps:
@@ -1260,6 +1267,9 @@ def render(reader: _Reader, *, name: str, notebook: str) -> str:
         doc["gpu"] = gpu
     if reader.mountpoint:
         drive = tomlkit.table()
+        if reader.mount_inferred:
+            drive.add(tomlkit.comment("the notebook uses /content/drive/MyDrive paths (Drive "
+                                      "mounted from the Files panel)"))
         drive["mount"] = True
         if reader.mountpoint != COLAB_MOUNTPOINT:
             drive["mountpoint"] = _literal(reader.mountpoint)
@@ -1373,6 +1383,10 @@ def read_notebook(notebook: str | os.PathLike[str], *, name: str | None = None) 
                           hint="use letters, digits, '.', '_' and '-', e.g. vision")
     cells, metadata = read_cells(path)
     reader = _Reader(guess_platform(cells, metadata))
+    text = "\n".join(source for _, source in cells)
+    if reader.platform == "colab" and re.search(r"/content/drive/My ?Drive\b", text):
+        # Drive mounted from Colab's Files panel leaves no drive.mount in the code
+        reader.mountpoint, reader.mount_inferred = COLAB_MOUNTPOINT, "drive.mount" not in text
     for number, source in cells:
         reader.read_cell(number, source)
     name = name or profile_name(path)

@@ -267,6 +267,32 @@ def test_one_index_url_for_every_pip_line_is_the_index(tmp_path):
     assert pip.index_url == "https://mirror.example.org/simple" and pip.indexes == []
 
 
+def test_common_colab_lines(tmp_path):
+    path = notebook(tmp_path,
+                    "%pip install -q --upgrade pip\n"
+                    "!DEBIAN_FRONTEND=noninteractive apt-get install -y tzdata\n"
+                    "!sudo apt update && sudo apt install -y -qq graphviz\n"
+                    "!pip install torch==2.1.0+cu118 -f https://download.pytorch.org/whl/torch_stable.html\n"
+                    "!pip install -e git+https://github.com/org/tool.git#egg=tool\n"
+                    "from google.colab import files\nuploaded = files.upload()\n"
+                    "%cd /content/drive/MyDrive/Colab\\ Notebooks/proj\n"
+                    "!curl -LO https://example.org/a.tar.gz && tar xzf a.tar.gz\n"
+                    "!gdown --id 1AbCdEf -O data.zip")
+    result = read_notebook(path)
+    profile = result.profile
+    assert pip_set(profile) == ["torch==2.1.0+cu118", "tool @ git+https://github.com/org/tool.git"]
+    assert profile.pip.find_links == ["https://download.pytorch.org/whl/torch_stable.html"]
+    assert profile.apt.packages == ["tzdata", "graphviz"]
+    # no drive.mount, but Drive paths: Drive was mounted from the Files panel
+    assert profile.drive.mount is True and "Files panel" in result.toml
+    assert profile.workdir.path == "Colab Notebooks/proj"
+    curl, tar, gdown = profile.run
+    assert curl.creates == "a.tar.gz" and tar.argv == ["tar", "xzf", "a.tar.gz"]
+    assert gdown.creates == "data.zip"
+    reasons = [s.reason for s in result.skipped]
+    assert any("pip itself" in r for r in reasons) and any("upload" in r for r in reasons)
+
+
 def test_the_last_install_of_a_name_wins(tmp_path):
     path = notebook(tmp_path, "!pip install numpy==1.26.4 scipy", "!pip install 'numpy<2.1'")
     assert pip_set(read_notebook(path).profile) == ["scipy", "numpy<2.1"]
