@@ -80,6 +80,8 @@ _SHELL_CONTROL = re.compile(r"^\s*(if|then|else|elif|fi|for|while|do|done|case|e
                             r"|<<|\(\)\s*\{", re.M)
 _DEVNULL = re.compile(r"\s*(?:[12]?>>?|&>)\s*/dev/null|\s*2>&1")
 _FILTERS = frozenset({"tail", "head", "grep", "tee", "cat", "wc", "sed", "awk"})
+#: shell text that adds an apt repository: packages from it must be installed after it
+_APT_SOURCES = re.compile(r"sources\.list|add-apt-repository|apt-key|trusted\.gpg|/etc/apt/keyrings")
 
 
 @dataclass
@@ -271,6 +273,7 @@ class _Reader:
         self.runs: list[_Run] = []
         self.workdir: str | None = None
         self.gpu = False
+        self.apt_sources = False                  # the notebook added an apt repository
         self.skipped: list[Skipped] = []
         self.notes: list[str] = []
         self.cell = 0
@@ -715,8 +718,10 @@ class _Reader:
                 self.skip(text, "a command started in the background")
                 continue
             text = _DEVNULL.sub("", text)
+            if _APT_SOURCES.search(text):
+                self.apt_sources = True
             pipes = _top_level(text, "|")
-            if pipes and _install_head(text[:pipes[0]]) and all(
+            if pipes and _plain_head(text[:pipes[0]]) and all(
                     text[p + 1:].split()[:1] and text[p + 1:].split()[0] in _FILTERS
                     for p in pipes):
                 text = text[:pipes[0]]  # `pip install x | tail -1` installs x
@@ -777,8 +782,7 @@ class _Reader:
         if program in ("conda", "mamba"):
             self.skip(text, "conda has no profile form; install with [pip] or [apt]")
             return None
-        if program in READ_ONLY or (program.startswith("python") and
-                                     words[1:] in (["--version"], ["-V"])):
+        if program in READ_ONLY or _version_query(words):
             self.skip(text, "only shows something")
             return None
         if re.match(r"^python(\d+(\.\d+)?)?$", program):
@@ -1010,12 +1014,19 @@ class _Reader:
         if action != "install":
             self.skip(text, f"apt-get {action} has no profile form")
             return
+        good = [name for name in names if check_apt_name(name) is None]
         for name in names:
-            if check_apt_name(name) is None:
-                if name not in self.apt:
-                    self.apt.append(name)
-            else:
+            if name not in good:
                 self.skip(text, f"{name!r} is not a Debian package name")
+        if self.apt_sources and good:
+            # [apt] runs before every [[run]] entry, so before the repository is added
+            self.run_entry({"argv": ["apt-get", "install", "-y", *good]}, self.cwd,
+                           [f"review: cell {self.cell}: !{text}",
+                            "from an apt repository the notebook adds: installed after it"])
+            return
+        for name in good:
+            if name not in self.apt:
+                self.apt.append(name)
 
     def git_line(self, words: list[str], text: str, cwd: str) -> str | None:
         if words[1] == "clone":
@@ -1151,14 +1162,27 @@ def _exact(requirement: str) -> bool:
     return len(specs) == 1 and specs[0].operator in ("==", "===") and "*" not in specs[0].version
 
 
-def _install_head(text: str) -> bool:
+def _plain_head(text: str) -> bool:
+    """Whether a pipe's first command is one whose output filters do not matter: an
+    install, a version query or a script run (``python train.py | tee log``)."""
     try:
         words = shlex.split(text)
     except ValueError:
         return False
-    args = _pip_args(words) if words else None
+    while words and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[0]):
+        words = words[1:]
+    if not words:
+        return False
+    args = _pip_args(words)
+    program = posixpath.basename(words[0])
     return (args is not None and args[:1] == ["install"]) or (
-        bool(words) and posixpath.basename(words[0]) in ("apt-get", "apt") and "install" in words)
+        program in ("apt-get", "apt") and "install" in words) or _version_query(words) or (
+        bool(re.match(r"^python(\d+(\.\d+)?)?$", program)) and len(words) > 1
+        and words[1].endswith(".py"))
+
+
+def _version_query(words: list[str]) -> bool:
+    return words[1:] in (["--version"], ["-version"], ["-V"], ["version"], ["--help"])
 
 
 def _requirement(target: str) -> str | None:

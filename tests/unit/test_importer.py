@@ -293,6 +293,24 @@ def test_common_colab_lines(tmp_path):
     assert any("pip itself" in r for r in reasons) and any("upload" in r for r in reasons)
 
 
+def test_pipes_after_work_or_queries_and_apt_repositories_the_notebook_adds(tmp_path):
+    path = notebook(tmp_path,
+                    "!apt-get -qq update && apt-get -qq install -y ffmpeg >/dev/null 2>&1\n"
+                    "!ffmpeg -version | head -1\n"
+                    "!PYTHONPATH=. python train.py --ablation a 2>&1 | tee /tmp/train.log\n"
+                    "!curl -sSL https://example.org/key.asc | tee /etc/apt/trusted.gpg.d/x.asc "
+                    ">/dev/null && echo 'deb https://example.org/apt stable main' | "
+                    "tee /etc/apt/sources.list.d/x.list && apt update && apt install -y xtool")
+    result = read_notebook(path)
+    profile = result.profile
+    assert profile.apt.packages == ["ffmpeg"]
+    key, source, xtool = profile.run
+    assert key.shell.startswith("curl -sSL") and source.shell.startswith("echo 'deb")
+    assert xtool.argv == ["apt-get", "install", "-y", "xtool"]
+    assert [s.text for s in result.skipped] == ["ffmpeg -version",
+                                                "PYTHONPATH=. python train.py --ablation a"]
+
+
 def test_the_last_install_of_a_name_wins(tmp_path):
     path = notebook(tmp_path, "!pip install numpy==1.26.4 scipy", "!pip install 'numpy<2.1'")
     assert pip_set(read_notebook(path).profile) == ["scipy", "numpy<2.1"]
