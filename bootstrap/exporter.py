@@ -76,6 +76,7 @@ class _Pins:
     options: list[str]
     no_deps: list[str]                 # installed afterwards with --no-deps
     paths: list[tuple[str, bool]]      # folders (path, editable), installed afterwards
+    constraints: list[str] = field(default_factory=list)   # for a -c constraints.txt
     python: str | None = None          # the lock's Python (major.minor), when hashes are used
     hashed: bool = False
 
@@ -204,19 +205,29 @@ def pins(profile: Any, store_profiles: Path | None, result: ExportResult) -> _Pi
             out.no_deps.append(_plain(entry.requirement or ""))
         else:
             out.lines.append(_plain(entry.requirement or ""))
-    for constraint in pip.constraints:
-        out.lines.append(f"# constraint: {constraint}")
-    if pip.constraints:
-        result.notes.append("pip.constraints are listed as comments in requirements.txt: pip "
-                            "reads constraints from a separate -c file; add one if they matter")
-    for line in out.lines:
-        if not line.startswith("#") and "{" in line:
-            result.left_out.append(f"pip requirement {line!r} uses a placeholder; write it out")
-    out.lines = [line for line in out.lines if line.startswith("#") or "{" not in line]
-    for line in out.lines:
-        if not line.startswith("#"):
-            Requirement(line)  # validated by the profile already; fails loudly if not
+    out.constraints = [_plain(c) for c in pip.constraints]
+    for kind in ("lines", "constraints"):
+        kept = []
+        for line in getattr(out, kind):
+            if "{" in line:
+                result.left_out.append(f"pip {line!r} uses a placeholder; write it out")
+            else:
+                Requirement(line)  # validated by the profile already; fails loudly if not
+                kept.append(line)
+        setattr(out, kind, kept)
     return out
+
+
+def requirement_files(pip: _Pins, folder: str = "") -> dict[str, str]:
+    """requirements.txt (and constraints.txt, which it names) for pip in an image build."""
+    files: dict[str, str] = {}
+    lines = list(pip.options)
+    if pip.constraints:
+        files[f"{folder}constraints.txt"] = "\n".join(pip.constraints) + "\n"
+        lines.append("-c constraints.txt")  # pip reads it beside requirements.txt
+    if pip.lines or lines:
+        files[f"{folder}requirements.txt"] = "\n".join(lines + pip.lines) + "\n"
+    return files
 
 
 def _fitting_lock(profile: Any, store_profiles: Path | None, result: ExportResult) -> Any:
@@ -362,8 +373,7 @@ def to_repo2docker(profile: Any, pip: _Pins, result: ExportResult) -> dict[str, 
     files: dict[str, str] = {}
     if profile.apt and profile.apt.packages:
         files["apt.txt"] = "\n".join(profile.apt.packages) + "\n"
-    if pip.lines or pip.options:
-        files["requirements.txt"] = "\n".join(pip.options + pip.lines) + "\n"
+    files.update(requirement_files(pip))
     if pip.python:
         files["runtime.txt"] = f"python-{pip.python}\n"
     # requirements.txt goes into the kernel's environment: so does everything else
@@ -402,9 +412,11 @@ def to_devcontainer(profile: Any, pip: _Pins, result: ExportResult) -> dict[str,
                        "--no-install-recommends \\",
                        "       " + " ".join(apt) + " \\",
                        "    && rm -rf /var/lib/apt/lists/*", ""]
-        if pip.lines or pip.options:
-            files[".devcontainer/requirements.txt"] = "\n".join(pip.options + pip.lines) + "\n"
-            docker += ["COPY requirements.txt /tmp/bootstrap/requirements.txt",
+        pip_files = requirement_files(pip, ".devcontainer/")
+        if pip_files:
+            files.update(pip_files)
+            names = " ".join(sorted(name.rsplit("/", 1)[1] for name in pip_files))
+            docker += [f"COPY {names} /tmp/bootstrap/",
                        "RUN python -m pip install --no-cache-dir -r "
                        "/tmp/bootstrap/requirements.txt", ""]
         files[".devcontainer/Dockerfile"] = "\n".join(docker)
@@ -467,8 +479,11 @@ def _here(path: str) -> Path | None:
 def to_ray(profile: Any, pip: _Pins, result: ExportResult) -> dict[str, str]:
     env: dict[str, Any] = {}
     if pip.lines or pip.options:
-        packages = [line.split(" --hash=")[0] for line in pip.lines if not line.startswith("#")]
+        packages = [line.split(" --hash=")[0] for line in pip.lines]
         env["pip"] = {"packages": pip.options + packages, "pip_check": False}
+    if pip.constraints:
+        result.left_out.append("pip.constraints: a runtime_env has no constraints file; pin "
+                               "those versions in the packages if they matter")
     env_vars = {}
     for name, value in profile.env.items():
         if _uses(value, "drive", "store", "here", "python"):

@@ -275,9 +275,26 @@ def test_devcontainer_follows_the_spec(tmp_path):
     docker = (folder / "Dockerfile").read_text()
     assert docker.startswith("FROM mcr.microsoft.com/devcontainers/python:1-3.12\n")
     assert "--no-install-recommends \\\n       ffmpeg libsndfile1" in docker
-    assert "COPY requirements.txt /tmp/bootstrap/requirements.txt" in docker
+    assert "COPY requirements.txt /tmp/bootstrap/" in docker
     assert (folder / "requirements.txt").read_text().endswith("transformers==4.46.3\ntimm>=1.0\n")
     assert any(item.startswith("[workdir]") for item in result.left_out)
+
+
+def test_constraints_go_beside_the_requirements(tmp_path):
+    text = 'version = 1\n[pip]\npackages = ["alpha"]\nconstraints = ["delta==0.5"]\n'
+    export_profile(write(tmp_path, text), "repo2docker", tmp_path / "r2d")
+    assert (tmp_path / "r2d" / "requirements.txt").read_text() == "-c constraints.txt\nalpha\n"
+    assert (tmp_path / "r2d" / "constraints.txt").read_text() == "delta==0.5\n"
+    export_profile(write(tmp_path, text), "devcontainer", tmp_path / "dc")
+    docker = (tmp_path / "dc" / ".devcontainer" / "Dockerfile").read_text()
+    assert "COPY constraints.txt requirements.txt /tmp/bootstrap/" in docker
+    result = export_profile(write(tmp_path, text), "ray", tmp_path / "ray")
+    assert any(item.startswith("pip.constraints") for item in result.left_out)
+    if repo2docker() is not None:
+        # repo2docker sees the -c line and copies the whole folder before pip runs
+        built = dockerfile(tmp_path / "r2d")
+        assert built.index("COPY --chown=0:0 src/ ${REPO_DIR}/") < \
+            built.index('pip install --no-cache-dir -r "requirements.txt"')
 
 
 def test_devcontainer_without_packages_uses_the_image(tmp_path):
