@@ -81,7 +81,8 @@ _SHELL_CONTROL = re.compile(r"^\s*(if|then|else|elif|fi|for|while|do|done|case|e
 _DEVNULL = re.compile(r"\s*(?:[12]?>>?|&>)\s*/dev/null|\s*2>&1")
 _FILTERS = frozenset({"tail", "head", "grep", "tee", "cat", "wc", "sed", "awk"})
 #: shell text that adds an apt repository: packages from it must be installed after it
-_APT_SOURCES = re.compile(r"sources\.list|add-apt-repository|apt-key|trusted\.gpg|/etc/apt/keyrings")
+_APT_SOURCES = re.compile(
+    r"sources\.list|add-apt-repository|apt-key|trusted\.gpg|/etc/apt/keyrings")
 
 
 @dataclass
@@ -183,7 +184,9 @@ def to_python(source: str) -> str:
 # -- shell lines --------------------------------------------------------------------------
 
 def split_shell(line: str) -> list[tuple[str, str]]:
-    """Split a shell line at top-level ``&&``, ``||``, ``;`` and ``&``: [(segment, operator before)].
+    """Split a shell line at top-level ``&&``, ``||``, ``;`` and ``&``.
+
+    Returns [(segment, the operator before it)].
 
     Quotes and backslashes are respected; an unquoted ``#`` after a blank starts a comment.
     """
@@ -542,7 +545,7 @@ class _Reader:
             self.chdir(where)
         elif name in ("os.environ.update", "os.environ.setdefault", "os.putenv"):
             if name == "os.environ.update" and args and isinstance(args[0], ast.Dict):
-                for key, value in zip(args[0].keys, args[0].values):
+                for key, value in zip(args[0].keys, args[0].values, strict=True):
                     self.assign_env(self.value(key), value, _source(code, node))
             elif len(args) == 2:
                 self.assign_env(self.value(args[0]), args[1], _source(code, node))
@@ -818,7 +821,8 @@ class _Reader:
 
     def run_entry(self, entry: dict[str, Any], cwd: str, comments: list[str]) -> None:
         text = entry.get("shell") or " ".join(entry.get("argv", []))
-        if looks_secret("", text) or any(looks_secret(k, v) for k, v in entry.get("env", {}).items()):
+        if looks_secret("", text) or any(looks_secret(key, value)
+                                         for key, value in entry.get("env", {}).items()):
             self.skip(text, "holds a secret value; not copied: read it from [secrets] instead")
             return
         if "argv" in entry and check_argv(entry["argv"]) is not None:
@@ -839,76 +843,46 @@ class _Reader:
         upgrade = no_deps = False
         index_url: str | None = None
         names: set[str] = set()
-        entries: list[Any] = []
-        rest: list[str] = []
-        for word in args:  # -qU, -qr FILE: short flags written together
-            if re.match(r"^-[qvU]+[qvUrcefi]$", word):
-                rest.extend(f"-{flag}" for flag in word[1:])
-            else:
-                rest.append(word)
-        i = 1
-        while i < len(rest):
-            word = rest[i]
-            option, eq, inline = word.partition("=") if word.startswith("--") else (word, "", "")
-
-            def take() -> str | None:
-                nonlocal i
-                if eq:
-                    return inline
-                if option.startswith("-") and not option.startswith("--") and len(option) > 2:
-                    return option[2:]  # -rreqs.txt, -ihttps://...
-                i += 1
-                return rest[i] if i < len(rest) else None
-
-            short = option[:2] if option.startswith("-") and not option.startswith("--") else option
-            if option in ("-U", "--upgrade") or re.match(r"^-[qvU]*U[qvU]*$", option):
+        entries: list[tuple[str, str]] = []
+        for option, value in pip_options(args[1:]):
+            if option == "":
+                entries.append(("req", value or ""))
+            elif option in ("-U", "--upgrade") or re.match(r"^-[qvU]*U[qvU]*$", option):
                 upgrade = True
             elif option == "--no-deps":
                 no_deps = True
-            elif short in ("-i",) or option == "--index-url":
-                index_url = take()
-            elif option == "--extra-index-url":
-                url = take()
-                if url and url not in self.extra_index_urls and check_url(url) is None:
-                    self.extra_index_urls.append(url)
-                elif url:
-                    self.skip(text, f"the index {url} is not an https URL")
-            elif short == "-f" or option == "--find-links":
-                link = take()
-                if link:
-                    link = link if "://" in link else self.absolute(link, cwd)
-                    if check_url(link) is None and link not in self.find_links:
-                        self.find_links.append(link if "://" in link else _literal(link))
+            elif option in ("-i", "--index-url"):
+                index_url = value
+            elif option == "--extra-index-url" and value:
+                if check_url(value) is None:
+                    if value not in self.extra_index_urls:
+                        self.extra_index_urls.append(value)
+                else:
+                    self.skip(text, f"the index {value} is not an https URL")
+            elif option in ("-f", "--find-links") and value:
+                link = value if "://" in value else self.absolute(value, cwd)
+                if check_url(link) is None and _literal(link) not in self.find_links:
+                    self.find_links.append(link if "://" in link else _literal(link))
             elif option == "--no-index":
                 self.no_index = True
-            elif short == "-r" or option == "--requirement":
-                path = take() or ""
-                written = self.written.get(self.absolute(path, cwd))
+            elif option in ("-r", "--requirement"):
+                written = self.written.get(self.absolute(value or "", cwd))
                 if written is None:
-                    self.skip(f"{text}", f"-r {path}: a requirements file is not read by the "
+                    self.skip(text, f"-r {value}: a requirements file is not read by the "
                               "importer; list its lines in [pip] packages")
                 else:
-                    for req in written.splitlines():
-                        req = req.split("#", 1)[0].strip()
-                        if req:
-                            entries.append(("req", req))
-            elif short == "-c" or option == "--constraint":
-                self.skip(text, f"-c {take()}: list the constraints in [pip] constraints")
-            elif short == "-e" or option == "--editable":
-                target = take()
-                if target:
-                    entries.append(("editable", target))
-            elif option in PIP_QUIET:
-                if option in PIP_QUIET_VALUE and not eq:
-                    i += 1
-            elif re.match(r"^-q+$|^-v+$", option):
+                    entries += [("req", line.split("#", 1)[0].strip())
+                                for line in written.splitlines()
+                                if line.split("#", 1)[0].strip()]
+            elif option in ("-c", "--constraint"):
+                self.skip(text, f"-c {value}: list the constraints in [pip] constraints")
+            elif option in ("-e", "--editable") and value:
+                entries.append(("editable", value))
+            elif option in PIP_QUIET or re.match(r"^-[qv]+$", option):
                 pass
-            elif option.startswith("-"):
-                self.notes.append(f"cell {self.cell}: pip option {word} has no profile form; "
-                                  "left out")
             else:
-                entries.append(("req", word))
-            i += 1
+                self.notes.append(f"cell {self.cell}: pip option {option} has no profile form; "
+                                  "left out")
         for kind, target in entries:
             made = self.pip_entry(kind, target, text, cwd, upgrade=upgrade, no_deps=no_deps)
             if made is not None:
@@ -1153,6 +1127,41 @@ def _pip_args(words: list[str]) -> list[str] | None:
     if re.match(r"^python(\d+(\.\d+)?)?$", program) and words[1:4] == ["-m", "uv", "pip"]:
         return words[4:]
     return None
+
+
+#: pip install options followed by a value (``-r FILE``, ``--index-url=URL``, ``-ihttps://``)
+PIP_VALUE = frozenset({"-i", "--index-url", "--extra-index-url", "-f", "--find-links", "-r",
+                       "--requirement", "-c", "--constraint", "-e", "--editable"}) | PIP_QUIET_VALUE
+
+
+def pip_options(words: list[str]) -> list[tuple[str, str | None]]:
+    """The words after ``pip install`` as (option, value) pairs; a requirement is ("", it)."""
+    out: list[tuple[str, str | None]] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        nxt = words[i + 1] if i + 1 < len(words) else None
+        if not word.startswith("-") or word == "-":
+            out.append(("", word))
+        elif word.startswith("--"):
+            option, eq, value = word.partition("=")
+            if not eq and option in PIP_VALUE:
+                value, i = nxt or "", i + 1
+            out.append((option, value if option in PIP_VALUE else None))
+        elif re.match(r"^-[qvU]+[rcefi]$", word):  # -qr FILE: flags written together
+            out += [(f"-{flag}", None) for flag in word[1:-1]]
+            out.append((f"-{word[-1]}", nxt))
+            i += 1
+        elif word[:2] in PIP_VALUE:
+            if len(word) > 2:
+                out.append((word[:2], word[2:]))
+            else:
+                out.append((word, nxt))
+                i += 1
+        else:
+            out.append((word, None))  # -q, -qq, -U, -qU
+        i += 1
+    return out
 
 
 def _exact(requirement: str) -> bool:

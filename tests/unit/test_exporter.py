@@ -306,8 +306,8 @@ def test_devcontainer_without_packages_uses_the_image(tmp_path):
 
 
 def test_ray_runtime_env(tmp_path, isolated):
-    text = PROFILE.replace('HF_HOME = "{drive}/hf-cache"',
-                           'HF_HOME = "{drive}/hf-cache"\nLD_LIBRARY_PATH = "{env:LD_LIBRARY_PATH}:/opt/x"')
+    text = PROFILE.replace('HF_HOME = "{drive}/hf-cache"', 'HF_HOME = "{drive}/hf-cache"\n'
+                           'LD_LIBRARY_PATH = "{env:LD_LIBRARY_PATH}:/opt/x"')
     result = export_profile(write(tmp_path, text), "ray", tmp_path / "out")
     runtime_env = json.loads((tmp_path / "out" / "runtime_env.json").read_text())
     assert runtime_env == {

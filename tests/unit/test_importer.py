@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bootstrap.importer import read_notebook, split_shell
-from bootstrap.profile import PipPackage, parse, to_data
+from bootstrap.profile import parse, to_data
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "tests" / "notebooks"
@@ -347,7 +347,8 @@ def test_workdir_is_the_last_cd_or_chdir_and_drive_mountpoint_is_kept(tmp_path):
     path = notebook(tmp_path,
                     "from google.colab import drive\ndrive.mount('/content/gdrive')",
                     "%cd /content/gdrive/MyDrive/a",
-                    "import os\nBASE = '/content/gdrive/MyDrive'\nos.chdir(os.path.join(BASE, 'b'))",
+                    "import os\nBASE = '/content/gdrive/MyDrive'\n"
+                    "os.chdir(os.path.join(BASE, 'b'))",
                     "%cd ..\n%cd c",
                     "%env GREETING=hello world\n%set_env QUOTED \"as written\"")
     profile = read_notebook(path).profile
