@@ -277,6 +277,7 @@ class _Reader:
         self.workdir: str | None = None
         self.gpu = False
         self.apt_sources = False                  # the notebook added an apt repository
+        self.python: str | None = None            # the notebook's Python, from its metadata
         self.skipped: list[Skipped] = []
         self.notes: list[str] = []
         self.cell = 0
@@ -1348,6 +1349,12 @@ def render(reader: _Reader, *, name: str, notebook: str) -> str:
         table = tomlkit.table()
         table["path"] = reader.portable(reader.workdir)
         doc["workdir"] = table
+    captured = tomlkit.table()
+    captured.add(tomlkit.comment("where the notebook ran; a restore says what differs"))
+    captured["platform"] = reader.platform
+    if reader.python:
+        captured["python"] = reader.python
+    doc["captured"] = captured
     return tomlkit.dumps(doc)
 
 
@@ -1416,6 +1423,9 @@ def read_notebook(notebook: str | os.PathLike[str], *, name: str | None = None) 
                           hint="use letters, digits, '.', '_' and '-', e.g. vision")
     cells, metadata = read_cells(path)
     reader = _Reader(guess_platform(cells, metadata))
+    version = (metadata.get("language_info") or {}).get("version")
+    found = re.match(r"^(3\.\d+)", version) if isinstance(version, str) else None
+    reader.python = found.group(1) if found else None
     text = "\n".join(source for _, source in cells)
     if reader.platform == "colab" and re.search(r"/content/drive/My ?Drive\b", text):
         # Drive mounted from Colab's Files panel leaves no drive.mount in the code

@@ -149,6 +149,8 @@ def test_kaggle_offline_wheels_find_links_and_no_index():
     assert profile.drive is None and profile.git == [] and profile.apt is None
     assert profile.workdir.path == "/kaggle/working"
     assert profile.secrets == {"WANDB_API": "wandb_api"}
+    # where it ran, from the notebook's metadata: a restore elsewhere says what differs
+    assert (profile.captured.platform, profile.captured.python) == ("kaggle", "3.10")
     assert any("wildcard" in s.reason for s in result.skipped)
     assert any("Kaggle" in note for note in result.notes)
 
@@ -382,6 +384,7 @@ def test_a_notebook_without_setup_gives_a_bare_valid_profile(tmp_path):
     path = notebook(tmp_path, "print(1 + 1)", "def f(x):\n    return x\n", "%matplotlib inline")
     result = read_notebook(path)
     assert result.profile.sections() == [] and result.skipped == []
+    assert result.profile.captured.platform == "colab"
 
 
 def test_a_line_python_cannot_read_does_not_hide_the_others(tmp_path):
