@@ -278,6 +278,7 @@ class _Reader:
         self.gpu = False
         self.apt_sources = False                  # the notebook added an apt repository
         self.python: str | None = None            # the notebook's Python, from its metadata
+        self.shown = ""                           # how the shell line being read was typed
         self.skipped: list[Skipped] = []
         self.notes: list[str] = []
         self.cell = 0
@@ -312,6 +313,8 @@ class _Reader:
 
     def skip(self, text: str, reason: str) -> None:
         text = " ".join(text.split())
+        if self.shown and not text.startswith(("!", "%")):
+            text = self.shown + text
         if looks_secret("", text):
             text = "(a line holding a secret value; not copied)"
         self.skipped.append(Skipped(self.cell, text, reason))
@@ -596,7 +599,7 @@ class _Reader:
                 self.skip(f"%{magic} {line}", "uses a Python value only known when the notebook "
                           "runs")
                 return
-            self.shell_line(f"{magic} {line}", expand=False)
+            self.shell_line(f"{magic} {line}", expand=False, shown="%")
         elif magic == "cd":
             if expanded is None:
                 self.skip(f"%cd {line}", "a folder only known when the notebook runs")
@@ -703,13 +706,20 @@ class _Reader:
     # shell -----------------------------------------------------------------------------
 
     def shell_line(self, line: str, *, cwd: str | None = None, expand: bool = True,
-                   script: bool = False) -> str:
+                   script: bool = False, shown: str = "!") -> str:
         """Map one shell line; returns the folder it leaves its shell in (for ``%%bash``)."""
+        before, self.shown = self.shown, "" if script else shown
+        try:
+            return self._shell_line(line, cwd=cwd, expand=expand, script=script)
+        finally:
+            self.shown = before
+
+    def _shell_line(self, line: str, *, cwd: str | None, expand: bool, script: bool) -> str:
         original = line.strip()
         if expand:
             expanded = self.expand(line)
             if expanded is None:
-                self.skip("!" + original, "uses a Python value only known when the notebook runs")
+                self.skip(original, "uses a Python value only known when the notebook runs")
                 return cwd or self.cwd
             line = expanded
         here = cwd or self.cwd
@@ -731,7 +741,7 @@ class _Reader:
                 text = text[:pipes[0]]  # `pip install x | tail -1` installs x
             if _top_level(text, "|<>`") or "$(" in text:
                 self.run_entry({"shell": _literal(text)}, here,
-                               [f"review: cell {self.cell}: !{text}"])
+                               [f"review: cell {self.cell}: {self.shown}{text}"])
                 continue
             try:
                 words = shlex.split(text)
@@ -742,7 +752,7 @@ class _Reader:
                 continue
             if words[0] == "cd":
                 if top and not script:
-                    self.skip("!" + original, "!cd does not change the notebook's folder; "
+                    self.skip(original, "!cd does not change the notebook's folder; "
                               "%cd or os.chdir does")
                     continue
                 here = self.absolute(words[1] if len(words) > 1 else HOME, here)
@@ -799,12 +809,12 @@ class _Reader:
             entry: dict[str, Any] = {"argv": [_literal(w) for w in words]}
             if len(folders) == 1:
                 entry["creates"] = self.guard(self.absolute(folders[0], cwd), cwd)
-            self.run_entry(entry, cwd, [f"cell {self.cell}: !{text}"])
+            self.run_entry(entry, cwd, [f"cell {self.cell}: {self.shown}{text}"])
             return None
         entry = {"argv": [_literal(w) for w in words]}
         if env:
             entry["env"] = {k: _literal(v) for k, v in env.items() if check_env_name(k) is None}
-        self.run_entry(entry, cwd, [f"review: cell {self.cell}: !{text}"])
+        self.run_entry(entry, cwd, [f"review: cell {self.cell}: {self.shown}{text}"])
         return None
 
     def python_command(self, words: list[str], text: str, cwd: str) -> None:
@@ -814,7 +824,7 @@ class _Reader:
                            upgrade=False, no_deps=False)
         elif words[1:2] == ["-m"]:  # a tool: python -m spacy download, nltk.downloader...
             self.run_entry({"argv": [_literal(w) for w in words]}, cwd,
-                           [f"review: cell {self.cell}: !{text}"])
+                           [f"review: cell {self.cell}: {self.shown}{text}"])
         else:
             self.skip(text, "runs the notebook's own work (a script or python -c), not setup; "
                       "add a [[run]] entry by hand if it prepares something")
@@ -996,7 +1006,7 @@ class _Reader:
         if self.apt_sources and good:
             # [apt] runs before every [[run]] entry, so before the repository is added
             self.run_entry({"argv": ["apt-get", "install", "-y", *good]}, self.cwd,
-                           [f"review: cell {self.cell}: !{text}",
+                           [f"review: cell {self.cell}: {self.shown}{text}",
                             "from an apt repository the notebook adds: installed after it"])
             return
         for name in good:
@@ -1018,7 +1028,7 @@ class _Reader:
             self.skip(text, "git settings and queries have no profile form")
             return None
         self.run_entry({"argv": [_literal(w) for w in words]}, cwd,
-                       [f"review: cell {self.cell}: !{text}"])
+                       [f"review: cell {self.cell}: {self.shown}{text}"])
         return None
 
     def clone(self, args: list[str], text: str, cwd: str) -> str | None:
@@ -1058,7 +1068,7 @@ class _Reader:
     def download(self, words: list[str], text: str, cwd: str, env: dict[str, str]) -> None:
         url, dest = _download_target(words)
         entry: dict[str, Any] = {"argv": [_literal(w) for w in words]}
-        comments = [f"review: cell {self.cell}: !{text}"]
+        comments = [f"review: cell {self.cell}: {self.shown}{text}"]
         if dest is not None:
             target = self.absolute(dest, cwd)
             entry["creates"] = self.guard(target, cwd)
@@ -1080,7 +1090,7 @@ class _Reader:
         for flag in ("-d", "-C", "--directory"):
             if flag in words[:-1]:
                 folder = words[words.index(flag) + 1]
-        comments = [f"review: cell {self.cell}: !{text}"]
+        comments = [f"review: cell {self.cell}: {self.shown}{text}"]
         if folder is not None and self.absolute(folder, cwd) not in (cwd, "/"):
             entry["creates"] = self.guard(self.absolute(folder, cwd), cwd)
             comments.append("a [[files]] entry with unpack = true and dest = this folder "

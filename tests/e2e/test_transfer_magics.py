@@ -25,7 +25,7 @@ def test_import_then_export_in_a_notebook(tmp_path, isolated, monkeypatch):
     done = run_notebook(nb, kenv, cwd=tmp_path, monkeypatch=monkeypatch)
 
     assert f"imported {source} as profile ft" in done.text(1)
-    assert "cell 6: ls -la  (only shows something)" in done.text(1)
+    assert "cell 6: !ls -la  (only shows something)" in done.text(1)
     assert (isolated["store"] / "profiles" / "ft.toml").is_file()
     assert "[secrets] HF_TOKEN, WANDB_API_KEY" in done.text(2)
     assert (out / "requirements.txt").read_text().startswith("transformers==4.46.3\n")

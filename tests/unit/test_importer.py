@@ -61,7 +61,7 @@ def test_colab_finetune_pip_drive_secrets_gpu_and_workdir():
     assert profile.env == {"WANDB_PROJECT": "llm-finetune"}
     assert profile.gpu.required is True
     assert profile.apt is None and profile.git == [] and profile.run == []
-    assert [(s.cell, s.text) for s in result.skipped] == [(6, "ls -la")]
+    assert [(s.cell, s.text) for s in result.skipped] == [(6, "!ls -la")]
 
 
 def test_colab_web_ui_clones_apt_and_the_cuda_index():
@@ -88,7 +88,7 @@ def test_colab_web_ui_clones_apt_and_the_cuda_index():
     assert sed.cwd == "/content/stable-diffusion-webui"
     # starting the web UI is the notebook's work, not setup: listed, not run on restore
     (launch,) = result.skipped
-    assert launch.text.startswith("python launch.py --listen") and "work" in launch.reason
+    assert launch.text.startswith("!python launch.py --listen") and "work" in launch.reason
 
 
 def test_colab_yolo_clone_then_cd_then_pip_requirements():
@@ -99,7 +99,7 @@ def test_colab_yolo_clone_then_cd_then_pip_requirements():
     assert pip_set(profile) == ["comet_ml"]
     # -qr: the requirements file of the clone is not read; the line is kept for review
     assert any(s.cell == 2 and "-r requirements.txt" in s.reason for s in result.skipped)
-    assert "#   cell 2: pip install -qr requirements.txt comet_ml" in result.toml
+    assert "#   cell 2: %pip install -qr requirements.txt comet_ml" in result.toml
 
 
 def test_colab_audio_sudo_apt_git_url_my_drive_and_bash_cell():
@@ -209,7 +209,8 @@ def test_python_lines_setup_tools_and_scripts(tmp_path):
     assert repo.dest == "/content/lib" and repo.install and repo.editable
     (tool,) = result.profile.run
     assert tool.argv == ["python", "-m", "spacy", "download", "en_core_web_sm"]
-    assert [s.text for s in result.skipped] == ["python train.py --epochs 3", "rm -rf sample_data"]
+    assert [s.text for s in result.skipped] == ["!python train.py --epochs 3",
+                                                "!rm -rf sample_data"]
 
 
 def test_every_corpus_notebook_validates_through_the_cli(tmp_path, isolated):
@@ -309,8 +310,8 @@ def test_pipes_after_work_or_queries_and_apt_repositories_the_notebook_adds(tmp_
     key, source, xtool = profile.run
     assert key.shell.startswith("curl -sSL") and source.shell.startswith("echo 'deb")
     assert xtool.argv == ["apt-get", "install", "-y", "xtool"]
-    assert [s.text for s in result.skipped] == ["ffmpeg -version",
-                                                "PYTHONPATH=. python train.py --ablation a"]
+    assert [s.text for s in result.skipped] == ["!ffmpeg -version",
+                                                "!PYTHONPATH=. python train.py --ablation a"]
 
 
 def test_the_last_install_of_a_name_wins(tmp_path):
@@ -377,7 +378,7 @@ def test_branches_each_start_from_the_same_folder_and_the_first_one_is_kept(tmp_
     assert pip_set(profile) == ["fancy"]
     (mkdir,) = profile.run
     assert mkdir.cwd == "/content/proj" and mkdir.creates == "out"
-    assert [s.text for s in result.skipped] == ["git pull"]
+    assert [s.text for s in result.skipped] == ["!git pull"]
 
 
 def test_a_notebook_without_setup_gives_a_bare_valid_profile(tmp_path):
@@ -424,7 +425,7 @@ def test_faces_agree_api_cli_and_magic(tmp_path, isolated):
                           cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert f"imported {source} as profile ft" in done.stdout
-    assert "cell 6: ls -la" in done.stdout
+    assert "cell 6: !ls -la" in done.stdout
     written = dry.path.read_text()
     strip = lambda text: [l for l in text.splitlines() if not l.startswith("# Imported by")]  # noqa: E731
     assert strip(written) == strip(dry.toml)
