@@ -574,6 +574,9 @@ class _Reader:
                 self.command(words, shlex.join(words), self.cwd, top=True)  # type: ignore[arg-type]
             else:
                 self.shell_from(args[0], code, node)
+        elif name.endswith(("notebook_login", "auth.authenticate_user")):
+            self.skip(_source(code, node), "a login that asks a person; give the token as a "
+                      "secret in [secrets] instead (e.g. HF_TOKEN)")
         elif name.endswith("files.upload"):
             self.skip(_source(code, node), "an upload needs a person at the browser; keep the "
                       "file in the store and copy it with a [[files]] entry (store = ...)")
@@ -1222,6 +1225,9 @@ def _requirement(target: str) -> str | None:
                 return f"{parse_wheel_filename(last)[0]} @ {target}"
             except InvalidWheelFilename:
                 return None
+        archive = re.search(r"github\.com/[^/]+/([^/]+)/archive/", url)
+        if archive:  # https://github.com/org/repo/archive/main.zip
+            last = archive.group(1)
         last = re.sub(r"(\.git|\.zip|\.tar\.gz|\.tgz)$", "", last)
         last = re.sub(r"-\d[\w.]*$", "", last)  # name-1.2.3.tar.gz
         return f"{last} @ {target}" if re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", last) else None

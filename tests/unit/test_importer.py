@@ -246,7 +246,9 @@ def test_pip_options_map_to_profile_keys(tmp_path):
         "!pip install https://example.org/wheels/tool-1.2-py3-none-any.whl\n"
         "!pip install git+https://github.com/org/lib.git@v2#egg=orglib\n"
         "!pip uninstall -y tensorflow\n"
-        "!pip install --pre some-beta")
+        "!pip install --pre some-beta\n"
+        "!pip install -q https://github.com/org/widget/archive/refs/heads/main.zip\n"
+        "from huggingface_hub import notebook_login\nnotebook_login()")
     result = read_notebook(path)
     pip = result.profile.pip
     assert pip_set(result.profile) == [
@@ -256,10 +258,11 @@ def test_pip_options_map_to_profile_keys(tmp_path):
         "private-pkg", "torch-scatter",
         "tool @ https://example.org/wheels/tool-1.2-py3-none-any.whl",
         "orglib @ git+https://github.com/org/lib.git@v2",
-        "some-beta"]
+        "some-beta", "widget @ https://github.com/org/widget/archive/refs/heads/main.zip"]
     assert pip.extra_index_urls == ["https://pypi.example.org/simple"]
     assert pip.find_links == ["https://data.pyg.org/whl/torch-2.3.0+cu121.html"]
     assert any("uninstall" in s.reason for s in result.skipped)
+    assert any(s.text == "notebook_login()" and "[secrets]" in s.reason for s in result.skipped)
     assert any("--pre" in note for note in result.notes)
 
 
