@@ -27,7 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .session import Status
 
 __all__ = ["__version__", "restore", "status", "save", "load_profile", "dump_profile",
-           "load_ipython_extension", "export", "run_setup"]
+           "load_ipython_extension", "export", "run_setup", "import_notebook",
+           "export_profile"]
 
 
 def restore(profile: Any = None, **options: Any) -> Report:
@@ -106,6 +107,29 @@ def run_setup(notebook: Any, parameters: Any = None, *, store: Any = None, **opt
         options.setdefault("shell", ipython_shell())
     return _run_setup(notebook, parameters, store=Store(detect(store=store).store_root),
                       **options)
+
+
+def import_notebook(notebook: Any, *, name: str | None = None, dry_run: bool = False,
+                    store: Any = None) -> Any:
+    """Read a notebook's setup cells (nothing runs) and save them as profile ``name``.
+
+    Returns a ``bootstrap.importer.ImportResult`` (its ``toml``, ``skipped`` lines
+    and ``notes``); see ``bootstrap.importer.import_notebook``.
+    """
+    from .importer import import_notebook as _import
+
+    return _import(notebook, name=name, dry_run=dry_run, store=store)
+
+
+def export_profile(profile: Any, to: str, dest: Any, *, store: Any = None) -> Any:
+    """Write ``profile`` as repo2docker, devcontainer or Ray files into folder ``dest``.
+
+    Returns a ``bootstrap.exporter.ExportResult`` (the files written and what did
+    not carry over); see ``bootstrap.exporter.export_profile``.
+    """
+    from .exporter import export_profile as _export
+
+    return _export(profile, to, dest, store=store)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -1,6 +1,7 @@
 """The command line: ``bootstrap restore|validate|show|lock PROFILE``,
 ``bootstrap save NAME``, ``bootstrap setup NOTEBOOK``, ``bootstrap status``,
-``bootstrap help [TOPIC]``.
+``bootstrap help [TOPIC]``, ``bootstrap import NOTEBOOK``,
+``bootstrap export PROFILE --to ENGINE DIR``.
 
 Options map one to one onto the Python API. Errors print as their few lines
 (what, where, hint); ``--debug`` shows tracebacks. Exit codes: 0 done,
@@ -109,6 +110,22 @@ def build_parser() -> argparse.ArgumentParser:
                       help="count changes after this time (epoch seconds or ISO 8601; default: "
                            "BOOTSTRAP_SESSION_START or when the VM started)")
     _common(save)
+
+    imp = sub.add_parser("import", help="write a profile from a notebook's setup cells "
+                                        "(nothing in it runs)")
+    imp.add_argument("notebook", help="the notebook (.ipynb) whose pip, apt, Drive, git... "
+                                      "lines to read")
+    imp.add_argument("--name", help="the profile name (default: the notebook's file name)")
+    imp.add_argument("--dry-run", action="store_true", help="print the profile, write nothing")
+    _common(imp)
+
+    exp = sub.add_parser("export", help="write a profile as repo2docker, devcontainer or Ray "
+                                        "files")
+    exp.add_argument("profile", help="a profile name, a path to a .toml file or an https URL")
+    exp.add_argument("--to", required=True, choices=("repo2docker", "devcontainer", "ray"),
+                     help="the engine to write files for")
+    exp.add_argument("dest", metavar="DIR", help="the folder to write them into")
+    _common(exp)
     return parser
 
 
@@ -220,9 +237,26 @@ def cmd_lock(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from . import import_notebook
+
+    result = import_notebook(args.notebook, name=args.name, dry_run=args.dry_run,
+                             store=args.store)
+    print(result.text())
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from . import export_profile
+
+    print(export_profile(args.profile, args.to, args.dest, store=args.store).text())
+    return 0
+
+
 COMMANDS = {"restore": cmd_restore, "status": cmd_status, "help": cmd_help,
             "validate": cmd_validate, "show": cmd_show,
-            "setup": cmd_setup, "save": cmd_save, "lock": cmd_lock}
+            "setup": cmd_setup, "save": cmd_save, "lock": cmd_lock,
+            "import": cmd_import, "export": cmd_export}
 
 
 def unknown_options(parser: argparse.ArgumentParser, command: str | None,

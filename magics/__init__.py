@@ -18,6 +18,7 @@ GROUPS = [
     ("setup", "SetupMagics"),         # %run_setup
     ("save", "SaveMagics"),           # %save_env
     ("help", "HelpMagics"),           # %bootstrap_help
+    ("transfer", "TransferMagics"),   # %import_env, %export_env
 ]
 
 
