@@ -49,6 +49,7 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
                   environ=dict(os.environ) if dry_run else os.environ)
     report = Report(profile=profile.name or "profile", origin=profile.origin,
                     platform=platform.label, python=ctx.python, dry_run=dry_run)
+    report.notes.extend(platform.notes)
     if dry_run:
         wanted = [name for name, reason in selected if not reason]
         report.notes.extend("order: " + line for line in

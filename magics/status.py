@@ -68,7 +68,7 @@ def gpu_line() -> str:
 def drive_line(platform: Any) -> str:
     root = platform.drive_root
     if platform.mountpoint is not None:
-        mounted = os.path.ismount(platform.mountpoint) or (platform.mountpoint / "MyDrive").is_dir()
+        mounted = os.path.ismount(platform.mountpoint)
         return f"{root} ({'mounted' if mounted else 'not mounted'} at {platform.mountpoint})"
     return f"{root} ({'present' if root.is_dir() else 'missing'})"
 

@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 from ..context import Context
 from ..errors import StepError
+from ..platform import PAGE, PROCESS, colab_page
 from ..profile import Profile
 from . import Check
 
@@ -81,6 +82,17 @@ class Sources:
     # -- the sources ---------------------------------------------------------
 
     def _colab(self, name: str) -> str:
+        how = colab_page(self.ctx.environ)
+        if how != PAGE:
+            # Colab's secrets come through the page: a plain process gets AttributeError,
+            # an unconnected kernel waits 10 s per secret. Say so once, use the others.
+            where = "a plain process" if how == PROCESS else "a kernel not connected to it"
+            self.ctx.note(f"Colab's secrets can only be read from the notebook page, not from "
+                          f"{where}: using {', '.join(LABELS[s] for s in self._others('colab'))}")
+            raise self._gone("colab", Miss(
+                f"Colab's secrets cannot be read from {where}",
+                "run %restore_env in the notebook open in Colab, or put the secret in "
+                f"{self.dotenv_path()} or the environment")) from None
         try:
             from google.colab import userdata
         except ImportError:
@@ -157,6 +169,9 @@ class Sources:
 
     def dotenv_path(self) -> Path:
         return self.ctx.store.root / DOTENV
+
+    def _others(self, source: str) -> list[str]:
+        return [other for other in self.ctx.platform.secret_sources if other != source]
 
     def _gone(self, source: str, miss: Miss) -> Miss:
         self.unavailable[source] = miss

@@ -178,8 +178,12 @@ def test_colab_secret_without_notebook_access(tmp_path, colab):
     assert "HF_TOKEN" not in os.environ
 
 
-def test_colab_without_the_ui_is_asked_once(tmp_path, colab, isolated, monkeypatch):
-    monkeypatch.delenv("FAKE_COLAB_SECRETS", raising=False)
+def test_a_page_that_does_not_answer_is_asked_once(tmp_path, colab, isolated, monkeypatch):
+    from google.colab import _message
+
+    monkeypatch.delenv("FAKE_COLAB_PAGE")                 # a kernel whose page is gone
+    monkeypatch.setenv("FAKE_COLAB_PAGE_WAIT", "0")
+    monkeypatch.setattr(_message.ipython, "get_kernelapp", lambda: object())
     dotenv(isolated, f"WANDB={OTHER}\n")
     with pytest.raises(StepError) as caught:
         bootstrap.restore(write_profile(tmp_path, '[secrets]\nWANDB_API_KEY = "WANDB"\n'
@@ -192,6 +196,27 @@ def test_colab_without_the_ui_is_asked_once(tmp_path, colab, isolated, monkeypat
         "running from the Colab UI)")
     assert "run the restore from the notebook open in Colab's UI" in error.hint
     assert OTHER not in everything_shown(error.report, error)
+
+
+@pytest.mark.parametrize("how", ["process", "kernel"])
+def test_colab_secrets_without_the_page_fall_back_at_once(tmp_path, colab, isolated,
+                                                          monkeypatch, how):
+    colab.secrets({"WANDB": "from-colab", "HF_TOKEN": "from-colab"})
+    colab.without_page()
+    if how == "kernel":
+        monkeypatch.setenv("BOOTSTRAP_COLAB_PAGE", "kernel")
+    dotenv(isolated, f"WANDB={OTHER}\n")
+    monkeypatch.setenv("HF_TOKEN_SOURCE", VALUE)
+    report = bootstrap.restore(write_profile(
+        tmp_path, '[secrets]\nWANDB_API_KEY = "WANDB"\nHF_TOKEN = "HF_TOKEN_SOURCE"\n'))
+    assert (os.environ["WANDB_API_KEY"], os.environ["HF_TOKEN"]) == (OTHER, VALUE)
+    where = "a plain process" if how == "process" else "a kernel not connected to it"
+    assert report.step("secrets").notes == [
+        f"Colab's secrets can only be read from the notebook page, not from {where}: using "
+        "the store's .env, the environment",
+        "WANDB_API_KEY from the store's .env", "HF_TOKEN from the environment"]
+    assert colab.calls() == []
+    assert VALUE not in everything_shown(report) and OTHER not in everything_shown(report)
 
 
 def test_colab_refuses_a_name_with_a_space(colab):
