@@ -21,7 +21,7 @@ from .platform import detect
 from .profile import Profile, load
 from .report import CHANGED, FAILED, PLANNED, SATISFIED, SKIPPED, Event, Progress, Report, \
     StepResult
-from .store import Store
+from .store import Store, kaggle_store
 
 
 def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = (),
@@ -36,6 +36,9 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
     """
     platform = detect(store=store, drive=drive)
     the_store = Store(platform.store_root)
+    store_notes = [] if platform.kaggle_root is None else kaggle_store(
+        the_store, platform.kaggle_root / "input",
+        chosen=the_store.root != platform.kaggle_root / "working" / ".bootstrap")
     if not isinstance(profile, Profile):
         # On Colab the store is on Drive: a fresh VM must mount it to find the profile.
         steps.load("drive").before_lookup(platform, os.fspath(profile))
@@ -49,7 +52,7 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
                   environ=dict(os.environ) if dry_run else os.environ)
     report = Report(profile=profile.name or "profile", origin=profile.origin,
                     platform=platform.label, python=ctx.python, dry_run=dry_run)
-    report.notes.extend(platform.notes)
+    report.notes.extend(platform.notes + tuple(store_notes))
     if dry_run:
         wanted = [name for name, reason in selected if not reason]
         report.notes.extend("order: " + line for line in

@@ -9,15 +9,18 @@ it), not told to it.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import IPython
 import pytest
 
 from tests.support.fakes import FAKES, clean_environ, colab, fake_modules  # noqa: F401
 from tests.support.kernels import KernelEnv, kernel_env, kernel_environment, notebook, \
     project_wheel, run_notebook
+from tests.support.setup_notebooks import code, write_notebook
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("clean_environ")]
 
@@ -111,3 +114,27 @@ def run_from_page(kc: Any, code: str) -> str:
         elif kind == "status" and content["execution_state"] == "idle":
             break
     return "\n".join(shown)
+
+
+# -- the kernel stack Colab and Kaggle run ------------------------------------------------
+
+OLD_STACK = IPython.version_info < (8,) and sys.version_info >= (3, 12)
+
+
+def test_x_equals_bang_cmd_in_an_inline_setup_cell(kenv, tmp_path, monkeypatch):
+    """IPython 7.34 on Python 3.12+ (Colab, Kaggle) cannot transform ``x = !cmd``: Python
+    3.12's tokenizer calls ``!`` an operator, which IPython 7's transformer does not expect.
+    It fails there in the user's own cells too; ``x = %sx cmd`` is the same and works."""
+    write_notebook(tmp_path / "bang.ipynb", [code("out = !echo shell-ok\nprint(out[0])")])
+    write_notebook(tmp_path / "sx.ipynb", [code("out = %sx echo shell-ok\nprint(out[0])")])
+    nb = notebook("%load_ext bootstrap", "%run_setup sx.ipynb --inline",
+                  "%run_setup bang.ipynb --inline")
+    done = run_notebook(nb, kenv, cwd=tmp_path, monkeypatch=monkeypatch, timeout=60)
+    assert "shell-ok" in done.text(1)
+    if OLD_STACK:
+        assert done.error is not None
+        assert "bang.ipynb failed in cell 1: SyntaxError: invalid syntax" in done.text(2)
+        assert "Traceback" not in done.text(2).split("error:")[-1]
+    else:
+        assert done.error is None, done.error
+        assert "shell-ok" in done.text(2)
