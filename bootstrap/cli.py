@@ -1,5 +1,5 @@
 """The command line: ``bootstrap restore|validate|show|lock PROFILE``,
-``bootstrap save NAME``, ``bootstrap setup NOTEBOOK``.
+``bootstrap save NAME``, ``bootstrap setup NOTEBOOK``, ``bootstrap pack PROFILE DEST``.
 
 Options map one to one onto the Python API. Errors print as their few lines
 (what, where, hint); ``--debug`` shows tracebacks. Exit codes: 0 done,
@@ -93,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help="count changes after this time (epoch seconds or ISO 8601; default: "
                            "BOOTSTRAP_SESSION_START or when the VM started)")
     _common(save)
+    pack = sub.add_parser("pack", help="write a profile, its lock and the wheels it needs into "
+                                       "a folder to upload as a Kaggle dataset")
+    pack.add_argument("profile", help="a profile name or a path to a .toml file")
+    pack.add_argument("dest", help="a new folder")
+    pack.add_argument("--id", dest="dataset_id", metavar="USER/SLUG",
+                      help="the dataset's id (default: KAGGLE_USERNAME/NAME-env)")
+    pack.add_argument("--title", help="the dataset's title (default: NAME environment)")
+    _common(pack)
     return parser
 
 
@@ -186,8 +194,16 @@ def cmd_lock(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pack(args: argparse.Namespace) -> int:
+    from . import pack
+
+    print(pack(args.profile, args.dest, store=args.store, dataset_id=args.dataset_id,
+               title=args.title).text())
+    return 0
+
+
 COMMANDS = {"restore": cmd_restore, "validate": cmd_validate, "show": cmd_show,
-            "setup": cmd_setup, "save": cmd_save, "lock": cmd_lock}
+            "setup": cmd_setup, "save": cmd_save, "lock": cmd_lock, "pack": cmd_pack}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,7 +21,7 @@ from .platform import detect
 from .profile import Profile, load
 from .report import CHANGED, FAILED, PLANNED, SATISFIED, SKIPPED, Event, Progress, Report, \
     StepResult
-from .store import Store, kaggle_store
+from .store import Store, kaggle_store, missing_from_attached
 
 
 def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = (),
@@ -36,7 +36,7 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
     """
     platform = detect(store=store, drive=drive)
     the_store = Store(platform.store_root)
-    store_notes = [] if platform.kaggle_root is None else kaggle_store(
+    store_notes, attached = ([], []) if platform.kaggle_root is None else kaggle_store(
         the_store, platform.kaggle_root / "input",
         chosen=the_store.root != platform.kaggle_root / "working" / ".bootstrap")
     if not isinstance(profile, Profile):
@@ -66,6 +66,8 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
         if result.outcome == FAILED:
             error: BootstrapError = result.data["error"]
             error.report = report
+            if name == "pip":
+                missing_from_attached(error, attached, profile.name or "PROFILE")
             raise error
     if profile.captured is not None:
         from .capture import moved

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import StoreError
+from .errors import BootstrapError, StoreError
 
 
 @dataclass(frozen=True)
@@ -211,16 +211,31 @@ def link_attached(store: Store, below: list[Path], gone_from: Path | None = None
     return made
 
 
-def kaggle_store(store: Store, input_root: Path, *, chosen: bool) -> list[str]:
-    """Layer the stores attached under ``input_root`` below ``store``; the report's notes."""
+def kaggle_store(store: Store, input_root: Path, *, chosen: bool) -> tuple[list[str], list[Path]]:
+    """Layer the stores attached under ``input_root`` below ``store``: the report's notes,
+    and the attached stores."""
     below = attached_stores(input_root)
     made = link_attached(store, below, input_root)
     if below:
         names = ", ".join(str(p) for p in below)
         return [f"store attached read-only: {names} (under {store.root}; "
-                f"{made} new link{'s' if made != 1 else ''})"]
+                f"{made} new link{'s' if made != 1 else ''})"], below
     if chosen:
-        return []
+        return [], below
     return [f"the store {store.root} is in /kaggle/working, which comes back in the next "
             "session only with the notebook's Persistence set to \"Files\"; to keep it for "
-            "good, write it as a dataset with `bootstrap pack` and attach that dataset"]
+            "good, write it as a dataset with `bootstrap pack` and attach that dataset"], below
+
+
+def missing_from_attached(error: BootstrapError, attached: list[Path], profile: str) -> None:
+    """Say how to add a wheel a restore could not get to the dataset it should come from."""
+    import re
+
+    found = re.search(r"[\w.+-]+\.whl", " ".join(filter(None, (error.what, error.where))))
+    if not attached or found is None:
+        return
+    error.what = f"{found.group(0)} is not in the attached store, and {error.what}"
+    error.hint = (f"add it to the dataset: where the internet is on, run `bootstrap restore "
+                  f"{profile}` and `bootstrap pack {profile} DEST`, upload DEST as a new "
+                  "version of the dataset (kaggle datasets version -p DEST -m 'wheels'), "
+                  "and attach that version; or turn the notebook's internet on for this run")

@@ -17,6 +17,7 @@ GROUPS = [
     ("status", "StatusMagics"),       # %env_status
     ("setup", "SetupMagics"),         # %run_setup
     ("save", "SaveMagics"),           # %save_env
+    ("pack", "PackMagics"),           # %pack_env
 ]
 
 

@@ -5,6 +5,7 @@ that is then closed, and a real read-only bind mount for the dataset."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 
 import bootstrap
 from bootstrap import wheelstore
+from bootstrap.cli import main
 from bootstrap.store import attached_stores
 from tests.support.fakes import clean_environ, fake_modules, kaggle  # noqa: F401
 from tests.support.venvs import installed, make_venv
@@ -86,9 +88,21 @@ def test_a_store_attached_read_only_restores_a_fresh_vm_with_the_index_gone(
     assert wheelstore.wait() == []
     assert (made / "profiles" / "locks" / "pylock.work.toml").is_file()
 
-    # Kaggle: the store attached as a dataset, read-only; the index unreachable
-    dataset = kaggle.input / "my-env-store"
-    shutil.copytree(made, dataset)
+    # packed for Kaggle: the profile, its lock, exactly its wheels, the dataset's metadata
+    monkeypatch.setenv("KAGGLE_USERNAME", "someone")
+    dataset = kaggle.input / "work-env"
+    assert main(["pack", "work", str(dataset)]) == 0
+    assert json.loads((dataset / "dataset-metadata.json").read_text()) == {
+        "title": "work environment", "id": "someone/work-env",
+        "licenses": [{"name": "CC0-1.0"}]}
+    packed = sorted(str(p.relative_to(dataset)) for p in dataset.rglob("*") if p.is_file())
+    wheels = sorted(p for p in packed if p.startswith("wheels/"))
+    assert [Path(w).name for w in sorted(wheels, key=lambda w: Path(w).name)] == \
+        sorted(f"{n}-{v}-py3-none-any.whl" for n, v in EVERYTHING.items())
+    assert packed == sorted(["dataset-metadata.json", "profiles/work.toml",
+                             "profiles/locks/pylock.work.toml", *wheels])
+
+    # Kaggle: the pack attached as a dataset, read-only; the index unreachable
     read_only(dataset)
     before = tree(dataset)
     monkeypatch.delenv("BOOTSTRAP_PLATFORM")
@@ -114,3 +128,66 @@ def test_a_store_attached_read_only_restores_a_fresh_vm_with_the_index_gone(
     again = bootstrap.restore("work", python=str(vm))
     assert again.step("pip").outcome == "satisfied"
     assert tree(dataset) == before
+
+
+def test_a_wheel_missing_from_the_dataset_is_named_with_how_to_add_it(
+        tmp_path, index, fresh_venv, monkeypatch, isolated, kaggle):
+    monkeypatch.setenv("BOOTSTRAP_PLATFORM", "local")
+    monkeypatch.setenv("NB_TEST_INDEX", f"{index.url}/simple/")
+    (isolated["store"] / "profiles").mkdir(parents=True)
+    write_profile(isolated["store"] / "profiles")
+    bootstrap.restore("work", python=str(fresh_venv))
+    assert wheelstore.wait() == []
+    dataset = kaggle.input / "work-env"
+    bootstrap.pack("work", dataset)
+    (dataset / "wheels" / "delta-0.5-py3-none-any.whl").unlink()
+
+    monkeypatch.delenv("BOOTSTRAP_PLATFORM")
+    monkeypatch.delenv("BOOTSTRAP_STORE")
+    monkeypatch.delenv("BOOTSTRAP_DRIVE")
+    monkeypatch.setenv("NB_TEST_INDEX", closed_port_url())
+    monkeypatch.setenv("BOOTSTRAP_WHEEL_CACHE", str(tmp_path / "kaggle-local-wheels"))
+    index.stop()
+    with pytest.raises(bootstrap.errors.StepError) as caught:
+        bootstrap.restore("work", python=str(make_venv(tmp_path / "kaggle-vm")))
+    error = caught.value
+    assert error.what.startswith("delta-0.5-py3-none-any.whl is not in the attached store, "
+                                 "and ")
+    assert error.hint.startswith("add it to the dataset: where the internet is on, run "
+                                 "`bootstrap restore work` and `bootstrap pack work DEST`, "
+                                 "upload DEST as a new version of the dataset")
+
+
+def test_pack_needs_a_lock_and_an_empty_folder(tmp_path, isolated):
+    (isolated["store"] / "profiles").mkdir(parents=True)
+    write_profile(isolated["store"] / "profiles")
+    with pytest.raises(bootstrap.errors.StoreError) as caught:
+        bootstrap.pack("work", tmp_path / "out")
+    assert caught.value.what == "work has no lock yet"
+    assert caught.value.hint.startswith("run `bootstrap restore work` (or `bootstrap lock work`)")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    with pytest.raises(bootstrap.errors.OptionError, match="is not empty"):
+        bootstrap.pack("work", tmp_path / "full")
+
+
+def test_pack_env_magic_packs_like_the_cli(tmp_path, isolated, monkeypatch):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    (isolated["store"] / "profiles").mkdir(parents=True)
+    (isolated["store"] / "profiles" / "plain.toml").write_text('[env]\nA = "b"\n')
+    monkeypatch.delenv("KAGGLE_USERNAME", raising=False)
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "no-kaggle-json"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    shell = InteractiveShell.instance()
+    try:
+        shell.run_line_magic("load_ext", "bootstrap")
+        shell.run_line_magic("pack_env", f"plain {tmp_path / 'ds'} --id me/plain-env")
+    finally:
+        InteractiveShell.clear_instance()
+    assert (tmp_path / "ds" / "profiles" / "plain.toml").read_text() == '[env]\nA = "b"\n'
+    assert json.loads((tmp_path / "ds" / "dataset-metadata.json").read_text())["id"] == \
+        "me/plain-env"
+    assert main(["pack", "plain", str(tmp_path / "ds2")]) == 0
+    assert json.loads((tmp_path / "ds2" / "dataset-metadata.json").read_text())["id"] == \
+        "INSERT_USERNAME/plain-env"
