@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
+from tests.support.httpserver import LoopbackServer
+
 FAKES = Path(__file__).resolve().parent.parent / "fakes"
-_MODULES = ("google", "kaggle_secrets")
+_MODULES = ("google", "kaggle_secrets", "kaggle_web_client")
 
 
 def write_profile(folder: Path, text: str, name: str = "p.toml") -> Path:
@@ -192,16 +194,54 @@ class FakeKaggle:
         log = self.root / "colab-calls.log"
         return log.read_text().splitlines() if log.exists() else []
 
-    def secrets(self, values: dict[str, str]) -> Path:
+    service: Any = None    # Kaggle's secret service: a LoopbackServer on 127.0.0.1
+    attached: dict[str, str] = field(default_factory=dict)
+    #: label -> an HTTP status the service answers for it (a label of "*": for every one)
+    statuses: dict[str, int] = field(default_factory=dict)
+    labels: list[str] = field(default_factory=list)
+
+    def secrets(self, values: dict[str, str]) -> None:
         """Secrets attached to this notebook (Add-ons > Secrets)."""
-        path = self.root / "kaggle-secrets.json"
-        path.write_text(json.dumps(values))
-        self.monkeypatch.setenv("FAKE_KAGGLE_SECRETS", str(path))
-        return path
+        self.attached.clear()
+        self.attached.update(values)
+
+    def offline(self) -> None:
+        """The notebook's internet is off: the service cannot be reached at all."""
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.monkeypatch.setenv("KAGGLE_URL_BASE", f"http://127.0.0.1:{port}")
+
+    def asked(self) -> list[str]:
+        """The labels the service was asked for, in order."""
+        return list(self.labels)
+
+    def _answer(self, request: Any) -> None:
+        from tests.support.httpserver import send_bytes
+
+        body = json.loads(request.rfile.read(int(request.headers["Content-Length"])))
+        label = body["Label"]
+        self.labels.append(label)
+        status = self.statuses.get(label, self.statuses.get("*"))
+        if status is not None:
+            request.send_response(status)
+            request.send_header("Content-Length", "0")
+            request.end_headers()
+            return
+        if label in self.attached:
+            answer = {"wasSuccessful": True, "result": {"secret": self.attached[label]}}
+        else:
+            answer = {"errors": [f"No user secrets exist for kernel id 12345678 and label "
+                                 f"{label}"], "error": {"code": 5, "details": []},
+                      "wasSuccessful": False}
+        send_bytes(request, json.dumps(answer).encode(), honor_range=False,
+                   content_type="application/json")
 
 
 @pytest.fixture
-def kaggle(tmp_path, monkeypatch, fake_modules) -> FakeKaggle:
+def kaggle(tmp_path, monkeypatch, fake_modules):
     """A Kaggle notebook session: detection, kaggle_secrets, an empty /kaggle/input and
     /kaggle/working (the Drive root and store stay the test's unless it unsets them)."""
     root = tmp_path / "kaggle"
@@ -213,11 +253,15 @@ def kaggle(tmp_path, monkeypatch, fake_modules) -> FakeKaggle:
     # Kaggle's GPU and CPU images are built on Colab's: its variables are there too
     monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab-external-images_20260514-060047_RC00")
     monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Interactive")
-    monkeypatch.setenv("KAGGLE_URL_BASE", "https://www.kaggle.com")
     monkeypatch.setenv("KAGGLE_USER_SECRETS_TOKEN", "a-session-token")
-    for name in ("FAKE_KAGGLE_SECRETS", "FAKE_KAGGLE_OFFLINE", "ISTPUVM"):
-        monkeypatch.delenv(name, raising=False)
-    return FakeKaggle(root, monkeypatch)
+    monkeypatch.setenv("KAGGLE_DATA_PROXY_URL", "https://dp.kaggle.net")
+    monkeypatch.delenv("ISTPUVM", raising=False)
+    fake = FakeKaggle(root, monkeypatch)
+    with LoopbackServer() as service:
+        fake.service = service
+        service.route("/requests/GetUserSecretByLabelRequest", fake._answer)
+        monkeypatch.setenv("KAGGLE_URL_BASE", service.url)
+        yield fake
 
 
 class Lines:
