@@ -52,6 +52,8 @@ class Report:
     dry_run: bool = False
     steps: list[StepResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: (distribution, old version or None, new version) the whole restore changed
+    installed_changes: list[tuple[str, str | None, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -57,6 +57,8 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
         wanted = [name for name, reason in selected if not reason]
         report.notes.extend("order: " + line for line in
                             order.explain(order.needs(profile, wanted), wanted))
+    # what the target has installed before: [[run]] entries and setup notebooks install too
+    before = None if dry_run else installed(ctx.python)
     for name, reason in selected:
         if reason:
             report.steps.append(StepResult(name, SKIPPED, reason))
@@ -69,11 +71,23 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
             if name == "pip":
                 missing_from_attached(error, attached, profile.name or "PROFILE")
             raise error
+    if before is not None and report.changed:
+        after = installed(ctx.python)
+        report.installed_changes = [(name, before.get(name), version)
+                                    for name, version in sorted(after.items())
+                                    if before.get(name) != version]
     if profile.captured is not None:
         from .capture import moved
 
         report.notes.extend(moved(profile, ctx))
     return report
+
+
+def installed(python: str) -> dict[str, str]:
+    """The target's installed distributions and their versions (from folder names: cheap)."""
+    from .interpreter import inspect
+
+    return {name: dist.version for name, dist in inspect(python).distributions().items()}
 
 
 def target_python(python: str | None) -> str:

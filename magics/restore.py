@@ -45,7 +45,8 @@ class BootstrapMagics(Magics):
     @argument("--force", action="store_true",
               help="redo steps that keep a done-marker (e.g. the setup notebook)")
     @argument("--restart", action="store_true",
-              help="restart the kernel when the install replaced modules it has imported")
+              help="restart the kernel when the install replaced modules it has imported "
+                   "(Colab then shows 'Your session crashed' and a Run all stops there)")
     @line_magic
     def restore_env(self, line: str = "") -> None:
         """Restore this machine (packages, files, settings) from a saved profile.
@@ -120,7 +121,7 @@ def run(shell: Any, args: Any) -> Any:
     from bootstrap.platform import detect_name
 
     from .display import LiveView, show
-    from .restart import colab_prompt
+    from .restart import colab_prompt, colab_prompt_wanted
 
     spec, store = resolve(args.profile, args.store)
     from bootstrap.runner import step_names
@@ -144,7 +145,9 @@ def run(shell: Any, args: Any) -> Any:
             restarting = True
             report.notes.append(f"{', '.join(stale)} imported before the install: restarting "
                                 "the runtime now (--restart); then run %load_ext bootstrap and "
-                                "%restore_env again, it will find everything in place")
+                                "%restore_env again, it will find everything in place"
+                                + (" (Colab will say 'Your session crashed': it has no other "
+                                   "word for a restart)" if platform == "colab" else ""))
         else:
             report.notes.append(f"{', '.join(stale)} imported before the install: "
                                 "restart the runtime to use the new versions")
@@ -163,7 +166,7 @@ def run(shell: Any, args: Any) -> Any:
         report.notes.append(f"the setup notebook exported {', '.join(sorted(exported))} "
                             "into this notebook")
     view.finish(report)
-    if stale and platform == "colab" and not restarting:
+    if stale and platform == "colab" and not restarting and colab_prompt_wanted(os.environ):
         show(colab_prompt(stale))
     if restarting:
         from .restart import restart_kernel
@@ -179,11 +182,11 @@ def shell_can_restart(shell: Any) -> bool:
 
 
 def stale_after(report: Any, platform: str) -> list[str]:
-    """Modules this kernel imported whose distributions the pip step replaced."""
+    """Modules this kernel imported whose distributions the restore replaced (any step:
+    pip, [[run]] entries, a setup notebook)."""
     from bootstrap.interpreter import inspect, is_running
 
-    pip = report.step("pip")
-    changed = (pip.data or {}).get("changed") if pip is not None else None
+    changed = report.installed_changes
     if not changed or not is_running(report.python):
         return []
     from .restart import stale_modules

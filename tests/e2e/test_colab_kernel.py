@@ -23,6 +23,7 @@ from tests.support.kernels import KernelEnv, kernel_env, kernel_environment, not
 from tests.support.setup_notebooks import code, write_notebook
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("clean_environ")]
+COLAB_MIME = "application/vnd.colab-display-data+json"
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +139,32 @@ def test_x_equals_bang_cmd_in_an_inline_setup_cell(kenv, tmp_path, monkeypatch):
     else:
         assert done.error is None, done.error
         assert "shell-ok" in done.text(2)
+
+
+# -- after the restore: modules the kernel holds that changed ------------------------------
+
+@pytest.mark.parametrize("skip_warning", [False, True])
+def test_a_run_entry_that_upgrades_an_imported_module_gets_colabs_prompt(
+        kenv, wheelhouse, tmp_path, monkeypatch, skip_warning):
+    """Not only the pip step installs: a [[run]] entry (or a setup notebook) can too."""
+    from tests.support.venvs import uv
+
+    kenv.install("alpha==1.0", find_links=wheelhouse)
+    monkeypatch.setenv("BOOTSTRAP_PLATFORM", "colab")
+    if skip_warning:
+        monkeypatch.setenv("SKIP_COLAB_PIP_WARNING", "1")
+    else:
+        monkeypatch.delenv("SKIP_COLAB_PIP_WARNING", raising=False)
+    profile = tmp_path / "run.toml"
+    profile.write_text(f'[[run]]\nargv = ["{uv()}", "pip", "install", "--quiet", "--python", '
+                       f'"{{python}}", "--offline", "--no-index", "--find-links", "{wheelhouse}", '
+                       '"alpha==2.0"]\n')
+    nb = notebook("%load_ext bootstrap", "import alpha", f"%restore_env {profile}")
+    done = run_notebook(nb, kenv, cwd=tmp_path, monkeypatch=monkeypatch, timeout=60)
+    assert done.error is None, done.error
+    shown = [o for o in done.nb.cells[2].outputs if o.output_type == "display_data"]
+    assert "note: alpha imported before the install: restart the runtime to use the new " \
+           "versions" in shown[0].data["text/plain"]
+    prompts = [o.data[COLAB_MIME] for o in shown if COLAB_MIME in o.data]
+    assert prompts == ([] if skip_warning else [{"pip_warning": {"packages": ["alpha"]},
+                                                 "id": prompts[0]["id"]}])
