@@ -191,3 +191,25 @@ def test_pack_env_magic_packs_like_the_cli(tmp_path, isolated, monkeypatch):
     assert main(["pack", "plain", str(tmp_path / "ds2")]) == 0
     assert json.loads((tmp_path / "ds2" / "dataset-metadata.json").read_text())["id"] == \
         "INSERT_USERNAME/plain-env"
+
+
+def test_pack_takes_the_debs_the_store_keeps_for_the_profiles_apt_packages(tmp_path, isolated):
+    store = isolated["store"]
+    (store / "profiles").mkdir(parents=True)
+    (store / "profiles" / "tools.toml").write_text('[apt]\npackages = ["ffmpeg"]\n')
+    (store / "debs" / "sets").mkdir(parents=True)
+    for name in ("ffmpeg_4.4.2-0ubuntu0.22.04.1_amd64.deb", "libavcodec58_7%3a4.4.2_amd64.deb",
+                 "cowsay_3.03_all.deb"):
+        (store / "debs" / name).write_bytes(name.encode())
+    (store / "debs" / "sets" / "aaaa.json").write_text(json.dumps({"debs": [
+        {"filename": "ffmpeg_4.4.2-0ubuntu0.22.04.1_amd64.deb", "size": 1, "sha256": "x"},
+        {"filename": "libavcodec58_7%3a4.4.2_amd64.deb", "size": 1, "sha256": "y"}]}))
+    (store / "debs" / "sets" / "bbbb.json").write_text(json.dumps({"debs": [
+        {"filename": "cowsay_3.03_all.deb", "size": 1, "sha256": "z"}]}))
+    packed = bootstrap.pack("tools", tmp_path / "ds", dataset_id="me/tools-env")
+    assert sorted(packed.debs) == ["ffmpeg_4.4.2-0ubuntu0.22.04.1_amd64.deb",
+                                   "libavcodec58_7%3a4.4.2_amd64.deb"]
+    assert sorted(p.name for p in (tmp_path / "ds" / "debs").rglob("*") if p.is_file()) == [
+        "aaaa.json", "ffmpeg_4.4.2-0ubuntu0.22.04.1_amd64.deb",
+        "libavcodec58_7%3a4.4.2_amd64.deb"]
+    assert "upload it: kaggle datasets create -p" in packed.text()
