@@ -71,8 +71,8 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
             if name == "pip":
                 missing_from_attached(error, attached, profile.name or "PROFILE")
             raise error
-    if before is not None and report.changed:
-        after = installed(ctx.python)
+    after = installed(ctx.python) if before is not None and report.changed else None
+    if before is not None and after is not None:
         report.installed_changes = [(name, before.get(name), version)
                                     for name, version in sorted(after.items())
                                     if before.get(name) != version]
@@ -83,11 +83,15 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
     return report
 
 
-def installed(python: str) -> dict[str, str]:
-    """The target's installed distributions and their versions (from folder names: cheap)."""
+def installed(python: str) -> dict[str, str] | None:
+    """The target's installed distributions and their versions (from folder names: cheap);
+    None when they cannot be read (the restore goes on without the comparison)."""
     from .interpreter import inspect
 
-    return {name: dist.version for name, dist in inspect(python).distributions().items()}
+    try:
+        return {name: dist.version for name, dist in inspect(python).distributions().items()}
+    except (OSError, BootstrapError):
+        return None
 
 
 def target_python(python: str | None) -> str:
