@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["__version__", "restore", "status", "save", "load_profile", "dump_profile",
            "load_ipython_extension", "export", "run_setup", "import_notebook",
-           "export_profile"]
+           "export_profile", "pack"]
 
 
 def restore(profile: Any = None, **options: Any) -> Report:
@@ -74,6 +74,19 @@ def load_profile(spec: Any, *, store: Any = None) -> Profile:
     from .store import Store
 
     return load(spec, profiles_dir=Store(detect(store=store).store_root).profiles)
+
+
+def pack(profile: str, dest: Any, *, store: Any = None, dataset_id: str | None = None,
+         title: str | None = None) -> Any:
+    """Write profile ``profile``, its lock and exactly the wheels (and .debs) it needs into
+    the folder ``dest``, with the ``dataset-metadata.json`` of a Kaggle dataset; see
+    ``bootstrap.dataset``."""
+    from .dataset import pack as _pack
+    from .platform import detect
+    from .store import Store
+
+    return _pack(str(profile), dest, store=Store(detect(store=store).store_root),
+                 dataset_id=dataset_id, title=title)
 
 
 def dump_profile(profile: Profile) -> str:

@@ -1,7 +1,7 @@
 """The command line: ``bootstrap restore|validate|show|lock PROFILE``,
 ``bootstrap save NAME``, ``bootstrap setup NOTEBOOK``, ``bootstrap status``,
 ``bootstrap help [TOPIC]``, ``bootstrap import NOTEBOOK``,
-``bootstrap export PROFILE --to ENGINE DIR``.
+``bootstrap export PROFILE --to ENGINE DIR``, ``bootstrap pack PROFILE DEST``.
 
 Options map one to one onto the Python API. Errors print as their few lines
 (what, where, hint); ``--debug`` shows tracebacks. Exit codes: 0 done,
@@ -126,6 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the engine to write files for")
     exp.add_argument("dest", metavar="DIR", help="the folder to write them into")
     _common(exp)
+
+    pack = sub.add_parser("pack", help="write a profile, its lock and the wheels it needs into "
+                                       "a folder to upload as a Kaggle dataset")
+    pack.add_argument("profile", help="a profile name or a path to a .toml file")
+    pack.add_argument("dest", help="a new folder")
+    pack.add_argument("--id", dest="dataset_id", metavar="USER/SLUG",
+                      help="the dataset's id (default: KAGGLE_USERNAME/NAME-env)")
+    pack.add_argument("--title", help="the dataset's title (default: NAME environment)")
+    _common(pack)
     return parser
 
 
@@ -237,6 +246,14 @@ def cmd_lock(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pack(args: argparse.Namespace) -> int:
+    from . import pack
+
+    print(pack(args.profile, args.dest, store=args.store, dataset_id=args.dataset_id,
+               title=args.title).text())
+    return 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from . import import_notebook
 
@@ -256,7 +273,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 COMMANDS = {"restore": cmd_restore, "status": cmd_status, "help": cmd_help,
             "validate": cmd_validate, "show": cmd_show,
             "setup": cmd_setup, "save": cmd_save, "lock": cmd_lock,
-            "import": cmd_import, "export": cmd_export}
+            "import": cmd_import, "export": cmd_export, "pack": cmd_pack}
 
 
 def unknown_options(parser: argparse.ArgumentParser, command: str | None,

@@ -246,8 +246,12 @@ class Gpu:
     min_memory_gib: float | None = None
     models: list[str] = field(default_factory=list)
     min_cuda: str | None = None
+    accelerator: str | None = None    # "gpu" (an NVIDIA GPU, the default) or "tpu"
 
     def validate(self):
+        if self.accelerator is not None and self.accelerator not in ("gpu", "tpu"):
+            yield ("accelerator",), "is not gpu or tpu", self.accelerator, \
+                'write accelerator = "tpu" for a TPU runtime, or leave it out for a GPU'
         if self.min_memory_gib is not None and self.min_memory_gib <= 0:
             yield ("min_memory_gib",), "must be positive", self.min_memory_gib, None
         if self.min_cuda is not None and not re.match(r"^\d+(\.\d+)*$", self.min_cuda):

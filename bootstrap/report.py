@@ -84,6 +84,8 @@ class Report:
     stale: list[str] = field(default_factory=list)
     #: the profile's [variables], expanded: names for the notebook
     variables: dict[str, str] = field(default_factory=dict)
+    #: (distribution, old version or None, new version) the whole restore changed
+    installed_changes: list[tuple[str, str | None, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -21,7 +21,7 @@ from .platform import detect
 from .profile import Profile, load
 from .report import CHANGED, FAILED, PLANNED, SATISFIED, SKIPPED, Event, Progress, Report, \
     StepResult, done
-from .store import Store
+from .store import Store, kaggle_store, missing_from_attached
 
 
 def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = (),
@@ -36,6 +36,9 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
     """
     platform = detect(store=store, drive=drive)
     the_store = Store(platform.store_root)
+    store_notes, attached = ([], []) if platform.kaggle_root is None else kaggle_store(
+        the_store, platform.kaggle_root / "input",
+        chosen=the_store.root != platform.kaggle_root / "working" / ".bootstrap")
     if not isinstance(profile, Profile):
         # On Colab the store is on Drive: a fresh VM must mount it to find the profile.
         steps.load("drive").before_lookup(platform, os.fspath(profile))
@@ -53,10 +56,13 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
         steps.load("venv").aim(ctx)  # {python} and every install mean the venv's, from the start
     report = Report(profile=profile.name or "profile", origin=profile.origin,
                     platform=platform.label, python=ctx.python, dry_run=dry_run)
+    report.notes.extend(platform.notes + tuple(store_notes))
     if dry_run:
         wanted = [name for name, reason in selected if not reason]
         report.notes.extend("order: " + line for line in
                             order.explain(order.needs(profile, wanted), wanted))
+    # what the target has installed before: [[run]] entries and setup notebooks install too
+    before = None if dry_run else installed(ctx.python)
     for name, reason in selected:
         if reason:
             report.steps.append(StepResult(name, SKIPPED, reason))
@@ -70,8 +76,15 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
         if result.outcome == FAILED:
             error: BootstrapError = result.data["error"]
             error.report = report
+            if name == "pip":
+                missing_from_attached(error, attached, profile.name or "PROFILE")
             raise error
     report.variables = dict(ctx.state.get("variables", {}).get("values", {}))
+    after = installed(ctx.python) if before is not None and report.changed else None
+    if before is not None and after is not None:
+        report.installed_changes = [(name, before.get(name), version)
+                                    for name, version in sorted(after.items())
+                                    if before.get(name) != version]
     if profile.captured is not None:
         from .capture import moved
 
@@ -83,6 +96,17 @@ def has_gpu(environ) -> tuple[bool, str]:
     """Whether this machine has a GPU, for ``when`` conditions (the gpu step's probe)."""
     found = steps.load("gpu").probe(environ)
     return bool(found.devices), found.reason or ""
+
+
+def installed(python: str) -> dict[str, str] | None:
+    """The target's installed distributions and their versions (from folder names: cheap);
+    None when they cannot be read (the restore goes on without the comparison)."""
+    from .interpreter import inspect
+
+    try:
+        return {name: dist.version for name, dist in inspect(python).distributions().items()}
+    except (OSError, BootstrapError):
+        return None
 
 
 def target_python(python: str | None) -> str:

@@ -139,11 +139,11 @@ def restore(profile: Any = None, *, only: Iterable[str] = (), skip: Iterable[str
 
 def stale_after(report: Report, platform: str, imported: Iterable[str] | None = None
                 ) -> list[str]:
-    """Modules held by the running interpreter whose distributions the pip step replaced."""
+    """Modules held by the running interpreter whose distributions the restore replaced (any
+    step: pip, [[run]] entries, a setup notebook)."""
     from .interpreter import inspect, is_running
 
-    pip = report.step("pip")
-    changed = (pip.data or {}).get("changed") if pip is not None else None
+    changed = report.installed_changes
     if not changed or not is_running(report.python):
         return []
     from .staleness import stale_modules
@@ -237,7 +237,7 @@ def gpu_line() -> str:
 def drive_line(platform: Any) -> str:
     root = platform.drive_root
     if platform.mountpoint is not None:
-        mounted = os.path.ismount(platform.mountpoint) or (platform.mountpoint / "MyDrive").is_dir()
+        mounted = os.path.ismount(platform.mountpoint)
         return f"{root} ({'mounted' if mounted else 'not mounted'} at {platform.mountpoint})"
     return f"{root} ({'present' if root.is_dir() else 'missing'})"
 

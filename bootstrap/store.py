@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import StoreError
+from .errors import BootstrapError, StoreError
 
 
 @dataclass(frozen=True)
@@ -135,3 +135,107 @@ def prune_history(profile_path: Path, keep: int = HISTORY_KEEP) -> list[Path]:
         except OSError:
             pass  # an old copy that cannot be deleted is harmless
     return removed
+
+
+# -- stores attached read-only (Kaggle datasets) ----------------------------------------
+#
+# On Kaggle only /kaggle/input outlives a session for sure: a store uploaded as a
+# dataset is attached there, read-only. A restore writes nothing into it: the
+# writable store (in /kaggle/working) links each file of it that it lacks, so
+# every reader finds the files where it always looks, and every write (a new lock,
+# a new wheel, a history copy) replaces a link in the writable store, never the
+# file it points at. Links whose target has gone (the dataset was detached) are
+# dropped.
+
+#: never taken from an attached store: secrets do not belong in a dataset
+_NOT_LINKED = {".env"}
+#: how deep under /kaggle/input a store may sit (/kaggle/input/<slug>, or
+#: /kaggle/input/datasets/<owner>/<slug> in Kaggle's newer layout)
+_ATTACHED_DEPTH = 3
+
+
+def attached_stores(input_root: Path) -> list[Path]:
+    """Stores under ``input_root``: folders holding ``profiles/`` at their top or in
+    ``.bootstrap/``, sorted by path."""
+    found: list[Path] = []
+
+    def visit(folder: Path, depth: int) -> None:
+        for candidate in (folder, folder / ".bootstrap"):
+            if (candidate / "profiles").is_dir():
+                found.append(candidate)
+                return
+        if depth >= _ATTACHED_DEPTH:
+            return
+        try:
+            children = sorted(p for p in folder.iterdir() if p.is_dir() and
+                              not p.name.startswith("."))
+        except OSError:
+            return
+        for child in children:
+            visit(child, depth + 1)
+
+    if input_root.is_dir():
+        for child in sorted(p for p in input_root.iterdir() if p.is_dir()):
+            visit(child, 1)
+    return found
+
+
+def link_attached(store: Store, below: list[Path], gone_from: Path | None = None) -> int:
+    """Link into ``store`` every file of the read-only stores ``below`` that it lacks
+    (the first store wins); drop links into ``gone_from`` whose target has gone.
+    Returns how many links were made."""
+    made = 0
+    for root in below:
+        for path in sorted(root.rglob("*")):
+            relative = path.relative_to(root)
+            if not path.is_file() or relative.name in _NOT_LINKED or \
+                    relative.name.endswith(".tmp") or relative.name == ".lock":
+                continue
+            target = store.root / relative
+            if os.path.lexists(target):
+                continue
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.symlink(path, target)
+            except OSError as exc:
+                raise StoreError(f"cannot link {relative} of {root}: {exc.strerror}",
+                                 where=str(store.root),
+                                 hint="check that the store in /kaggle/working is writable "
+                                      "and has free space") from None
+            made += 1
+    if store.root.is_dir() and gone_from is not None:
+        for path in store.root.rglob("*"):
+            if path.is_symlink() and not path.exists() and \
+                    os.readlink(path).startswith(str(gone_from) + os.sep):
+                path.unlink()
+    return made
+
+
+def kaggle_store(store: Store, input_root: Path, *, chosen: bool) -> tuple[list[str], list[Path]]:
+    """Layer the stores attached under ``input_root`` below ``store``: the report's notes,
+    and the attached stores."""
+    below = attached_stores(input_root)
+    made = link_attached(store, below, input_root)
+    if below:
+        names = ", ".join(str(p) for p in below)
+        return [f"store attached read-only: {names} (under {store.root}; "
+                f"{made} new link{'s' if made != 1 else ''})"], below
+    if chosen:
+        return [], below
+    return [f"the store {store.root} is in /kaggle/working, which comes back in the next "
+            "session only with the notebook's Persistence set to \"Files\"; to keep it for "
+            "good, write it as a dataset with `bootstrap pack` and attach that dataset"], below
+
+
+def missing_from_attached(error: BootstrapError, attached: list[Path], profile: str) -> None:
+    """Say how to add a wheel a restore could not get to the dataset it should come from."""
+    import re
+
+    found = re.search(r"[\w.+-]+\.whl", " ".join(filter(None, (error.what, error.where))))
+    if not attached or found is None:
+        return
+    error.what = f"{found.group(0)} is not in the attached store, and {error.what}"
+    error.hint = (f"add it to the dataset: where the internet is on, run `bootstrap restore "
+                  f"{profile}` and `bootstrap pack {profile} DEST`, upload DEST as a new "
+                  "version of the dataset (kaggle datasets version -p DEST -m 'wheels'), "
+                  "and attach that version; or turn the notebook's internet on for this run")

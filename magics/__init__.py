@@ -19,6 +19,7 @@ GROUPS = [
     ("save", "SaveMagics"),           # %save_env
     ("help", "HelpMagics"),           # %bootstrap_help
     ("transfer", "TransferMagics"),   # %import_env, %export_env
+    ("pack", "PackMagics"),           # %pack_env
 ]
 
 

@@ -11,13 +11,15 @@ Google's own notebooks use after installs
 and the process exits; the notebook server (Jupyter's KernelRestarter, Colab's
 runtime) sees the kernel gone and starts a fresh one in the same environment.
 Unlike ``os._exit`` or SIGKILL it lets the cell's output and reply reach the
-page first, and it is not reported as a crash.
+page first. Colab has no restart API, though: its page reports any kernel that
+goes away by itself as "Your session crashed", and a "Run all" stops at that
+cell (the installs are kept; the next run finds them in place).
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, Mapping
 
 COLAB_MIME = "application/vnd.colab-display-data+json"
 
@@ -28,6 +30,11 @@ def colab_prompt(packages: list[str]) -> dict[str, Any]:
 
     # the same shape google.colab._pip emits after a `pip install` in a cell
     return {COLAB_MIME: {"pip_warning": {"packages": packages}, "id": uuid.uuid4().hex}}
+
+
+def colab_prompt_wanted(environ: Mapping[str, str]) -> bool:
+    """Colab's own rule: ``SKIP_COLAB_PIP_WARNING`` set to anything but "0" turns it off."""
+    return environ.get("SKIP_COLAB_PIP_WARNING", "0") == "0"
 
 
 def can_restart(shell: Any) -> bool:

@@ -15,6 +15,7 @@ stops there. The partial report is shown first.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from IPython.core.magic import Magics, line_magic, magics_class
@@ -45,7 +46,8 @@ class BootstrapMagics(Magics):
     @argument("--force", action="store_true",
               help="redo steps that keep a done-marker (e.g. the setup notebook)")
     @argument("--restart", action="store_true",
-              help="restart the kernel when the install replaced modules it has imported")
+              help="restart the kernel when the install replaced modules it has imported "
+                   "(Colab then shows 'Your session crashed' and a Run all stops there)")
     @argument("--verbose", "-v", action="store_true",
               help="also show how each step did its work (lock files, store traffic)")
     @line_magic
@@ -71,7 +73,7 @@ def run(shell: Any, args: Any) -> Any:
     from bootstrap.session import RESTART_NOTE, profile_among_steps
 
     from .display import LiveView, show
-    from .restart import colab_prompt
+    from .restart import colab_prompt, colab_prompt_wanted
 
     spec, only, skip = profile_among_steps(args.profile, args.only, args.skip)
     view = LiveView(shell, verbose=args.verbose)
@@ -91,7 +93,10 @@ def run(shell: Any, args: Any) -> Any:
             restarting = True
             report.notes = [n.replace(RESTART_NOTE, "restarting the runtime now (--restart); "
                                       "then run %load_ext bootstrap and %restore_env again, "
-                                      "it will find everything in place")
+                                      "it will find everything in place"
+                                      + (" (Colab will say 'Your session crashed': it has "
+                                         "no other word for a restart)"
+                                         if detect_name() == "colab" else ""))
                             for n in report.notes]
         else:
             report.notes.append("--restart needs a kernel (Jupyter, Colab); restart this "
@@ -111,7 +116,8 @@ def run(shell: Any, args: Any) -> Any:
         report.notes.append(f"the setup notebook exported {', '.join(sorted(exported))} "
                             "into this notebook")
     view.finish(report)
-    if stale and detect_name() == "colab" and not restarting:
+    if stale and detect_name() == "colab" and not restarting \
+            and colab_prompt_wanted(os.environ):
         show(colab_prompt(stale))
     if restarting:
         from .restart import restart_kernel

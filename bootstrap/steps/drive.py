@@ -15,13 +15,22 @@ needs Drive without saying so, that is when any value uses ``{drive}`` or
 from the store, or a path is relative (relative paths are taken against the
 Drive root). An absolute path such as ``/content/project`` needs no Drive.
 
-On Colab Drive counts as mounted when ``<mountpoint>/MyDrive`` (or
-``My Drive``) is a folder. Drive's "timeout during initial read of root
-folder" is retried with a growing pause (``RETRY_DELAYS``); a runtime without
-the notebook UI (Colab's NotImplementedError) gets a clear error. With
-``mount = false`` the step only checks that the folder is there, and so it does
-on Colab when ``--drive``/``BOOTSTRAP_DRIVE`` put the Drive root outside the
-mountpoint.
+On Colab Drive counts as mounted when a file system is mounted at the
+mountpoint (``os.path.ismount``; Drive's is ``fuse.drive``) and shows
+``MyDrive`` (or ``My Drive``); a ``MyDrive`` folder on the VM's own disk is
+refused, as files kept there are lost with the VM. Mounting asks the notebook
+page for access, so it is only tried from a kernel running a cell of the page
+(``platform.colab_page``): a plain process (``!bootstrap restore`` in a cell)
+or a kernel run from elsewhere (papermill, VS Code) uses a Drive that is
+already mounted and otherwise fails at once, saying to run ``%restore_env``
+in the notebook or to mount Drive in a cell first. Drive's "timeout during
+initial read of root folder" is retried with a growing pause
+(``RETRY_DELAYS``); an access dialog left unanswered past Colab's timeout is
+said as such. Where Drive cannot be mounted at all (Colab Enterprise, Colab's
+image as a local runtime: no ``ctx.platform.mountpoint``) the Drive root is a
+plain folder, as on any machine. With ``mount = false`` the step only checks
+that Drive is there, and so it does on Colab when ``--drive``/``BOOTSTRAP_DRIVE``
+put the Drive root outside the mountpoint.
 """
 
 from __future__ import annotations
@@ -30,11 +39,11 @@ import dataclasses
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from ..context import Context
 from ..errors import BootstrapError, EnvironmentMismatch, StepError
-from ..platform import Platform, detect_name
+from ..platform import KERNEL, PAGE, Platform, colab_page, detect
 from ..profile import Profile, builtin_dir, is_path, is_url
 from ..schema import to_data
 from . import Check
@@ -45,13 +54,15 @@ RETRY_DELAYS = (10.0, 30.0)
 sleep: Callable[[float], None] = time.sleep
 
 _TIMEOUT_TEXT = "timeout during initial read of root folder"
+#: how long Colab waits for the answer to its Drive access dialog (drive.mount's timeout_ms)
+AUTH_TIMEOUT = 120.0
 _IN_A_CELL = "from google.colab import drive; drive.mount('{mountpoint}')"
 
 
 def wanted(profile: Profile) -> bool:
     if profile.drive is not None:
         return True
-    return detect_name() == "colab" and needs_drive(profile)
+    return detect().mountpoint is not None and needs_drive(profile)
 
 
 def needs_drive(profile: Profile) -> bool:
@@ -100,8 +111,24 @@ def _mentions(value: Any, needles: tuple[str, ...]) -> bool:
 # -- Colab ----------------------------------------------------------------------
 
 def is_mounted(mountpoint: Path) -> bool:
-    """Drive shows ``MyDrive`` (``My Drive`` on older runtimes) once it is mounted."""
-    return (mountpoint / "MyDrive").is_dir() or (mountpoint / "My Drive").is_dir()
+    """A file system is mounted there and shows ``MyDrive`` (``My Drive`` on older runtimes)."""
+    return os.path.ismount(mountpoint) and (
+        (mountpoint / "MyDrive").is_dir() or (mountpoint / "My Drive").is_dir())
+
+
+def mount_type(mountpoint: Path) -> str | None:
+    """The file system type mounted at ``mountpoint`` (``fuse.drive`` for Drive), from the mount table."""
+    try:
+        lines = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return None
+    found = None
+    for line in lines:
+        fields = line.split()
+        # the table writes a space in a path as \040
+        if len(fields) > 2 and fields[1].replace("\\040", " ") == str(mountpoint):
+            found = fields[2]   # the last mount at a path is the one in force
+    return found
 
 
 def drive_folder(mountpoint: Path) -> Path:
@@ -110,12 +137,33 @@ def drive_folder(mountpoint: Path) -> Path:
         else mountpoint / "MyDrive"
 
 
-def mount(mountpoint: Path, *, where: str, say: Callable[[str], None] | None = None) -> None:
+def unreachable(mountpoint: Path, *, where: str, how: str) -> EnvironmentMismatch:
+    """Drive is not mounted and nothing here can show Colab's access dialog."""
+    in_a_cell = _IN_A_CELL.format(mountpoint=mountpoint)
+    if how == KERNEL:
+        return EnvironmentMismatch(
+            f"Google Drive is not mounted at {mountpoint}, and this kernel is not connected to "
+            "Colab's page, which must ask you for access", where=where,
+            hint=f"mount Drive in a cell of the notebook open in Colab ({in_a_cell}), then run "
+                 "again")
+    return EnvironmentMismatch(
+        f"Google Drive is not mounted at {mountpoint}, and only the notebook can mount it",
+        where=where,
+        hint=f"run %restore_env in the notebook instead, or mount Drive in a cell first "
+             f"({in_a_cell}) and run this again")
+
+
+def mount(mountpoint: Path, *, where: str, say: Callable[[str], None] | None = None,
+          environ: Mapping[str, str] | None = None) -> None:
     """``google.colab.drive.mount(mountpoint)``, retried on Drive's root-folder timeout.
 
-    Raises EnvironmentMismatch when this runtime cannot mount (no notebook UI),
-    StepError for every other refusal, each with what to do about it.
+    Raises EnvironmentMismatch at once when Colab's page cannot be reached or
+    this runtime cannot mount at all, StepError for every other refusal, each
+    with what to do about it.
     """
+    how = colab_page(environ)
+    if how != PAGE:
+        raise unreachable(mountpoint, where=where, how=how)
     try:
         from google.colab import drive as colab_drive
     except ImportError:
@@ -125,14 +173,20 @@ def mount(mountpoint: Path, *, where: str, say: Callable[[str], None] | None = N
                  "mount = false in [drive] and point BOOTSTRAP_DRIVE at a folder") from None
     attempts = len(RETRY_DELAYS) + 1
     for attempt in range(1, attempts + 1):
+        started = time.monotonic()
         try:
-            colab_drive.mount(str(mountpoint))
+            colab_drive.mount(str(mountpoint), timeout_ms=int(AUTH_TIMEOUT * 1000))
             return
-        except NotImplementedError:
+        except NotImplementedError as exc:
             raise EnvironmentMismatch(
-                "Drive can only be mounted from the Colab notebook UI", where=where,
-                hint="mount it in a cell first: "
-                     + _IN_A_CELL.format(mountpoint=mountpoint)) from None
+                "Google Drive cannot be mounted on this runtime", where=where, details=str(exc),
+                hint="keep the store and your files on this machine's disk or another "
+                     "persistent folder: set BOOTSTRAP_STORE and BOOTSTRAP_DRIVE") from None
+        except AttributeError as exc:
+            # colabtools' get_ipython().kernel in a process without a kernel
+            if "kernel" not in str(exc):
+                raise
+            raise unreachable(mountpoint, where=where, how="process") from None
         except ValueError as exc:
             message = str(exc)
             if _TIMEOUT_TEXT in message and attempt < attempts:
@@ -149,6 +203,13 @@ def mount(mountpoint: Path, *, where: str, say: Callable[[str], None] | None = N
                     hint="a Drive with very many files in its root folder is slow to "
                          "mount: move files into sub-folders, or mount it in a cell and "
                          "run the restore again") from None
+            if message == "mount failed" and time.monotonic() - started >= AUTH_TIMEOUT:
+                raise StepError(
+                    f"Drive was not mounted: Colab's access dialog got no answer within "
+                    f"{AUTH_TIMEOUT:g} s", where=where, details=message,
+                    hint="run again and answer the dialog (Connect to Google Drive) when it "
+                         "shows, or mount Drive in a cell first: "
+                         + _IN_A_CELL.format(mountpoint=mountpoint)) from None
             if message.startswith("Mountpoint"):
                 hint = ("use an empty folder whose parent exists, with no space in its name "
                         "and no symlink, as [drive] mountpoint")
@@ -191,13 +252,26 @@ def _colab_check(ctx: Context, mount_wanted: bool) -> Check:
     if is_mounted(mountpoint):
         if not root.is_dir():
             raise _missing_root(ctx, root)
-        how = "mounted" if os.path.ismount(mountpoint) else "present"
-        return Check(True, f"Drive {how} at {mountpoint} ({root})")
+        kind = mount_type(mountpoint)
+        return Check(True, f"Drive mounted at {mountpoint} ({root}"
+                           + (f", {kind})" if kind and kind != "fuse.drive" else ")"))
+    stray = next((mountpoint / name for name in ("MyDrive", "My Drive")
+                  if (mountpoint / name).exists()), None)
+    if stray is not None and not os.path.ismount(mountpoint):
+        raise EnvironmentMismatch(
+            f"{stray} is a folder on this VM's disk, not Google Drive: nothing is mounted at "
+            f"{mountpoint}", where=ctx.where("[drive]"),
+            hint=f"files kept there are lost with the VM; move {mountpoint} away (e.g. "
+                 f"!mv {mountpoint} {mountpoint}.local) so that Drive can be mounted there, "
+                 "then run again")
     if not mount_wanted:
         raise EnvironmentMismatch(
             f"Drive is not mounted at {mountpoint}", where=ctx.where("drive.mount"),
             hint="mount it in a cell first (" + _IN_A_CELL.format(mountpoint=mountpoint)
                  + "), or set mount = true in [drive]")
+    how = colab_page(ctx.environ)
+    if how != PAGE:
+        raise unreachable(mountpoint, where=ctx.where("[drive]"), how=how)
     return Check(False, f"mount Drive at {mountpoint}",
                  [f"mount Google Drive at {mountpoint}"], ("mount", mountpoint))
 
@@ -234,7 +308,7 @@ def _folder_check(ctx: Context) -> Check:
 
 def check(ctx: Context) -> Check:
     mount_wanted = ctx.profile.drive.mount if ctx.profile.drive is not None else True
-    if ctx.platform.name == "colab" and _on_drive(ctx):
+    if ctx.platform.mountpoint is not None and _on_drive(ctx):
         return _colab_check(ctx, mount_wanted)
     return _folder_check(ctx)
 
@@ -250,7 +324,7 @@ def _on_drive(ctx: Context) -> bool:
 def apply(ctx: Context, plan: Check) -> None:
     action, path = plan.data
     if action == "mount":
-        mount(path, where=ctx.where("[drive]"), say=ctx.say)
+        mount(path, where=ctx.where("[drive]"), say=ctx.say, environ=ctx.environ)
         return
     try:
         path.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 """The ``gpu`` step: which NVIDIA GPU this machine has, checked against ``[gpu]``.
 
-Reads: ``[gpu]`` (``required``, ``min_memory_gib``, ``models``, ``min_cuda``) and
+Reads: ``[gpu]`` (``required``, ``min_memory_gib``, ``models``, ``min_cuda``,
+``accelerator``) and
 what ``nvidia-smi`` (looked up on the PATH of ``ctx.environ``) reports: one CSV
 query for name, memory and driver, then the plain table, whose header carries
 the CUDA version. Each call has a time limit (``TIMEOUT``, or the environment
@@ -8,6 +9,13 @@ variable ``BOOTSTRAP_GPU_TIMEOUT`` in seconds).
 Changes: nothing on the machine. It puts what it found in ``ctx.state["gpu"]``
 (``name``, ``memory_gib``, ``driver``, ``cuda``, ``count``, ``devices``,
 ``reason``) for the report and the status magic.
+
+A machine without an NVIDIA GPU may be a TPU runtime: Colab's and Kaggle's
+TPU VMs say so in their environment (``TPU_ACCELERATOR_TYPE``, ``ISTPUVM=1``,
+``COLAB_TPU_ADDR``) and show their chips as ``/dev/accel*`` (``/dev/vfio/N``
+on v5e and later); the step reports "TPU v3-8 (4 chips)" then. With
+``accelerator = "tpu"`` the profile asks for a TPU instead of a GPU (the
+other keys are about NVIDIA GPUs and are not checked then).
 
 The step is always wanted, so every report says which GPU was found. Without
 ``[gpu]``, or with ``required = false``, it is informational: it holds, and a
@@ -23,6 +31,7 @@ import os
 import re
 import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Mapping
 
 from .. import process
@@ -42,6 +51,15 @@ _HINTS = {
     "kaggle": "turn on a GPU in Kaggle (Settings > Accelerator, e.g. GPU T4 x2), then run the "
               "restore again",
     "local": "run on a machine with a matching NVIDIA GPU and driver",
+}
+
+
+_TPU_HINTS = {
+    "colab": "pick a TPU runtime in Colab (Runtime > Change runtime type > Hardware "
+             "accelerator: TPU), then run the restore again",
+    "kaggle": "turn on a TPU in Kaggle (Settings > Accelerator > TPU VM), then run the "
+              "restore again",
+    "local": "run on a TPU VM",
 }
 
 
@@ -160,6 +178,38 @@ def probe(environ: Mapping[str, str] | None = None, *, limit: float | None = Non
     return Probe(devices, cuda, notes=notes)
 
 
+@dataclass(frozen=True)
+class Tpu:
+    """A TPU runtime: its accelerator type (e.g. ``v3-8``) if the VM says, and its chips."""
+
+    kind: str | None
+    chips: int
+
+    def describe(self) -> str:
+        chips = f" ({self.chips} chip{'s' if self.chips != 1 else ''})" if self.chips else ""
+        return f"TPU {self.kind or 'runtime'}{chips}"
+
+
+#: variables a TPU VM sets (Cloud TPU VMs, Kaggle's TPU image, Colab's older TPU runtime);
+#: /dev/accel* alone is no proof (NVIDIA's newer drivers make such files too)
+_TPU_VARIABLES = ("TPU_ACCELERATOR_TYPE", "TPU_NAME", "COLAB_TPU_ADDR")
+
+
+def probe_tpu(environ: Mapping[str, str] | None = None, *, dev: Path = Path("/dev")
+              ) -> Tpu | None:
+    """The TPU of this runtime, or None when it is not a TPU runtime."""
+    environ = os.environ if environ is None else environ
+    if not (environ.get("ISTPUVM") == "1" or any(environ.get(v) for v in _TPU_VARIABLES)):
+        return None
+    try:
+        chips = len([p for p in dev.glob("accel*") if p.name[5:].isdigit()])
+        if not chips and (dev / "vfio").is_dir():
+            chips = len([p for p in (dev / "vfio").iterdir() if p.name.isdigit()])
+    except OSError:
+        chips = 0
+    return Tpu(environ.get("TPU_ACCELERATOR_TYPE") or None, chips)
+
+
 def matches_model(name: str, model: str) -> bool:
     """``T4`` matches ``Tesla T4`` and ``A100`` matches ``NVIDIA A100-SXM4-40GB``, not ``L4``/``L40S``."""
     pattern = r"(?<![A-Za-z0-9])" + re.escape(model.strip()) + r"(?![A-Za-z0-9])"
@@ -211,17 +261,29 @@ def record(ctx: Context, found: Probe) -> None:
 
 def check(ctx: Context) -> Check:
     found = probe(ctx.environ)
+    tpu = None if found.devices else probe_tpu(ctx.environ)
     record(ctx, found)
+    ctx.state["gpu"]["tpu"] = None if tpu is None else {"kind": tpu.kind, "chips": tpu.chips}
     for note in found.notes:
         ctx.note(note)
     spec = ctx.profile.gpu
-    summary = found.describe()
+    summary = found.describe() if tpu is None else f"{tpu.describe()}, no NVIDIA GPU"
     if spec is None:
+        return Check(True, summary)
+    if spec.accelerator == "tpu":
+        if tpu is not None:
+            return Check(True, summary)
+        what = f"this runtime has no TPU ({found.describe()})"
+        if spec.required:
+            raise EnvironmentMismatch(what, where=ctx.where("gpu.accelerator"),
+                                      hint=_hint(ctx, tpu=True))
+        ctx.note(f"gpu.accelerator = \"tpu\" not met: {what} (informational: required = false)")
         return Check(True, summary)
     if not found.devices:
         if spec.required:
+            why = f"it is a TPU runtime: {tpu.describe()}" if tpu is not None else found.reason
             raise EnvironmentMismatch(
-                f"this runtime has no GPU ({found.reason})", where=ctx.where("gpu.required"),
+                f"this runtime has no GPU ({why})", where=ctx.where("gpu.required"),
                 hint=_hint(ctx))
         return Check(True, summary)
     misses = [shortfalls(d, found.cuda, spec) for d in found.devices]
@@ -237,8 +299,8 @@ def check(ctx: Context) -> Check:
     return Check(True, summary)
 
 
-def _hint(ctx: Context) -> str:
-    base = _HINTS.get(ctx.platform.name, _HINTS["local"])
+def _hint(ctx: Context, *, tpu: bool = False) -> str:
+    base = (_TPU_HINTS if tpu else _HINTS).get(ctx.platform.name, _HINTS["local"])
     return (f"{base}; or set required = false in [gpu] (or in [platforms."
             f"{ctx.platform.name}.gpu]) to continue without it")
 

@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 from ..context import Context
 from ..errors import StepError
+from ..platform import PAGE, PROCESS, colab_page
 from ..profile import Profile
 from . import Check
 
@@ -81,6 +82,17 @@ class Sources:
     # -- the sources ---------------------------------------------------------
 
     def _colab(self, name: str) -> str:
+        how = colab_page(self.ctx.environ)
+        if how != PAGE:
+            # Colab's secrets come through the page: a plain process gets AttributeError,
+            # an unconnected kernel waits 10 s per secret. Say so once, use the others.
+            where = "a plain process" if how == PROCESS else "a kernel not connected to it"
+            self.ctx.note(f"Colab's secrets can only be read from the notebook page, not from "
+                          f"{where}: using {', '.join(LABELS[s] for s in self._others('colab'))}")
+            raise self._gone("colab", Miss(
+                f"Colab's secrets cannot be read from {where}",
+                "run %restore_env in the notebook open in Colab, or put the secret in "
+                f"{self.dotenv_path()} or the environment")) from None
         try:
             from google.colab import userdata
         except ImportError:
@@ -126,9 +138,24 @@ class Sources:
                     "is not a Kaggle notebook session)")) from None
         try:
             return self._kaggle_client.get_secret(name)
-        except ConnectionError:
+        except ConnectionError as exc:
+            # Kaggle's client makes every failure to talk to the service a ConnectionError;
+            # the HTTPError it came from (if any) says which it was.
+            status = getattr(exc.__cause__, "code", None)
+            close = getattr(exc.__cause__, "close", None)
+            if callable(close):
+                close()   # an HTTPError holds the answer's connection open
+            if status in (401, 403):
+                raise Miss(f"Kaggle's secret service refused this session (HTTP {status})",
+                           "run the notebook from its editor on kaggle.com as its owner (a "
+                           f"copy or someone else's session has no access to {name}), or put "
+                           f"the secret in {self.dotenv_path()}") from None
+            if isinstance(status, int):
+                raise Miss(f"Kaggle's secret service failed (HTTP {status})",
+                           "try again in a minute") from None
+            # No answer at all: the session's internet is off. It is off for every secret.
             raise self._gone("kaggle", Miss(
-                "Kaggle's secret service could not be reached",
+                "Kaggle's secret service could not be reached (the notebook's internet is off)",
                 "turn the internet on in the notebook's Settings, or put the secret in "
                 f"{self.dotenv_path()}")) from None
         except Exception as exc:
@@ -137,6 +164,9 @@ class Sources:
                 raise Miss(f"no secret labelled {name} is attached to this notebook",
                            f"in the notebook editor: Add-ons > Secrets, add {name} and tick "
                            "it for this notebook") from None
+            if type(exc).__name__ == "CredentialError":
+                raise Miss("Kaggle's secret service refused this session",
+                           "check Add-ons > Secrets in the notebook editor") from None
             raise Miss(f"Kaggle's secret service failed ({type(exc).__name__})",
                        "check Add-ons > Secrets in the notebook editor") from None
 
@@ -157,6 +187,9 @@ class Sources:
 
     def dotenv_path(self) -> Path:
         return self.ctx.store.root / DOTENV
+
+    def _others(self, source: str) -> list[str]:
+        return [other for other in self.ctx.platform.secret_sources if other != source]
 
     def _gone(self, source: str, miss: Miss) -> Miss:
         self.unavailable[source] = miss

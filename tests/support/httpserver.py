@@ -159,6 +159,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     do_GET = _dispatch
     do_HEAD = _dispatch
+    do_POST = _dispatch
 
 
 class LoopbackServer:

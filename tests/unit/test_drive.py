@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -12,9 +16,10 @@ from bootstrap.profile import parse
 from bootstrap.runner import select
 from bootstrap.steps import drive as drive_step
 from tests.support.fakes import clean_environ, colab, fake_modules  # noqa: F401
-from tests.support.fakes import step_context, write_profile
+from tests.support.fakes import FAKES, step_context, write_profile
 
 pytestmark = pytest.mark.usefixtures("clean_environ")
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -85,7 +90,7 @@ def test_colab_mounts_drive_once(tmp_path, colab):
     assert row.outcome == "changed"
     assert row.actions == [f"mount Google Drive at {colab.mountpoint}"]
     assert row.summary == f"mounted Drive at {colab.mountpoint}"
-    assert (colab.mountpoint / "MyDrive").is_dir()
+    assert os.path.ismount(colab.mountpoint) and (colab.mountpoint / "MyDrive").is_dir()
     assert colab.calls() == [f"mount {colab.mountpoint}"]
     assert report.platform == "Google Colab"
     assert os.environ["DATA"] == f"{colab.mountpoint}/MyDrive/data"
@@ -96,10 +101,22 @@ def test_colab_mounts_drive_once(tmp_path, colab):
 
 
 def test_colab_already_mounted_is_left_alone(tmp_path, colab):
-    (colab.mountpoint / "MyDrive").mkdir(parents=True)
+    colab.mount_drive()
     report = bootstrap.restore(write_profile(tmp_path, "[drive]\n"))
     assert report.step("drive").outcome == "satisfied"
+    assert colab.calls() == [f"mount {colab.mountpoint}"]     # the cell's mount only
+
+
+def test_a_mydrive_folder_on_the_vms_disk_is_not_drive(tmp_path, colab):
+    (colab.mountpoint / "MyDrive" / "projects").mkdir(parents=True)
+    with pytest.raises(EnvironmentMismatch) as caught:
+        bootstrap.restore(write_profile(tmp_path, "[drive]\n"))
+    error = caught.value
+    assert error.what == (f"{colab.mountpoint / 'MyDrive'} is a folder on this VM's disk, not "
+                          f"Google Drive: nothing is mounted at {colab.mountpoint}")
+    assert "lost with the VM" in error.hint and f"!mv {colab.mountpoint} " in error.hint
     assert colab.calls() == []
+    assert not os.path.ismount(colab.mountpoint)
 
 
 def test_colab_mounts_when_the_profile_uses_drive_without_saying_so(tmp_path, colab):
@@ -138,15 +155,96 @@ def test_colab_gives_up_after_three_timeouts(tmp_path, colab, pauses, monkeypatc
     assert not (colab.mountpoint / "MyDrive").exists()
 
 
-def test_colab_without_the_notebook_ui_is_a_clear_error(tmp_path, colab):
-    colab.without_ui()
+def test_a_plain_process_on_colab_fails_fast_when_drive_is_not_mounted(tmp_path, colab):
+    colab.without_page()
     with pytest.raises(EnvironmentMismatch) as caught:
         bootstrap.restore(write_profile(tmp_path, "[drive]\n"))
     error = caught.value
-    assert error.what == "Drive can only be mounted from the Colab notebook UI"
-    assert error.hint == ("mount it in a cell first: from google.colab import drive; "
-                          f"drive.mount('{colab.mountpoint}')")
+    assert error.what == (f"Google Drive is not mounted at {colab.mountpoint}, and only the "
+                          "notebook can mount it")
+    assert error.hint == ("run %restore_env in the notebook instead, or mount Drive in a cell "
+                          f"first (from google.colab import drive; drive.mount("
+                          f"'{colab.mountpoint}')) and run this again")
     assert error.report.step("drive").outcome == "failed"
+    assert colab.calls() == []
+
+
+def test_the_fake_fails_in_a_plain_process_as_colab_does(colab):
+    from google.colab import drive, userdata
+
+    colab.without_page()
+    with pytest.raises(AttributeError, match="'NoneType' object has no attribute 'kernel'"):
+        drive.mount(str(colab.mountpoint))
+    with pytest.raises(AttributeError, match="'NoneType' object has no attribute 'kernel'"):
+        userdata.get("HF_TOKEN")
+    colab.local_runtime()
+    with pytest.raises(NotImplementedError, match="unsupported in this environment"):
+        drive.mount(str(colab.mountpoint))
+
+
+def test_the_fake_without_the_page_times_out_as_colab_does(colab, monkeypatch):
+    """A kernel whose page does not answer: Drive's access request waits, then 'mount failed'."""
+    from google.colab import _message, drive
+
+    monkeypatch.delenv("FAKE_COLAB_PAGE")
+    monkeypatch.setenv("FAKE_COLAB_PAGE_WAIT", "0")
+    monkeypatch.setattr(_message.ipython, "get_kernelapp", lambda: object())  # a kernel
+    with pytest.raises(ValueError, match="^mount failed$"):
+        drive.mount(str(colab.mountpoint))
+    monkeypatch.setenv("VERTEX_PRODUCT", "COLAB_ENTERPRISE")
+    with pytest.raises(NotImplementedError, match="not supported in Colab Enterprise"):
+        drive.mount(str(colab.mountpoint))
+
+
+def test_a_plain_process_uses_a_mounted_drive(tmp_path, colab):
+    colab.mount_drive()
+    colab.without_page()
+    report = bootstrap.restore(write_profile(tmp_path, '[drive]\n[env]\nD = "{drive}"\n'))
+    assert report.step("drive").outcome == "satisfied"
+    assert os.environ["D"] == str(colab.mountpoint / "MyDrive")
+
+
+def test_a_kernel_not_connected_to_the_page_fails_fast(tmp_path, colab, monkeypatch):
+    monkeypatch.setenv("BOOTSTRAP_COLAB_PAGE", "kernel")
+    with pytest.raises(EnvironmentMismatch) as caught:
+        bootstrap.restore(write_profile(tmp_path, "[drive]\n"))
+    assert caught.value.what == (f"Google Drive is not mounted at {colab.mountpoint}, and this "
+                                 "kernel is not connected to Colab's page, which must ask you "
+                                 "for access")
+    assert caught.value.hint.startswith("mount Drive in a cell of the notebook open in Colab")
+    assert colab.calls() == []
+
+
+def test_an_access_dialog_answered_late_says_so(tmp_path, colab, monkeypatch):
+    monkeypatch.setenv("FAKE_COLAB_MOUNT_AUTH", "late")
+    monkeypatch.setattr(drive_step, "AUTH_TIMEOUT", 0.2)
+    monkeypatch.setenv("FAKE_COLAB_PAGE_WAIT", "0.3")
+    with pytest.raises(StepError) as caught:
+        bootstrap.restore(write_profile(tmp_path, "[drive]\n"))
+    assert caught.value.what == ("Drive was not mounted: Colab's access dialog got no answer "
+                                 "within 0.2 s")
+    assert caught.value.details == "mount failed"
+    assert not os.path.ismount(colab.mountpoint)
+
+
+@pytest.mark.parametrize("where", ["local runtime", "enterprise"])
+def test_where_drive_cannot_exist_the_store_stays_on_this_machine(tmp_path, colab, monkeypatch,
+                                                                 where):
+    monkeypatch.delenv("BOOTSTRAP_STORE")
+    if where == "enterprise":
+        colab.enterprise()
+    else:
+        colab.local_runtime()
+    report = bootstrap.restore(write_profile(tmp_path, '[drive]\n[env]\nS = "{store}"\n'))
+    store = tmp_path / "xdg" / "notebook-bootstrap"
+    assert os.environ["S"] == str(store)
+    assert report.platform == ("Colab Enterprise" if where == "enterprise"
+                               else "Colab runtime image (local runtime)")
+    assert report.step("drive").summary == f"created the Drive root {store / 'drive'}"
+    assert [n for n in report.notes if "Google Drive cannot be mounted" in n] == [
+        report.notes[0]]
+    assert f"the store is {store}" in report.notes[0]
+    assert colab.calls() == []
 
 
 def test_colab_mount_false_only_checks(tmp_path, colab):
@@ -155,7 +253,7 @@ def test_colab_mount_false_only_checks(tmp_path, colab):
     assert caught.value.what == f"Drive is not mounted at {colab.mountpoint}"
     assert caught.value.where == "p.toml: drive.mount"
     assert colab.calls() == []
-    (colab.mountpoint / "MyDrive").mkdir(parents=True)
+    colab.mount_drive()
     assert bootstrap.restore(write_profile(tmp_path, "[drive]\nmount = false\n")) \
         .step("drive").outcome == "satisfied"
 
@@ -207,14 +305,16 @@ def test_a_fresh_colab_vm_mounts_drive_to_find_a_saved_profile(colab, monkeypatc
     assert colab.calls() == [f"mount {colab.mountpoint}"]
 
 
-def test_a_profile_in_the_store_cannot_be_found_without_the_ui(colab, monkeypatch):
+def test_a_profile_in_the_store_cannot_be_found_from_a_plain_process(colab, monkeypatch):
     monkeypatch.delenv("BOOTSTRAP_STORE")
-    colab.without_ui()
+    colab.without_page()
     with pytest.raises(EnvironmentMismatch) as caught:
         bootstrap.restore("vision")
-    assert caught.value.what == "Drive can only be mounted from the Colab notebook UI"
+    assert caught.value.what == (f"Google Drive is not mounted at {colab.mountpoint}, and only "
+                                 "the notebook can mount it")
     assert caught.value.hint.startswith("profile 'vision' is looked up in the store on Drive; "
-                                        "mount it in a cell first")
+                                        "run %restore_env in the notebook instead")
+    assert colab.calls() == []
 
 
 def test_a_profile_file_needs_no_early_mount(tmp_path, colab, monkeypatch):
@@ -253,11 +353,11 @@ def test_a_shipped_profile_is_restored_when_drive_cannot_mount(tmp_path, colab, 
     monkeypatch.setattr(bootstrap.profile, "builtin_dir", lambda: shipped)
     monkeypatch.setattr(drive_step, "builtin_dir", lambda: shipped)
     monkeypatch.delenv("BOOTSTRAP_STORE")
-    colab.without_ui()
+    colab.without_page()
     report = bootstrap.restore("starter")
     assert os.environ["STARTER"] == "yes"
     assert [r.name for r in report.steps] == ["gpu", "env"]
-    assert colab.calls() == [f"mount {colab.mountpoint}"]
+    assert colab.calls() == []
 
 
 def test_only_paths_on_drive_make_a_colab_restore_mount(tmp_path, colab):
@@ -276,3 +376,52 @@ def test_only_paths_on_drive_make_a_colab_restore_mount(tmp_path, colab):
         tmp_path, f'[workdir]\npath = "{workdir}"\ncreate = true\n'))
     assert report.step("drive") is None
     assert colab.calls() == []
+
+
+
+# -- `!bootstrap restore` in a cell: a plain process on the Colab VM ----------------------
+
+def _plain_process(colab, *argv: str) -> subprocess.CompletedProcess:
+    """The CLI in a new process with the VM's environment and nothing of the page."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("BOOTSTRAP_PLATFORM", "BOOTSTRAP_STORE", "BOOTSTRAP_DRIVE",
+                        "FAKE_COLAB_PAGE", "BOOTSTRAP_COLAB_PAGE")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(FAKES)])
+    return subprocess.run([sys.executable, "-m", "bootstrap", *argv], env=env, text=True,
+                          capture_output=True, timeout=60)
+
+
+def test_bootstrap_restore_in_a_cell_without_drive_fails_fast_and_short(colab):
+    saved = colab.drive / ".bootstrap" / "profiles" / "vision.toml"
+    saved.parent.mkdir(parents=True)
+    saved.write_text('[secrets]\nHF_TOKEN = "HF_TOKEN"\n')
+    started = time.monotonic()
+    done = _plain_process(colab, "restore", "vision")
+    seconds = time.monotonic() - started
+    assert done.returncode == 4, done.stderr
+    assert seconds < 20
+    assert "Traceback" not in done.stderr + done.stdout
+    assert "AttributeError" not in done.stderr
+    assert f"Google Drive is not mounted at {colab.mountpoint}, and only the notebook can " \
+           "mount it" in done.stderr
+    assert "run %restore_env in the notebook instead, or mount Drive in a cell first" \
+        in done.stderr
+    assert len(done.stderr.splitlines()) <= 4
+    assert colab.calls() == []
+
+
+def test_bootstrap_restore_in_a_cell_uses_a_mounted_drive_and_the_environment(colab):
+    saved = colab.drive / ".bootstrap" / "profiles" / "vision.toml"
+    saved.parent.mkdir(parents=True)
+    saved.write_text('[drive]\n[secrets]\nHF_TOKEN = "HF_SECRET"\n[env]\nOUT = "{drive}/out"\n')
+    colab.mount_drive()
+    colab.monkeypatch.delenv("HF_TOKEN", raising=False)
+    colab.monkeypatch.setenv("HF_SECRET", "hf_from_the_environment_0123456789")
+    done = _plain_process(colab, "restore", "vision")
+    assert done.returncode == 0, done.stderr
+    assert "hf_from_the_environment" not in done.stdout + done.stderr
+    assert "Colab's secrets can only be read from the notebook page, not from a plain " \
+           "process" in done.stdout
+    assert "HF_TOKEN from the environment" in done.stdout
+    assert f"Drive mounted at {colab.mountpoint}" in done.stdout
+    assert colab.calls() == [f"mount {colab.mountpoint}"]      # the cell's own mount

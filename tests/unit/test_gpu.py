@@ -255,3 +255,66 @@ def test_check_without_gpu_records_the_reason(gpu):
     assert gpu_step.check(ctx).satisfied
     assert ctx.state["gpu"]["name"] is None
     assert ctx.state["gpu"]["reason"] == "nvidia-smi exited with code 6: No devices were found"
+
+
+# -- TPU runtimes ---------------------------------------------------------------------
+
+def test_probe_tpu_needs_the_vms_word_and_counts_its_chips(tmp_path):
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    for n in range(4):
+        (dev / f"accel{n}").touch()
+    assert gpu_step.probe_tpu({}, dev=dev) is None      # /dev/accel* alone: maybe NVIDIA's
+    tpu = gpu_step.probe_tpu({"TPU_ACCELERATOR_TYPE": "v3-8", "ISTPUVM": "1"}, dev=dev)
+    assert (tpu.kind, tpu.chips, tpu.describe()) == ("v3-8", 4, "TPU v3-8 (4 chips)")
+    v5e = tmp_path / "dev5"
+    (v5e / "vfio").mkdir(parents=True)
+    for name in ("0", "1", "vfio"):
+        (v5e / "vfio" / name).touch()
+    assert gpu_step.probe_tpu({"TPU_ACCELERATOR_TYPE": "v5litepod-2"}, dev=v5e).chips == 2
+    assert gpu_step.probe_tpu({"ISTPUVM": "1"}, dev=tmp_path / "none").describe() == \
+        "TPU runtime"
+
+
+def tpu_runtime(monkeypatch, tmp_path) -> None:
+    """Kaggle's TPU VM: no nvidia-smi, ISTPUVM=1 and the accelerator type."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    monkeypatch.setenv("ISTPUVM", "1")
+    monkeypatch.setenv("TPU_ACCELERATOR_TYPE", "v3-8")
+
+
+def test_a_tpu_runtime_is_reported_as_such(tmp_path, monkeypatch):
+    tpu_runtime(monkeypatch, tmp_path)
+    report = bootstrap.restore(write_profile(tmp_path, '[gpu]\naccelerator = "tpu"\n'
+                                                       'required = true\n'))
+    summary = report.step("gpu").summary
+    assert summary.startswith("TPU v3-8") and summary.endswith(", no NVIDIA GPU")
+    assert report.step("gpu").data["tpu"]["kind"] == "v3-8"
+
+
+def test_a_profile_for_a_gpu_on_a_tpu_runtime_says_it_is_a_tpu(tmp_path, monkeypatch):
+    tpu_runtime(monkeypatch, tmp_path)
+    with pytest.raises(EnvironmentMismatch) as caught:
+        bootstrap.restore(write_profile(tmp_path, "[gpu]\nrequired = true\n"))
+    assert caught.value.what.startswith("this runtime has no GPU (it is a TPU runtime: TPU v3-8")
+
+
+def test_a_profile_can_require_a_tpu(tmp_path, gpu):
+    gpu("t4")
+    with pytest.raises(EnvironmentMismatch) as caught:
+        bootstrap.restore(write_profile(tmp_path, '[gpu]\naccelerator = "tpu"\nrequired = true\n'))
+    error = caught.value
+    assert error.what == ("this runtime has no TPU (Tesla T4, 15 GiB (driver 535.104.05, "
+                          "CUDA 12.2))")
+    assert error.where == "p.toml: gpu.accelerator"
+    assert error.hint.startswith("run on a TPU VM")
+    report = bootstrap.restore(write_profile(tmp_path, '[gpu]\naccelerator = "tpu"\n'))
+    assert report.step("gpu").notes[-1].startswith('gpu.accelerator = "tpu" not met: this '
+                                                   "runtime has no TPU")
+
+
+def test_accelerator_is_gpu_or_tpu(tmp_path):
+    from bootstrap.errors import ProfileError
+
+    with pytest.raises(ProfileError, match="is not gpu or tpu"):
+        bootstrap.restore(write_profile(tmp_path, '[gpu]\naccelerator = "npu"\n'))

@@ -226,6 +226,9 @@ def dist_info(site: Path, files: list[str], top_level: str | None = None) -> Pat
     info.mkdir(parents=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: thing\nVersion: 1.0\n")
     (info / "RECORD").write_text("".join(f"{f},,\n" for f in files))
+    for name in files:      # Python 3.12+ lists only the files that exist
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).touch()
     if top_level is not None:
         (info / "top_level.txt").write_text(top_level)
     return info

@@ -18,9 +18,15 @@ pytestmark = pytest.mark.usefixtures("clean_environ")
 REPO = Path(__file__).resolve().parents[2]
 
 
+COLAB_VM = {"COLAB_RELEASE_TAG": "release-colab-20260801-060000-RC00", "HOME": "/root",
+            "BOOTSTRAP_COLAB_HOSTNAME": __file__}   # a file that exists: /var/colab/hostname
+KAGGLE_GPU = {**COLAB_VM, "COLAB_RELEASE_TAG": "release-colab-external-images_20260514-060047_RC00",
+              "KAGGLE_KERNEL_RUN_TYPE": "Interactive", "KAGGLE_URL_BASE": "https://www.kaggle.com",
+              "KAGGLE_DATA_PROXY_URL": "https://dp.kaggle.net"}
+
+
 def test_colab_is_detected_by_its_release_tag():
-    platform = detect({"COLAB_RELEASE_TAG": "release-colab-20260801-060000-RC00",
-                       "HOME": "/root"})
+    platform = detect(COLAB_VM)
     assert (platform.name, platform.label) == ("colab", "Google Colab")
     assert platform.mountpoint == Path("/content/drive")
     assert platform.drive_root == Path("/content/drive/MyDrive")
@@ -36,6 +42,60 @@ def test_kaggle_is_detected_by_its_run_type():
     assert platform.store_root == Path("/kaggle/working/.bootstrap")
     assert platform.mountpoint is None
     assert platform.secret_sources == ("kaggle", "dotenv", "environ")
+    assert platform.kaggle_root == Path("/kaggle")
+
+
+def test_kaggle_on_colabs_image_is_kaggle(fake_modules, monkeypatch):
+    """Kaggle's GPU and CPU images are built on Colab's: its variables and google.colab too."""
+    monkeypatch.delenv("BOOTSTRAP_PLATFORM")
+    platform = detect(KAGGLE_GPU)
+    assert (platform.name, platform.variant, platform.label) == ("kaggle", "vm", "Kaggle")
+    assert platform.mountpoint is None and platform.secret_sources[0] == "kaggle"
+    for only in ("KAGGLE_URL_BASE", "KAGGLE_DATA_PROXY_URL"):
+        assert detect_name({**COLAB_VM, only: "x"}) == "kaggle"
+
+
+def test_kaggles_tpu_image():
+    platform = detect({"ISTPUVM": "1", "KAGGLE_KERNEL_RUN_TYPE": "Interactive", "HOME": "/r"})
+    assert (platform.name, platform.variant, platform.label) == ("kaggle", "tpu",
+                                                                 "Kaggle (TPU VM)")
+    assert detect({"ISTPUVM": "1", "HOME": "/r"}).name == "kaggle"
+
+
+def test_colab_enterprise_and_the_local_runtime_have_no_drive(tmp_path):
+    enterprise = detect({**COLAB_VM, "VERTEX_PRODUCT": "COLAB_ENTERPRISE",
+                         "HOME": str(tmp_path)})
+    local = detect({**COLAB_VM, "BOOTSTRAP_COLAB_HOSTNAME": str(tmp_path / "no-such-file"),
+                    "HOME": str(tmp_path)})
+    store = tmp_path / ".local" / "share" / "notebook-bootstrap"
+    for platform, label in ((enterprise, "Colab Enterprise"),
+                            (local, "Colab runtime image (local runtime)")):
+        assert (platform.name, platform.label, platform.mountpoint) == ("colab", label, None)
+        assert (platform.store_root, platform.drive_root) == (store, store / "drive")
+        assert len(platform.notes) == 1 and f"the store is {store}" in platform.notes[0]
+    assert enterprise.secret_sources == ("dotenv", "environ")
+    assert local.secret_sources == ("colab", "dotenv", "environ")
+    chosen = detect({**COLAB_VM, "VERTEX_PRODUCT": "COLAB_ENTERPRISE", "BOOTSTRAP_STORE": "/s"})
+    assert (chosen.store_root, chosen.notes) == (Path("/s"), ())
+
+
+def test_colab_page_is_looked_up_in_the_running_kernel(monkeypatch):
+    import IPython
+
+    from bootstrap.platform import colab_page
+
+    class Shell:
+        kernel = object()
+        parent_header: dict = {"header": {}, "metadata": {}}
+
+    assert colab_page({}) == "process"             # pytest runs in no kernel
+    monkeypatch.setattr(IPython, "get_ipython", lambda: Shell)
+    assert colab_page({}) == "kernel"               # papermill, VS Code: no colab metadata
+    Shell.parent_header = {"metadata": {"colab": {"cell_id": "abc"}}}
+    assert colab_page({}) == "page"
+    assert colab_page({"BOOTSTRAP_COLAB_PAGE": "process"}) == "process"
+    Shell.kernel = None
+    assert colab_page({}) == "process"
 
 
 def test_a_plain_machine_uses_the_xdg_data_folder(tmp_path):
@@ -60,7 +120,7 @@ def test_bootstrap_platform_wins():
 
 
 def test_store_and_drive_overrides(tmp_path):
-    colab = {"COLAB_RELEASE_TAG": "x"}
+    colab = {"COLAB_RELEASE_TAG": "x", "BOOTSTRAP_COLAB_HOSTNAME": __file__}
     assert detect({**colab, "BOOTSTRAP_STORE": "/s"}).store_root == Path("/s")
     assert detect({**colab, "BOOTSTRAP_STORE": "/s"}, store="/t").store_root == Path("/t")
     moved = detect({**colab, "BOOTSTRAP_DRIVE": "/d"})
@@ -148,3 +208,18 @@ def test_the_same_profile_elsewhere_keeps_its_base(tmp_path, gpu):
         bootstrap.restore(path)
     assert caught.value.what == "the GPU does not fit the profile: Tesla T4 is not one of A100"
     assert "WHERE" not in os.environ      # nothing after the GPU check ran
+
+
+def test_kaggles_real_environment_says_kaggle_and_mounts_no_drive(tmp_path, kaggle, monkeypatch):
+    monkeypatch.delenv("BOOTSTRAP_DRIVE")
+    monkeypatch.delenv("BOOTSTRAP_STORE")
+    assert os.environ["COLAB_RELEASE_TAG"]                 # Colab's image underneath
+    (tmp_path / "k.toml").write_text('[drive]\n[env]\nOUT = "{drive}/out"\nS = "{store}"\n'
+                                     '[workdir]\npath = "."\n')
+    report = bootstrap.restore(tmp_path / "k.toml")
+    assert report.platform == "Kaggle"
+    assert report.headline().startswith("restore of k on Kaggle: ")
+    assert report.step("drive").summary == f"Drive root {kaggle.working}"
+    assert os.environ["OUT"] == f"{kaggle.working}/out"
+    assert os.environ["S"] == f"{kaggle.working}/.bootstrap"
+    assert kaggle.colab_calls() == []                      # no drive.mount, no userdata.get

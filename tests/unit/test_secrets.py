@@ -178,8 +178,12 @@ def test_colab_secret_without_notebook_access(tmp_path, colab):
     assert "HF_TOKEN" not in os.environ
 
 
-def test_colab_without_the_ui_is_asked_once(tmp_path, colab, isolated, monkeypatch):
-    monkeypatch.delenv("FAKE_COLAB_SECRETS", raising=False)
+def test_a_page_that_does_not_answer_is_asked_once(tmp_path, colab, isolated, monkeypatch):
+    from google.colab import _message
+
+    monkeypatch.delenv("FAKE_COLAB_PAGE")                 # a kernel whose page is gone
+    monkeypatch.setenv("FAKE_COLAB_PAGE_WAIT", "0")
+    monkeypatch.setattr(_message.ipython, "get_kernelapp", lambda: object())
     dotenv(isolated, f"WANDB={OTHER}\n")
     with pytest.raises(StepError) as caught:
         bootstrap.restore(write_profile(tmp_path, '[secrets]\nWANDB_API_KEY = "WANDB"\n'
@@ -192,6 +196,27 @@ def test_colab_without_the_ui_is_asked_once(tmp_path, colab, isolated, monkeypat
         "running from the Colab UI)")
     assert "run the restore from the notebook open in Colab's UI" in error.hint
     assert OTHER not in everything_shown(error.report, error)
+
+
+@pytest.mark.parametrize("how", ["process", "kernel"])
+def test_colab_secrets_without_the_page_fall_back_at_once(tmp_path, colab, isolated,
+                                                          monkeypatch, how):
+    colab.secrets({"WANDB": "from-colab", "HF_TOKEN": "from-colab"})
+    colab.without_page()
+    if how == "kernel":
+        monkeypatch.setenv("BOOTSTRAP_COLAB_PAGE", "kernel")
+    dotenv(isolated, f"WANDB={OTHER}\n")
+    monkeypatch.setenv("HF_TOKEN_SOURCE", VALUE)
+    report = bootstrap.restore(write_profile(
+        tmp_path, '[secrets]\nWANDB_API_KEY = "WANDB"\nHF_TOKEN = "HF_TOKEN_SOURCE"\n'))
+    assert (os.environ["WANDB_API_KEY"], os.environ["HF_TOKEN"]) == (OTHER, VALUE)
+    where = "a plain process" if how == "process" else "a kernel not connected to it"
+    assert report.step("secrets").notes == [
+        f"Colab's secrets can only be read from the notebook page, not from {where}: using "
+        "the store's .env, the environment",
+        "WANDB_API_KEY from the store's .env", "HF_TOKEN from the environment"]
+    assert colab.calls() == []
+    assert VALUE not in everything_shown(report) and OTHER not in everything_shown(report)
 
 
 def test_colab_refuses_a_name_with_a_space(colab):
@@ -225,7 +250,7 @@ def test_kaggle_secret_not_attached(tmp_path, kaggle):
 
 def test_kaggle_offline_and_outside_a_session(tmp_path, kaggle, isolated, monkeypatch):
     dotenv(isolated, f"HF_TOKEN={VALUE}\n")
-    monkeypatch.setenv("FAKE_KAGGLE_OFFLINE", "1")
+    kaggle.offline()
     report = bootstrap.restore(write_profile(tmp_path, '[secrets]\nHF_TOKEN = "HF_TOKEN"\n'))
     assert report.step("secrets").notes == ["HF_TOKEN from the store's .env"]
 
@@ -236,3 +261,45 @@ def test_kaggle_offline_and_outside_a_session(tmp_path, kaggle, isolated, monkey
         secrets_step.Sources(ctx).fetch("kaggle", "HF_TOKEN")
     assert caught.value.reason == ("Kaggle's secret service is not available (CredentialError: "
                                    "this is not a Kaggle notebook session)")
+
+
+def test_kaggle_internet_off_is_asked_once_and_said_so(tmp_path, kaggle, isolated):
+    kaggle.secrets({"A": "a-value-000", "B": "b-value-000"})
+    kaggle.offline()
+    dotenv(isolated, "A=from-dotenv-000\n")
+    with pytest.raises(StepError) as caught:
+        bootstrap.restore(write_profile(tmp_path, '[secrets]\nVAR_A = "A"\nVAR_B = "B"\n'))
+    error = caught.value
+    assert os.environ["VAR_A"] == "from-dotenv-000"
+    assert error.details.splitlines()[0] == (
+        "Kaggle secrets: Kaggle's secret service could not be reached (the notebook's internet "
+        "is off)")
+    assert "turn the internet on in the notebook's Settings" in error.hint
+
+
+@pytest.mark.parametrize("status, reason", [
+    (403, "Kaggle's secret service refused this session (HTTP 403)"),
+    (401, "Kaggle's secret service refused this session (HTTP 401)"),
+    (503, "Kaggle's secret service failed (HTTP 503)")])
+def test_kaggle_http_errors_are_told_apart_from_internet_off(
+        tmp_path, kaggle, status, reason):
+    kaggle.secrets({"A": "a-value-000", "B": "b-value-000"})
+    kaggle.statuses["A"] = status
+    with pytest.raises(StepError) as caught:
+        bootstrap.restore(write_profile(tmp_path, '[secrets]\nVAR_A = "A"\nVAR_B = "B"\n'))
+    error = caught.value
+    assert error.what == "secret A (for VAR_A) was not found"
+    assert error.details.splitlines()[0] == f"Kaggle secrets: {reason}"
+    assert "internet" not in error.details + error.hint
+    assert kaggle.asked() == ["A"]
+
+
+def test_one_kaggle_failure_leaves_the_source_on_for_the_next_secret(tmp_path, kaggle, isolated):
+    kaggle.secrets({"B": "b-value-000"})
+    kaggle.statuses["A"] = 500
+    dotenv(isolated, "A=from-dotenv-000\n")
+    report = bootstrap.restore(write_profile(tmp_path, '[secrets]\nVAR_A = "A"\nVAR_B = "B"\n'))
+    assert report.step("secrets").notes == ["VAR_A from the store's .env",
+                                            "VAR_B from Kaggle secrets"]
+    assert kaggle.asked() == ["A", "B"]
+    assert "b-value-000" not in everything_shown(report)

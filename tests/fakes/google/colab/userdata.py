@@ -1,24 +1,23 @@
 """API to access user secrets, faked for tests.
 
-Same classes, messages and checks as colabtools' ``google/colab/userdata.py``;
-the answer of the notebook page comes from a JSON file instead.
+Same classes, messages and checks as colabtools' ``google/colab/userdata.py``,
+and the same request through ``_message.blocking_request`` (so a plain process
+fails with AttributeError and a kernel without the page times out after 10 s
+as on Colab); the page's answer comes from ``FAKE_COLAB_SECRETS`` (see
+``_message``).
 
 Environment of the fake:
   FAKE_COLAB_SECRETS       a JSON file: {"NAME": "value"} for a secret this
                            notebook may read, {"NAME": {"value": "...",
-                           "access": false}} for one it may not. Unset: no page
-                           answers, as when the kernel runs without the Colab UI.
-  FAKE_COLAB_SECRETS_WAIT  seconds to wait before the timeout (the real one
-                           waits 10; default 0)
+                           "access": false}} for one it may not.
   FAKE_COLAB_LOG           a file; each get() call appends "get <key>"
 """
 
-import json as _json
 import os as _os
 import re as _re
 import threading
-import time as _time
 
+from google.colab import _message
 from google.colab import errors
 
 
@@ -49,23 +48,6 @@ class TimeoutException(errors.Error):
 _userdata_lock = threading.Lock()
 
 
-def _blocking_request(key):
-  """What the page would answer: None on timeout, else exists/access/payload."""
-  path = _os.environ.get('FAKE_COLAB_SECRETS')
-  if not path:
-    _time.sleep(float(_os.environ.get('FAKE_COLAB_SECRETS_WAIT', '0')))
-    return None
-  with open(path) as handle:
-    secrets = _json.load(handle)
-  if key not in secrets:
-    return {'exists': False, 'access': False}
-  entry = secrets[key]
-  if isinstance(entry, dict):
-    return {'exists': True, 'access': entry.get('access', True),
-            'payload': entry.get('value', '')}
-  return {'exists': True, 'access': True, 'payload': entry}
-
-
 def get(key):
   """Fetches the value for specified secret keys.
 
@@ -85,7 +67,9 @@ def get(key):
   if _re.search(r'\s', key):
     raise ValueError('Secret name cannot contain spaces or whitespace')
   with _userdata_lock:
-    resp = _blocking_request(key)
+    resp = _message.blocking_request(
+        'GetSecret', request={'key': key}, timeout_sec=10
+    )
   if not resp:
     raise TimeoutException(key)
   if not resp.get('exists', False):
