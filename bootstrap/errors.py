@@ -3,13 +3,17 @@
 Every error says what went wrong, where (a file and key path, or a command and
 its exit code) and how to fix it. In IPython they render as those few lines
 instead of a traceback (``_render_traceback_``) yet stay real exceptions, so a
-papermill run stops on them. This module imports nothing from the package.
+papermill run stops on them. Every field is masked of secrets (``redact``) when
+the error is made and again when it is shown. This module imports nothing from
+the package but ``redact``, which imports nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from .redact import mask
 
 
 class BootstrapError(Exception):
@@ -20,12 +24,13 @@ class BootstrapError(Exception):
 
     def __init__(self, what: str, *, where: str | None = None, hint: str | None = None,
                  details: str | None = None) -> None:
+        what = mask(what)
         super().__init__(what)
         self.what = what
-        self.where = where
-        self.hint = hint
+        self.where = mask(where) if where else where
+        self.hint = mask(hint) if hint else hint
         #: extra lines shown under the message (e.g. the tail of a command's output)
-        self.details = details
+        self.details = mask(details) if details else details
         #: the restore report up to the failure, when the error came from a restore
         self.report: Any = None
 
@@ -37,7 +42,7 @@ class BootstrapError(Exception):
             out.extend("  | " + line for line in self.details.rstrip("\n").splitlines())
         if self.hint:
             out.append(f"  hint: {self.hint}")
-        return out
+        return [mask(line) for line in out]
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
@@ -63,7 +68,7 @@ class Problem:
             text += f" (got {self.value!r})"
         if self.hint:
             text += f"; hint: {self.hint}"
-        return text
+        return mask(text)
 
 
 class ProfileError(BootstrapError):
@@ -86,7 +91,7 @@ class ProfileError(BootstrapError):
         out.extend(f"  - {p.line()}" for p in self.problems)
         if self.hint:
             out.append(f"  hint: {self.hint}")
-        return out
+        return [mask(line) for line in out]
 
 
 class OptionError(BootstrapError):

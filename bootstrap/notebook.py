@@ -41,6 +41,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from .errors import BootstrapError, OptionError, StepError
 from .exports import EXPORT_FILE_ENV
+from .redact import MIN_LENGTH, looks_secret, secret_values
 from .store import Store, write_atomic
 
 DEFAULT_START_TIMEOUT = 60.0
@@ -48,14 +49,8 @@ ENGINE_NAME = "notebook-bootstrap"
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
 ERROR_MARKER_TAG = "papermill-error-cell-tag"
-#: words in environment variable names that hold secrets by convention (HF_TOKEN,
-#: WANDB_API_KEY, KAGGLE_KEY); their values are refused as parameters, besides the
-#: names a profile lists under [secrets]. Whole words only: TOKENIZERS_PARALLELISM is none.
-SECRET_WORDS = frozenset({"TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "APIKEY",
-                          "CREDENTIAL", "CREDENTIALS", "PAT"})
-#: a value shorter than this is no secret unless the profile says so, and a
-#: declared secret this short is only refused when a parameter equals it exactly
-MIN_SECRET_LENGTH = 8
+#: a declared secret shorter than this is only refused when a parameter equals it exactly
+MIN_SECRET_LENGTH = MIN_LENGTH
 NUMBERING = "cells counted from 1 in notebook order, markdown cells included"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -126,19 +121,20 @@ def check_name(name: str, where: str) -> None:
                                "epochs or data_dir")
 
 
-def secret_values(environ: Mapping[str, str], names: Iterable[str] = ()) -> dict[str, str]:
-    """env var name -> value for the secrets in ``environ``: ``names`` and secret-looking ones."""
-    wanted = set(names)
-    return {name: value for name, value in environ.items()
-            if value and (name in wanted or (len(value) >= MIN_SECRET_LENGTH and
-                                             SECRET_WORDS.intersection(
-                                                 re.split(r"[^A-Z0-9]+", name.upper()))))}
-
-
 def refuse_secrets(parameters: Mapping[str, Any], secrets: Mapping[str, str], where: str) -> None:
-    """Raise OptionError when a parameter carries a secret's value (it would be saved)."""
+    """Raise OptionError when a parameter carries a secret's value (it would be saved).
+
+    A secret is a value of ``secrets`` or any value ``redact`` finds secret by its
+    shape (a token, URL credentials, a signed URL): what ``%save_env`` would not save.
+    """
     for name, value in parameters.items():
         for text in _strings(value):
+            if looks_secret(text):
+                raise OptionError(
+                    f"parameter {name!r} looks like a secret (a token, or a URL with "
+                    "credentials or a signature)", where=f"{where}.{name}" if where else name,
+                    hint="papermill saves parameters in the output notebook; put the secret "
+                         "under [secrets] and read it from os.environ in the setup notebook")
             for var, secret in secrets.items():
                 if text == secret or (len(secret) >= MIN_SECRET_LENGTH and secret in text):
                     raise OptionError(

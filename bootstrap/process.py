@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from .errors import StepError
+from .redact import mask
 
 TAIL_LINES = 30
 
@@ -34,8 +35,8 @@ class Completed:
 
 
 def display(argv: Sequence[str]) -> str:
-    """The command as a person would type it (for messages only, never executed)."""
-    return shlex.join(argv)
+    """The command as a person would type it, secrets masked (for messages, never executed)."""
+    return mask(shlex.join(argv))
 
 
 def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None,

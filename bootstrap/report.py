@@ -1,13 +1,16 @@
 """What a restore did: one row per step, rendered as aligned text or an HTML table.
 
 Progress is a stream of ``Event`` values handed to a callback while steps run;
-the CLI prints them, the magics update a display area with them.
+the CLI prints them, the magics update a display area with them. Everything
+rendered, and every progress line, is masked of secrets (``redact``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from .redact import mask
 
 SATISFIED = "satisfied"   # nothing to do, already as the profile says
 CHANGED = "changed"       # apply() ran and the re-check holds
@@ -38,6 +41,9 @@ class Event:
     step: str
     text: str = ""
     result: StepResult | None = None
+
+    def __post_init__(self) -> None:
+        self.text = mask(self.text)
 
 
 Progress = Callable[[Event], None]
@@ -88,7 +94,7 @@ class Report:
             for note in r.notes:
                 lines.append(f"{pad}note: {note}")
         lines.extend(f"note: {note}" for note in self.notes)
-        return "\n".join(lines)
+        return mask("\n".join(lines))
 
     __str__ = text
 
@@ -99,17 +105,18 @@ class Report:
                   FAILED: "#c62828", SKIPPED: "#757575"}
         rows = []
         for r in self.steps:
-            extra = "".join(f"<li>{html.escape(a)}</li>" for a in
+            extra = "".join(f"<li>{html.escape(mask(a))}</li>" for a in
                             (r.actions if r.outcome in (CHANGED, PLANNED) else []))
-            extra += "".join(f"<li><i>note:</i> {html.escape(n)}</li>" for n in r.notes)
-            detail = html.escape(r.summary) + (f"<ul style='margin:0'>{extra}</ul>" if extra else "")
+            extra += "".join(f"<li><i>note:</i> {html.escape(mask(n))}</li>" for n in r.notes)
+            detail = html.escape(mask(r.summary)) + (f"<ul style='margin:0'>{extra}</ul>"
+                                                     if extra else "")
             rows.append(
                 f"<tr><td><code>{html.escape(r.name)}</code></td>"
                 f"<td style='color:{colour[r.outcome]};font-weight:bold'>{r.outcome}</td>"
                 f"<td style='text-align:right'>{r.seconds:.2f}&nbsp;s</td>"
                 f"<td style='text-align:left'>{detail}</td></tr>")
-        notes = "".join(f"<p><b>note:</b> {html.escape(n)}</p>" for n in self.notes)
-        return (f"<div class='bootstrap-report'><p><b>{html.escape(self.headline())}</b></p>"
+        notes = "".join(f"<p><b>note:</b> {html.escape(mask(n))}</p>" for n in self.notes)
+        return (f"<div class='bootstrap-report'><p><b>{html.escape(mask(self.headline()))}</b></p>"
                 "<table><thead><tr><th>step</th><th>outcome</th><th>time</th>"
                 "<th style='text-align:left'>details</th></tr></thead>"
                 f"<tbody>{''.join(rows)}</tbody></table>{notes}</div>")

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Iterable
 
-from . import order, steps
+from . import order, redact, steps
 from .context import Context
 from .errors import BootstrapError, OptionError, StepError
 from .platform import detect
@@ -41,12 +41,14 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
         steps.load("drive").before_lookup(platform, os.fspath(profile))
         profile = load(profile, profiles_dir=the_store.profiles)
     profile = profile.for_platform(platform.name)
+    redact.declare(profile.secrets)
     selected = select(profile, only, skip)
     # A dry run works on a copy of the environment, so [env] values can be in force
     # for the plans of later steps without changing this process.
     ctx = Context(profile=profile, platform=platform, store=the_store,
                   python=target_python(python), dry_run=dry_run, force=force, progress=progress,
                   environ=dict(os.environ) if dry_run else os.environ)
+    redact.watch(ctx.environ)
     report = Report(profile=profile.name or "profile", origin=profile.origin,
                     platform=platform.label, python=ctx.python, dry_run=dry_run)
     if dry_run:
@@ -140,6 +142,9 @@ def run_step(name: str, ctx: Context) -> StepResult:
         result.outcome, result.summary = FAILED, error.what
         result.data["error"] = error
     result.seconds = time.monotonic() - start
+    result.summary = redact.mask(result.summary)
+    result.actions[:] = [redact.mask(action) for action in result.actions]
+    result.notes[:] = [redact.mask(note) for note in result.notes]
     emit(ctx.progress, Event("end", name, result.summary, result))
     return result
 

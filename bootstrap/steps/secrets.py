@@ -28,6 +28,7 @@ from typing import Any, Callable
 from ..context import Context
 from ..errors import StepError
 from ..profile import Profile
+from ..redact import remember
 from . import Check
 
 DOTENV = ".env"
@@ -207,6 +208,7 @@ def apply(ctx: Context, plan: Check) -> None:
             except Miss as miss:
                 misses.append((source, miss))
                 continue
+            remember(value)
             ctx.environ[env] = value
             ctx.note(f"{env} from {LABELS.get(source, source)}")
             break
