@@ -141,6 +141,13 @@ def run_step(name: str, ctx: Context) -> StepResult:
             error.step = name
         result.outcome, result.summary = FAILED, error.what
         result.data["error"] = error
+    except KeyboardInterrupt:
+        # the running command was given time to stop cleanly (process.stop); the
+        # next restore repairs whatever it left half done
+        result.outcome, result.summary = FAILED, "interrupted"
+        result.seconds = time.monotonic() - start
+        emit(ctx.progress, Event("end", name, result.summary, result))
+        raise
     result.seconds = time.monotonic() - start
     result.summary = redact.mask(result.summary)
     result.actions[:] = [redact.mask(action) for action in result.actions]
