@@ -3,6 +3,14 @@
 Read in-process from the file system (``importlib.metadata`` over the target's
 paths), so checking whether requirements hold starts no process for a
 virtual environment or the running interpreter.
+
+A distribution an interrupted or killed installer left half done is not taken
+as installed: a ``.dist-info`` without METADATA (or holding only temp files),
+one an installer wrote (INSTALLER) without RECORD, or one whose RECORD names a
+top-level module or package that is not there. ``half_installed`` lists them
+and ``repair`` removes their ``.dist-info`` so the next install puts them back.
+Folders already found sound are remembered by their modification times, so a
+restore with nothing to do re-reads no RECORD.
 """
 
 from __future__ import annotations
@@ -18,6 +26,23 @@ from importlib import metadata
 from pathlib import Path
 
 from .errors import OptionError
+
+#: how much of a RECORD is read to find the distribution's top-level names
+RECORD_HEAD = 4096
+# (site folder, .dist-info name) -> (site mtime, .dist-info mtime) of folders found sound
+_sound: dict[tuple[str, str], tuple[int, int]] = {}
+
+
+@dataclass(frozen=True)
+class HalfInstalled:
+    """A ``.dist-info`` an installer left half done, and why it does not count."""
+
+    path: Path
+    reason: str
+
+    @property
+    def label(self) -> str:
+        return self.path.name[:-len(".dist-info")]
 
 
 @dataclass(frozen=True)
@@ -53,7 +78,10 @@ class Interpreter:
                 names = sorted(os.listdir(entry))
             except OSError:
                 continue
+            broken = {half.path.name for half in _half_installed(entry, names)}
             for item in names:
+                if item in broken:
+                    continue
                 if item.endswith(".dist-info"):
                     stem = item[:-len(".dist-info")]
                 elif item.endswith(".egg-info"):
@@ -73,6 +101,17 @@ class Interpreter:
                 if name:
                     found.setdefault(canonicalize_name(name), dist)
         return found
+
+    def half_installed(self) -> list[HalfInstalled]:
+        """The distributions left half installed (see the module docstring)."""
+        out = []
+        for entry in self.paths:
+            try:
+                names = sorted(os.listdir(entry))
+            except OSError:
+                continue
+            out.extend(_half_installed(entry, names))
+        return out
 
     @property
     def site_packages(self) -> Path:
@@ -140,3 +179,81 @@ def inspect(python: str) -> Interpreter:
     path, version = json.loads(out)
     paths = tuple(p for p in path if p and os.path.isdir(p))
     return Interpreter(python, paths, tuple(version))  # type: ignore[arg-type]
+
+
+def _half_installed(entry: str, names: list[str]) -> list[HalfInstalled]:
+    """The half-installed ``.dist-info`` folders among ``names`` (the listing of ``entry``)."""
+    try:
+        site_mtime = os.stat(entry).st_mtime_ns
+    except OSError:
+        return []
+    stems: set[str] | None = None
+    out = []
+    for item in names:
+        if not item.endswith(".dist-info"):
+            continue
+        path = os.path.join(entry, item)
+        try:
+            stamp = (site_mtime, os.stat(path).st_mtime_ns)
+        except OSError:
+            continue
+        if _sound.get((entry, item)) == stamp:
+            continue
+        if stems is None:
+            stems = {name.split(".", 1)[0] for name in names}
+        reason = _why_half(Path(path), stems)
+        if reason is None:
+            _sound[(entry, item)] = stamp
+        else:
+            out.append(HalfInstalled(Path(path), reason))
+    return out
+
+
+def _why_half(path: Path, stems: set[str]) -> str | None:
+    try:
+        inside = set(os.listdir(path))
+    except OSError as exc:
+        return f"its .dist-info cannot be read ({exc.strerror})"
+    if "METADATA" not in inside:
+        return "its .dist-info has no METADATA" + (" (only temporary files)" if inside else "")
+    if "INSTALLER" not in inside:
+        return None  # written by a system package manager, not an installer we can judge
+    if "RECORD" not in inside:
+        return "its .dist-info has no RECORD"
+    try:
+        with open(path / "RECORD", "rb") as handle:
+            head = handle.read(RECORD_HEAD).decode("utf-8", "replace")
+    except OSError as exc:
+        return f"its RECORD cannot be read ({exc.strerror})"
+    lines = head.splitlines()
+    if len(head) == RECORD_HEAD and lines:
+        lines.pop()  # cut in the middle
+    for line in lines:
+        first = line.split(",", 1)[0].strip('"').split("/", 1)[0]
+        if not first or first in ("..", path.name) or first.endswith((".dist-info", ".data")) \
+                or first == "__pycache__":
+            continue
+        if first.split(".", 1)[0] not in stems:
+            return f"{first} is missing, which its RECORD lists"
+    return None
+
+
+def repair(python: str) -> list[str]:
+    """Remove the ``.dist-info`` of every half-installed distribution of ``python``.
+
+    Returns one line per distribution for the report. The installer that runs next
+    installs them again where something still asks for them.
+    """
+    import shutil
+
+    done = []
+    for half in inspect(python).half_installed():
+        try:
+            shutil.rmtree(half.path)
+        except OSError as exc:
+            done.append(f"{half.label} is half installed ({half.reason}) and could not be "
+                        f"removed: {exc.strerror}")
+            continue
+        done.append(f"{half.label} was half installed ({half.reason}): removed its "
+                    ".dist-info to install it again")
+    return done
