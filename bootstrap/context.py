@@ -14,7 +14,7 @@ from typing import Any, MutableMapping, Sequence
 
 from . import process
 from .platform import Platform
-from .profile import Profile, expand
+from .profile import Profile, check_expanded, expand
 from .report import Event, Progress
 from .store import Store
 
@@ -46,7 +46,11 @@ class Context:
         return values
 
     def expand(self, text: str, key: str) -> str:
-        return expand(text, self.placeholders(), self.environ, where=self.where(key))
+        """``text`` with placeholders filled in, checked again by the rule of ``key``."""
+        where = self.where(key)
+        expanded = expand(text, self.placeholders(), self.environ, where=where)
+        check_expanded(key, text, expanded, where=where)
+        return expanded
 
     def path(self, text: str, key: str, *, base: Path | None = None) -> Path:
         """Expand a path; a relative one is taken against ``base`` (default: the Drive root)."""

@@ -38,7 +38,8 @@ from urllib.parse import urljoin, urlsplit
 
 from .errors import StepError
 
-__all__ = ["DEFAULT_DEADLINE_S", "check_redirect", "check_url", "download", "sha256_file"]
+__all__ = ["DEFAULT_DEADLINE_S", "check_redirect", "check_url", "download", "is_loopback",
+           "sha256_file"]
 
 #: wall-clock limit of one download() call when ``deadline`` is None
 DEFAULT_DEADLINE_S = 3600.0
@@ -89,7 +90,9 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def _is_loopback(host: str | None) -> bool:
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` is this machine: ``localhost`` or a loopback address (not a name
+    that merely starts like one, such as ``127.0.0.1.example.org``)."""
     if not host:
         return False
     if host.lower() == "localhost":
@@ -111,7 +114,7 @@ def check_url(url: str, *, allow_http: bool = False) -> None:
     if scheme == "https" and parts.hostname:
         return
     if scheme == "http" and parts.hostname:
-        if allow_http and _is_loopback(parts.hostname):
+        if allow_http and is_loopback(parts.hostname):
             return
         raise StepError(
             "refusing to download over plain http",
