@@ -15,6 +15,9 @@ from typing import Any
 
 from .redact import mask
 
+#: the fields of an error that are shown, so masked of secrets whenever they are set
+_MASKED = frozenset({"what", "where", "hint", "details"})
+
 
 class BootstrapError(Exception):
     """Base of all expected failures: bad input, failed commands, unmet needs."""
@@ -27,12 +30,18 @@ class BootstrapError(Exception):
         what = mask(what)
         super().__init__(what)
         self.what = what
-        self.where = mask(where) if where else where
-        self.hint = mask(hint) if hint else hint
+        self.where = where
+        self.hint = hint
         #: extra lines shown under the message (e.g. the tail of a command's output)
-        self.details = mask(details) if details else details
+        self.details = details
         #: the restore report up to the failure, when the error came from a restore
         self.report: Any = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # a field set later (a step adding where it happened) is masked as well
+        if name in _MASKED and isinstance(value, str):
+            value = mask(value)
+        super().__setattr__(name, value)
 
     def lines(self) -> list[str]:
         out = [f"error: {self.what}"]

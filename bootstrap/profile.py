@@ -330,6 +330,33 @@ class Pip:
                         "a package can come from one scoped index only"
                 owner.setdefault(key, i)
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.I)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000 ** 2, "g": 1000 ** 3, "t": 1000 ** 4,
+               "ki": 1024, "mi": 1024 ** 2, "gi": 1024 ** 3, "ti": 1024 ** 4}
+
+
+def parse_size(value: int | str) -> int | None:
+    """``max_size``: bytes as an integer, or a string like "500 MB" or "2 GiB"; None if bad."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    match = _SIZE.match(value)
+    if not match:
+        return None
+    unit = (match.group(2) or "").lower()
+    unit = unit[:-1] if unit.endswith("b") and unit != "b" else unit
+    size = int(float(match.group(1)) * _SIZE_UNITS[unit])
+    return size if size > 0 else None
+
+
+def check_size(value: Any) -> tuple[str, str | None] | None:
+    if parse_size(value) is None:
+        return ("is not a size", "write bytes as a number, or a string like \"500 MB\" or "
+                                 "\"2 GiB\"")
+    return None
+
+
 @dataclass
 class FileEntry:
     dest: str = field(metadata=_rule(check_nonempty, hint="where the file goes, e.g. "
@@ -338,6 +365,8 @@ class FileEntry:
     sha256: str | None = field(default=None, metadata=_rule(check_sha256))
     store: str | None = field(default=None, metadata=_rule(check_nonempty))
     unpack: bool = False
+    #: the most a download may bring: bytes, or "500 MB", "2 GiB"
+    max_size: int | str | None = field(default=None, metadata=_rule(check_size))
 
     def validate(self):
         if (self.url is None) == (self.store is None):

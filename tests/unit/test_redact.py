@@ -169,3 +169,11 @@ def test_a_parameter_that_looks_secret_is_refused():
         with pytest.raises(OptionError, match="looks like a secret"):
             refuse_secrets({"p": value}, {}, "setup.parameters")
     refuse_secrets({"p": "https://h.example/x?page=2", "n": 3}, {}, "setup.parameters")
+
+
+def test_error_fields_set_later_are_masked(monkeypatch):
+    monkeypatch.setenv("API_TOKEN", "late-secret-value")
+    error = StepError("failed")
+    error.where = "https://h/x?access=late-secret-value"
+    error.hint = "https://u:pw@h.example/"
+    assert "late-secret-value" not in error.where and "pw@" not in error.hint
