@@ -8,13 +8,14 @@ its error with the report so far attached.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Iterable
 
-from . import order, redact, steps
+from . import mutex, order, redact, steps
 from .context import Context
 from .errors import BootstrapError, OptionError, StepError
 from .platform import detect
@@ -55,16 +56,21 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
         wanted = [name for name, reason in selected if not reason]
         report.notes.extend("order: " + line for line in
                             order.explain(order.needs(profile, wanted), wanted))
-    for name, reason in selected:
-        if reason:
-            report.steps.append(StepResult(name, SKIPPED, reason))
-            continue
-        result = run_step(name, ctx)
-        report.steps.append(result)
-        if result.outcome == FAILED:
-            error: BootstrapError = result.data["error"]
-            error.report = report
-            raise error
+    # one restore at a time into one interpreter; a dry run changes nothing
+    guard = (contextlib.nullcontext() if dry_run else
+             mutex.restoring(ctx.python, say=lambda text: emit(progress, Event("line", "restore",
+                                                                                 text))))
+    with guard:
+        for name, reason in selected:
+            if reason:
+                report.steps.append(StepResult(name, SKIPPED, reason))
+                continue
+            result = run_step(name, ctx)
+            report.steps.append(result)
+            if result.outcome == FAILED:
+                error: BootstrapError = result.data["error"]
+                error.report = report
+                raise error
     if profile.captured is not None:
         from .capture import moved
 
