@@ -74,7 +74,10 @@ class Problem:
     def line(self) -> str:
         text = f"{self.where}: {self.what}"
         if self.has_value:
-            text += f" (got {self.value!r})"
+            shown = repr(self.value)
+            if len(shown) > 200:  # a whole file pasted into one value
+                shown = shown[:200] + f"... ({len(shown)} characters)"
+            text += f" (got {shown})"
         if self.hint:
             text += f"; hint: {self.hint}"
         return mask(text)
