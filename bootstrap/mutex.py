@@ -9,7 +9,8 @@ kernel drops the lock when its holder exits, however it ends, so a killed
 restore never blocks the next one. A restore that waits longer than
 ``BOOTSTRAP_RESTORE_WAIT`` seconds (default WAIT_S) gives up with an error.
 Re-entering in the process that holds the lock (a setup notebook run inline
-that restores again) does not wait for itself.
+that restores again) does not wait for itself. Where the lock file cannot be
+made (an unwritable state folder) the restore goes on unguarded and says so.
 """
 
 from __future__ import annotations
@@ -75,9 +76,12 @@ def restoring(python: str, *, wait: float | None = None, say: Callable[[str], No
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        raise StepError(f"cannot create the restore lock: {exc.strerror}", where=str(path),
-                        hint="check that the local state folder (BOOTSTRAP_STATE_DIR) is "
-                             "writable") from None
+        # an unwritable state folder must not stop the restore itself: go on unguarded
+        if say is not None:
+            say(f"cannot create the restore lock ({exc.strerror}); not guarding against a "
+                "second restore at once")
+        yield path
+        return
     try:
         end, told = time.monotonic() + limit, False
         while True:

@@ -323,3 +323,14 @@ def test_an_unreadable_list_of_debs_is_noted_and_apt_downloads_everything(world,
                report.step("apt").notes)
     assert fakeapt.calls(world["fakes"], "apt-get")[-1]["downloaded"] == ["curl_1.0_all.deb"]
     assert json.loads(listed.read_text())["debs"][0]["filename"] == "curl_1.0_all.deb"  # rewritten
+
+
+def test_an_interrupted_dpkg_gets_a_hint_to_finish_it(world, monkeypatch):
+    fresh_lists(world)
+    monkeypatch.setenv("FAKE_DPKG_INTERRUPTED", "1")
+    with pytest.raises(StepError) as info:
+        bootstrap.restore(profile("curl"))
+    error = info.value
+    assert "dpkg was interrupted" in error.what and "dpkg --configure -a" in error.hint
+    assert "apt-cache search" not in error.hint and "check the names" not in error.hint
+    assert verbs(world) == ["install"]
