@@ -221,7 +221,8 @@ def test_a_store_copy_with_sha256_is_verified(isolated, tmp_path):
     with pytest.raises(StepError) as info:
         restore(FileEntry(dest=str(dest), store="w.bin", sha256=sha(b"pinned")))
     assert info.value.what == "w.bin in the store does not match its sha256"
-    assert not dest.exists() and leftovers(tmp_path) == ["drive", "store"]
+    # (vm-state: the local state folder, where the restore lock lives)
+    assert not dest.exists() and leftovers(tmp_path) == ["drive", "store", "vm-state"]
 
 
 def test_missing_store_file(isolated, tmp_path):
