@@ -21,6 +21,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -29,6 +30,10 @@ from .errors import OptionError
 
 #: how much of a RECORD is read to find the distribution's top-level names
 RECORD_HEAD = 4096
+#: a folder changed less than this long ago is read again next time (see _listing)
+RACY_S = 2.0
+# folder -> (mtime, sorted names) of the folders on the path, while unchanged
+_listings: dict[str, tuple[int, list[str]]] = {}
 # (site folder, .dist-info name) -> (site mtime, .dist-info mtime) of folders found sound
 _sound: dict[tuple[str, str], tuple[int, int]] = {}
 
@@ -74,11 +79,11 @@ class Interpreter:
 
         found: dict[str, metadata.Distribution] = {}
         for entry in self.paths:
-            try:
-                names = sorted(os.listdir(entry))
-            except OSError:
+            listing = _listing(entry)
+            if listing is None:
                 continue
-            broken = {half.path.name for half in _half_installed(entry, names)}
+            names = listing[1]
+            broken = {half.path.name for half in _half_installed(entry, *listing)}
             for item in names:
                 if item in broken:
                     continue
@@ -106,11 +111,9 @@ class Interpreter:
         """The distributions left half installed (see the module docstring)."""
         out = []
         for entry in self.paths:
-            try:
-                names = sorted(os.listdir(entry))
-            except OSError:
-                continue
-            out.extend(_half_installed(entry, names))
+            listing = _listing(entry)
+            if listing is not None:
+                out.extend(_half_installed(entry, *listing))
         return out
 
     @property
@@ -181,12 +184,35 @@ def inspect(python: str) -> Interpreter:
     return Interpreter(python, paths, tuple(version))  # type: ignore[arg-type]
 
 
-def _half_installed(entry: str, names: list[str]) -> list[HalfInstalled]:
-    """The half-installed ``.dist-info`` folders among ``names`` (the listing of ``entry``)."""
+def _listing(entry: str) -> tuple[int, list[str]] | None:
+    """(modification time, sorted names) of the folder ``entry``; None if it cannot be read.
+
+    Remembered while the folder's mtime stays the same, except for a folder
+    changed in the last RACY_S seconds (a change within the same clock tick
+    would not show in its mtime).
+    """
     try:
-        site_mtime = os.stat(entry).st_mtime_ns
+        mtime = os.stat(entry).st_mtime_ns
     except OSError:
-        return []
+        return None
+    cached = _listings.get(entry)
+    if cached is not None and cached[0] == mtime:
+        return cached
+    try:
+        names = sorted(os.listdir(entry))
+    except OSError:
+        return None
+    if not _racy(mtime):
+        _listings[entry] = (mtime, names)
+    return mtime, names
+
+
+def _racy(mtime_ns: int) -> bool:
+    return time.time_ns() - mtime_ns < RACY_S * 1e9
+
+
+def _half_installed(entry: str, site_mtime: int, names: list[str]) -> list[HalfInstalled]:
+    """The half-installed ``.dist-info`` folders among ``names`` (the listing of ``entry``)."""
     stems: set[str] | None = None
     out = []
     for item in names:
@@ -202,10 +228,10 @@ def _half_installed(entry: str, names: list[str]) -> list[HalfInstalled]:
         if stems is None:
             stems = {name.split(".", 1)[0] for name in names}
         reason = _why_half(Path(path), stems)
-        if reason is None:
-            _sound[(entry, item)] = stamp
-        else:
+        if reason is not None:
             out.append(HalfInstalled(Path(path), reason))
+        elif not _racy(stamp[1]):
+            _sound[(entry, item)] = stamp
     return out
 
 

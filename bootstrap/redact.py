@@ -85,6 +85,8 @@ DECLARED_MIN = 4
 # from a secret store. Only ever added to, so a later message still masks them.
 _declared: set[str] = set()
 _remembered: set[str] = set()
+# id of a mapping -> (a copy of its data, how many names were declared, its secret values)
+_values_cache: dict[int, tuple[dict, int, frozenset[str]]] = {}
 # The environment a dry run works on (a copy of os.environ), watched besides os.environ.
 _watched: list[Mapping[str, str]] = []
 
@@ -143,6 +145,24 @@ def secret_values(environ: Mapping[str, str] | None = None,
     return out
 
 
+def _values_of(environ: Mapping[str, str]) -> frozenset[str]:
+    """The secret values of ``environ`` worth masking, remembered while it does not change.
+
+    mask() runs for every progress line and report row; comparing a mapping with
+    the copy kept last time costs far less than judging every name again.
+    """
+    data = getattr(environ, "_data", environ)   # os.environ keeps its bytes in _data
+    cached = _values_cache.get(id(environ))
+    if cached is not None and cached[1] == len(_declared) and cached[0] == data:
+        return cached[2]
+    values = frozenset(value for value in secret_values(environ).values()
+                       if len(value) >= DECLARED_MIN)
+    if len(_values_cache) > 8:
+        _values_cache.clear()
+    _values_cache[id(environ)] = (dict(data), len(_declared), values)
+    return values
+
+
 def _mask_userinfo(match: re.Match[str]) -> str:
     info = match.group("info")
     user, colon, _ = info.partition(":")
@@ -181,9 +201,9 @@ def mask(text: str, environ: Mapping[str, str] | None = None) -> str:
     if not isinstance(text, str) or not text:
         return text
     sources = [environ] if environ is not None else [os.environ, *_watched]
-    values = {value for source in sources for value in secret_values(source).values()
-              if len(value) >= DECLARED_MIN}
-    values.update(_remembered)
+    values = set(_remembered)
+    for source in sources:
+        values.update(_values_of(source))
     for value in sorted(values, key=len, reverse=True):
         if value in text:
             text = text.replace(value, MASK)
