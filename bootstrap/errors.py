@@ -83,6 +83,10 @@ class Problem:
         return mask(text)
 
 
+#: a profile error lists at most this many problems (a broken file can have thousands)
+MAX_PROBLEMS_SHOWN = 50
+
+
 class ProfileError(BootstrapError):
     """A profile that cannot be read or does not validate; lists every problem."""
 
@@ -100,7 +104,9 @@ class ProfileError(BootstrapError):
 
     def lines(self) -> list[str]:
         out = [f"error: {self.what}"]
-        out.extend(f"  - {p.line()}" for p in self.problems)
+        out.extend(f"  - {p.line()}" for p in self.problems[:MAX_PROBLEMS_SHOWN])
+        if len(self.problems) > MAX_PROBLEMS_SHOWN:
+            out.append(f"  - ... and {len(self.problems) - MAX_PROBLEMS_SHOWN} more")
         if self.hint:
             out.append(f"  hint: {self.hint}")
         return [mask(line) for line in out]

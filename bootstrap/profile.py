@@ -625,8 +625,10 @@ class _NotToml(ProfileError):
 #: a chain of more dotted key parts than a profile nests (``a.b.c... = 1``); the TOML
 #: reader's memory grows with the square of its length, so it is refused before reading
 _LONG_DOTTED_KEY = re.compile(
-    r"(?:(?:[A-Za-z0-9_-]+|\"[^\"\n]{0,200}\"|'[^'\n]{0,200}')[ \t]*\.[ \t]*){%d,}"
-    % MAX_DEPTH)
+    # every part starts and ends at a key boundary, so a long run of key characters
+    # costs linear time, not quadratic backtracking
+    r"(?<![A-Za-z0-9_-])(?:(?:[A-Za-z0-9_-]+(?![A-Za-z0-9_-])|\"[^\"\n]{0,200}\""
+    r"|'[^'\n]{0,200}')[ \t]*\.[ \t]*){%d,}" % MAX_DEPTH)
 
 
 def read_toml(text: str | bytes, *, source: str = "profile") -> dict[str, Any]:

@@ -70,6 +70,10 @@ TOKEN_SHAPES = re.compile(
     r"|\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}(?:\.[A-Za-z0-9_-]*)?"  # JWTs
     r"|-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)")
 
+#: What every token shape holds somewhere: a run of 13 token characters (the shortest
+#: shape, a JWT, starts with one), or a literal. A cheap test before the costly one.
+_CANDIDATE = re.compile(r"[A-Za-z0-9_-]{13}|hooks\.slack\.com|discord|PRIVATE KEY")
+
 #: ``scheme://userinfo@``: the userinfo is masked (a user name alone stays when short
 #: and not token-like, as in ``ssh://git@github.com``).
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<info>[^\s/?#@]+)@")
@@ -188,7 +192,8 @@ def mask_shapes(text: str) -> str:
     """``text`` with URL userinfo, secret query values and known token shapes masked."""
     if not text:
         return text
-    text = TOKEN_SHAPES.sub(MASK, text)
+    if _CANDIDATE.search(text):
+        text = TOKEN_SHAPES.sub(MASK, text)
     if "@" in text:
         text = _USERINFO.sub(_mask_userinfo, text)
     if "=" in text:

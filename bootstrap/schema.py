@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import re
 import types
@@ -125,7 +126,7 @@ class Validator:
         if not isinstance(value, dict):
             self.problem(path, "expected a table", value)
             return None
-        hints = typing.get_type_hints(cls)
+        hints = _hints(cls)
         fields = {f.metadata.get("key", f.name): f for f in dataclasses.fields(cls)
                   if not f.metadata.get("internal")}
         kwargs: dict[str, Any] = {}
@@ -190,7 +191,7 @@ def rule_at(cls: Any, key: str) -> Rule | None:
         table = next((o for o in options if dataclasses.is_dataclass(o)), None)
         if table is None:
             return None
-        hints = typing.get_type_hints(table)
+        hints = _hints(table)
         field = next((f for f in dataclasses.fields(table)
                       if f.metadata.get("key", f.name) == part), None)
         if field is None:
@@ -198,6 +199,12 @@ def rule_at(cls: Any, key: str) -> Rule | None:
         tp, rule = hints[field.name], field.metadata.get("check")
         each = field.metadata.get("each", False)
     return None if each else rule
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(cls: Any) -> dict[str, Any]:
+    # evaluating the annotations is slow; a profile of many entries asks thousands of times
+    return typing.get_type_hints(cls)
 
 
 def _rule_targets(value: Any, path: tuple[str | int, ...], each: bool):
