@@ -870,7 +870,8 @@ def load(spec: str | os.PathLike[str], *, profiles_dir: Path | None = None) -> P
                                        "byte limit for a profile", has_value=False,
                                        hint="keep data in [[files]] entries, not in the profile"),
                                source=path.name)
-        body = path.read_bytes()
+        with open(path, "rb") as handle:  # bounded, should the file grow meanwhile
+            body = handle.read(MAX_PROFILE_BYTES + 1)
     except OSError as exc:
         raise ProfileError(Problem(str(path), f"cannot be read: {exc.strerror}", has_value=False,
                                    hint="check the file's permissions")) from None

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import sys
 import time
 import warnings
@@ -98,6 +99,7 @@ def save(name: str, *, dry_run: bool = False, store: str | os.PathLike[str] | No
                                                         platform=platform, env_start=env_start)
     path = the_store.profile_path(name)
     clean_temp(path)
+    clean_temp(the_store.history, name=re.escape(name) + r"-\d{8}T\d{6}Z(?:-\d+)?\.toml")
     previous_bytes = _read(path)
     previous = previous_bytes.decode("utf-8", "replace") if previous_bytes is not None else None
     base = _merge_base(path, previous_bytes)

@@ -124,17 +124,22 @@ def write_atomic(path: Path, data: bytes, *, expected: object = ANY) -> None:
                          where=str(path), hint="the disk or Drive mount lost the write; retry")
 
 
-def clean_temp(path: Path, older_than: float = STALE_TEMP_S) -> list[Path]:
+def clean_temp(path: Path, older_than: float = STALE_TEMP_S, *,
+               name: str | None = None) -> list[Path]:
     """Delete temp files write_atomic left beside ``path`` when a write was interrupted.
 
-    Only those older than ``older_than`` seconds: a younger one may belong to a
-    write that is still going on. Returns what was deleted.
+    ``name``: a regular expression for the names of the files written there
+    instead (``vision-\\d+T\\d+Z.toml`` for history copies). Only temp files
+    older than ``older_than`` seconds go: a younger one may belong to a write that
+    is still going on. Returns what was deleted.
     """
     removed = []
-    pattern = re.compile(rf"^\.{re.escape(path.name)}\.[A-Za-z0-9_]+\.tmp$")
+    written = re.escape(path.name) if name is None else name
+    pattern = re.compile(rf"^\.(?:{written})\.[A-Za-z0-9_]+\.tmp$")
     now = time.time()
+    folder = path.parent if name is None else path
     try:
-        entries = list(os.scandir(path.parent))
+        entries = list(os.scandir(folder))
     except OSError:
         return []
     for entry in entries:

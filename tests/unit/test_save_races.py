@@ -75,10 +75,14 @@ def test_temp_files_of_interrupted_saves_are_removed(isolated):
     stale = folder / ".vision.toml.k3j4h5.tmp"
     young = folder / ".vision.toml.abcdef.tmp"     # maybe a save running right now
     other = folder / ".notes.txt.k3j4h5.tmp"
-    for item in (stale, young, other):
+    (folder / "history").mkdir()
+    stale_copy = folder / "history" / ".vision-20260101T000000Z.toml.a1b2c3.tmp"
+    for item in (stale, young, other, stale_copy):
         item.write_text("partial")
     hours_ago = time.time() - 7200
     os.utime(stale, (hours_ago, hours_ago))
     os.utime(other, (hours_ago, hours_ago))
+    os.utime(stale_copy, (hours_ago, hours_ago))
     save("vision", captured=Capture(since=0, packages=["gamma==3.1"]))
     assert not stale.exists() and young.exists() and other.exists()
+    assert not stale_copy.exists()
