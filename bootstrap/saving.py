@@ -98,8 +98,8 @@ def save(name: str, *, dry_run: bool = False, store: str | os.PathLike[str] | No
     cap = captured if captured is not None else capture(since=since, python=python,
                                                         platform=platform, env_start=env_start)
     path = the_store.profile_path(name)
-    clean_temp(path)
-    clean_temp(the_store.history, name=re.escape(name) + r"-\d{8}T\d{6}Z(?:-\d+)?\.toml")
+    clean_temp(path.parent, re.escape(path.name))
+    clean_temp(the_store.history, re.escape(name) + r"-\d{8}T\d{6}Z(?:-\d+)?\.toml")
     previous_bytes = _read(path)
     previous = previous_bytes.decode("utf-8", "replace") if previous_bytes is not None else None
     base = _merge_base(path, previous_bytes)

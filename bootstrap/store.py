@@ -124,20 +124,17 @@ def write_atomic(path: Path, data: bytes, *, expected: object = ANY) -> None:
                          where=str(path), hint="the disk or Drive mount lost the write; retry")
 
 
-def clean_temp(path: Path, older_than: float = STALE_TEMP_S, *,
-               name: str | None = None) -> list[Path]:
-    """Delete temp files write_atomic left beside ``path`` when a write was interrupted.
+def clean_temp(folder: Path, name: str, older_than: float = STALE_TEMP_S) -> list[Path]:
+    """Delete temp files write_atomic left in ``folder`` when a write was interrupted.
 
-    ``name``: a regular expression for the names of the files written there
-    instead (``vision-\\d+T\\d+Z.toml`` for history copies). Only temp files
-    older than ``older_than`` seconds go: a younger one may belong to a write that
-    is still going on. Returns what was deleted.
+    ``name`` is a regular expression for the names of the files written there
+    (``re.escape("vision.toml")``). Only temp files older than ``older_than``
+    seconds go: a younger one may belong to a write that is still going on.
+    Returns what was deleted.
     """
     removed = []
-    written = re.escape(path.name) if name is None else name
-    pattern = re.compile(rf"^\.(?:{written})\.[A-Za-z0-9_]+\.tmp$")
+    pattern = re.compile(rf"^\.(?:{name})\.[A-Za-z0-9_]+\.tmp$")
     now = time.time()
-    folder = path.parent if name is None else path
     try:
         entries = list(os.scandir(folder))
     except OSError:
