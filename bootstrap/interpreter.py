@@ -212,7 +212,13 @@ def _racy(mtime_ns: int) -> bool:
 
 
 def _half_installed(entry: str, site_mtime: int, names: list[str]) -> list[HalfInstalled]:
-    """The half-installed ``.dist-info`` folders among ``names`` (the listing of ``entry``)."""
+    """The half-installed ``.dist-info`` folders among ``names`` (the listing of ``entry``).
+
+    Only in folders an installer could have written here (writable): a read-only
+    system folder is not ours to judge or repair.
+    """
+    if not os.access(entry, os.W_OK):
+        return []
     stems: set[str] | None = None
     out = []
     for item in names:
