@@ -158,8 +158,11 @@ def cmd_setup(args: argparse.Namespace) -> int:
     print(outcome.summary())
     for note in outcome.notes:
         print(f"note: {note}")
+    from .redact import mask
+
     for name, value in outcome.exported.items():
-        print(f"exported {name} = {json.dumps(value, ensure_ascii=False)}")
+        # a notebook may hand back a token: the terminal (and a log of it) must not show it
+        print(mask(f"exported {name} = {json.dumps(value, ensure_ascii=False)}"))
     return 0
 
 
