@@ -533,6 +533,7 @@ def run_papermill(plan: Plan, store: Store, on_cell: OnCell | None,
 def keep_output(local: Path, kept: Path, plan: Plan, banner: str | None) -> None:
     """Copy the output notebook into the store atomically, naming the real input file."""
     data = json.loads(local.read_text(encoding="utf-8"))
+    mask_outputs(data)
     meta = data.setdefault("metadata", {}).setdefault("papermill", {})
     meta["input_path"], meta["output_path"] = str(plan.notebook), str(kept)
     if banner:
@@ -540,6 +541,30 @@ def keep_output(local: Path, kept: Path, plan: Plan, banner: str | None) -> None
             "cell_type": "markdown", "id": "bootstrap-failure", "metadata": {},
             "source": f"**notebook-bootstrap stopped this run:** {banner}"})
     write_atomic(kept, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def mask_outputs(data: dict[str, Any]) -> None:
+    """Mask secrets (``redact``) in the text outputs of a notebook kept in the store: a cell
+    that printed a token must not leave it on Drive. Images and other binary data stay."""
+    from .redact import mask
+
+    def masked(text: Any) -> Any:
+        if isinstance(text, list):
+            return [mask(part) if isinstance(part, str) else part for part in text]
+        return mask(text) if isinstance(text, str) else text
+
+    for cell in data.get("cells", []):
+        for output in cell.get("outputs", []) if isinstance(cell, dict) else ():
+            if not isinstance(output, dict):
+                continue
+            for key in ("text", "traceback", "evalue"):
+                if key in output:
+                    output[key] = masked(output[key])
+            bundle = output.get("data")
+            if isinstance(bundle, dict):
+                for mime in list(bundle):
+                    if mime.startswith("text/") or mime == "application/json":
+                        bundle[mime] = masked(bundle[mime])
 
 
 def translate(failure: BaseException, plan: Plan, local: Path, kept: Path,

@@ -177,3 +177,20 @@ def test_error_fields_set_later_are_masked(monkeypatch):
     error.where = "https://h/x?access=late-secret-value"
     error.hint = "https://u:pw@h.example/"
     assert "late-secret-value" not in error.where and "pw@" not in error.hint
+
+
+def test_a_kept_output_notebook_has_its_text_outputs_masked():
+    from bootstrap.notebook import mask_outputs
+
+    secret = SHAPES["github"]
+    image = "iVBORw0KGgo" + "AKIAABCDEFGHIJKLMNOP"     # base64 that happens to look like a key
+    data = {"cells": [{"cell_type": "code", "source": "print(token)", "outputs": [
+        {"output_type": "stream", "name": "stdout", "text": [f"token {secret}\n", "ok\n"]},
+        {"output_type": "execute_result", "data": {"text/plain": f"'{secret}'",
+                                                   "image/png": image}},
+        {"output_type": "error", "ename": "E", "evalue": f"bad {secret}",
+         "traceback": [f"line {secret}"]}]}]}
+    mask_outputs(data)
+    assert secret not in json.dumps(data)
+    assert data["cells"][0]["outputs"][1]["data"]["image/png"] == image
+    assert data["cells"][0]["outputs"][0]["text"][1] == "ok\n"
