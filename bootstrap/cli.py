@@ -124,9 +124,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from . import load_profile
 
+    from .redact import mask
+
     profile = load_profile(args.profile, store=args.store)
-    print(f"{profile.origin}: valid profile {profile.name!r} "
-          f"({', '.join(profile.sections()) or 'no steps'})")
+    print(mask(f"{profile.origin}: valid profile {profile.name!r} "
+               f"({', '.join(profile.sections()) or 'no steps'})"))
     return 0
 
 
@@ -135,8 +137,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     from .platform import detect_name
     from .profile import dump
 
+    from .redact import mask
+
     profile = load_profile(args.profile, store=args.store)
-    print(dump(profile.for_platform(args.platform or detect_name())), end="")
+    print(mask(dump(profile.for_platform(args.platform or detect_name()))), end="")
     return 0
 
 

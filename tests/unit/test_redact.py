@@ -194,3 +194,17 @@ def test_a_kept_output_notebook_has_its_text_outputs_masked():
     assert secret not in json.dumps(data)
     assert data["cells"][0]["outputs"][1]["data"]["image/png"] == image
     assert data["cells"][0]["outputs"][0]["text"][1] == "ok\n"
+
+
+def test_a_package_from_a_signed_url_is_saved_without_its_secrets(tmp_path):
+    from bootstrap import capture as cap_mod
+
+    url = ("https://bucket.example.org/tool-1.2-py3-none-any.whl?token=t0k3n&v=2"
+           "&X-Amz-Signature=s1gn4ture&X-Amz-Credential=AKIAABCDEFGHIJKLMNOP%2F20260101")
+    dist = cap_mod.Dist("tool", "Tool", "1.2", tmp_path, True,
+                        {"url": url, "archive_info": {}}, [])
+    cap = Capture(since=0)
+    entry = cap_mod.entry_for(dist, cap, None)
+    assert entry == "Tool @ https://bucket.example.org/tool-1.2-py3-none-any.whl?v=2"
+    assert any("removed credentials" in note for note in cap.notes)
+    assert "t0k3n" not in repr(cap) and "s1gn4ture" not in repr(cap)
