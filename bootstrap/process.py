@@ -101,7 +101,13 @@ def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str |
                 _signal_group(proc, signal.SIGKILL)
                 break
             wait = POLL_S if deadline is None else max(0.0, min(POLL_S, deadline - time.monotonic()))
-            output.take(take, wait)
+            if output.ended:  # it closed its output but runs on: wait on the process itself
+                try:
+                    proc.wait(wait)
+                except subprocess.TimeoutExpired:
+                    pass
+            else:
+                output.take(take, wait)
         returncode = _reap(proc)
         output.drain(take, DRAIN_S)
     except KeyboardInterrupt:

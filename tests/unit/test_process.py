@@ -183,3 +183,13 @@ def test_an_interrupted_step_reports_interrupted(tmp_path):
         restore(profile, progress=progress)
     assert time.monotonic() - start < process.INTERRUPT_GRACE_S + 3
     assert (ends[-1].name, ends[-1].outcome, ends[-1].summary) == ("run", "failed", "interrupted")
+
+
+def test_a_command_that_closes_its_output_is_still_waited_for_and_timed():
+    start = time.monotonic()
+    cpu = time.process_time()
+    done = process.run(["sh", "-c", "echo bye; exec >&- 2>&-; sleep 1"], timeout=10)
+    assert done.tail == ["bye"] and 0.9 < time.monotonic() - start < 5
+    assert time.process_time() - cpu < 0.5     # waited, did not spin
+    with pytest.raises(StepError, match="within 1 s"):
+        process.run(["sh", "-c", "exec >&- 2>&-; sleep 20"], timeout=1)
