@@ -25,9 +25,10 @@ from .errors import StepError
 from .redact import mask
 
 TAIL_LINES = 30
-#: how long the output is still read after the command exited (a job it left in the
-#: background may hold the pipe open for ever)
+#: after the command exited, its output is read until none came for DRAIN_S seconds,
+#: at most DRAIN_MAX_S (a job it left in the background may hold the pipe open for ever)
 DRAIN_S = 0.5
+DRAIN_MAX_S = 5.0
 #: how long an interrupted command gets to stop cleanly after SIGINT before it is killed
 INTERRUPT_GRACE_S = 5.0
 #: how often the wait looks at the clock and the command
@@ -62,8 +63,9 @@ def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str |
     The command runs in its own process group. A time limit kills the whole group;
     an interrupt (KeyboardInterrupt) sends it SIGINT, waits up to INTERRUPT_GRACE_S
     for it to stop cleanly, kills what is left and re-raises. When the command
-    exits, its output is read for at most DRAIN_S more: a background job it left
-    (a service it started) may keep the pipe open, and is left running.
+    exits, the rest of its output is read until it pauses for DRAIN_S (at most
+    DRAIN_MAX_S): a background job it left (a service it started) may keep the
+    pipe open, and is left running.
 
     With ``check`` a non-zero exit, a missing program or a timeout raises StepError
     naming the command, its exit code and the output tail.
@@ -109,7 +111,7 @@ def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str |
             else:
                 output.take(take, wait)
         returncode = _reap(proc)
-        output.drain(take, DRAIN_S)
+        output.drain(take, DRAIN_S, DRAIN_MAX_S)
     except KeyboardInterrupt:
         stop(proc)
         output.detach()
@@ -177,6 +179,7 @@ class _Output:
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.detached = False
         self.ended = False
+        self.seen = 0  # lines handed on
         stream = io.TextIOWrapper(proc.stdout, errors="replace")
         self.thread = threading.Thread(target=self._pump, args=(stream,), daemon=True,
                                        name=f"output of pid {proc.pid}")
@@ -210,15 +213,20 @@ class _Output:
             if line is None:
                 self.ended = True
                 return
+            self.seen += 1
             handle(line)
             if time.monotonic() >= end:
                 return
 
-    def drain(self, handle: Callable[[str], None], limit: float) -> None:
-        """After the command exited: the rest of its output, for at most ``limit`` seconds."""
+    def drain(self, handle: Callable[[str], None], idle: float, limit: float) -> None:
+        """After the command exited: the rest of its output, until none came for ``idle``
+        seconds or ``limit`` seconds passed (a job it left may write on for ever)."""
         end = time.monotonic() + limit
         while not self.ended and time.monotonic() < end:
-            self.take(handle, end - time.monotonic())
+            before = self.lines.qsize(), self.seen
+            self.take(handle, min(idle, end - time.monotonic()))
+            if (self.lines.qsize(), self.seen) == before:
+                return
 
     def detach(self) -> None:
         self.detached = True

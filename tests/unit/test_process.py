@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -193,3 +194,9 @@ def test_a_command_that_closes_its_output_is_still_waited_for_and_timed():
     assert time.process_time() - cpu < 0.5     # waited, did not spin
     with pytest.raises(StepError, match="within 1 s"):
         process.run(["sh", "-c", "exec >&- 2>&-; sleep 20"], timeout=1)
+
+
+def test_much_output_at_the_end_is_all_read():
+    done = process.run([sys.executable, "-c", "import sys\nfor i in range(200000): "
+                        "sys.stdout.write(f'line {i}\\n')"], tail_lines=3)
+    assert done.tail == ["line 199997", "line 199998", "line 199999"]
