@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from .errors import BootstrapError, OptionError, StepError
 from .exports import EXPORT_FILE_ENV
-from .redact import MIN_LENGTH, looks_secret, secret_values
+from .redact import looks_secret, secret_values
 from .store import Store, write_atomic
 
 DEFAULT_START_TIMEOUT = 60.0
@@ -49,8 +49,9 @@ ENGINE_NAME = "notebook-bootstrap"
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
 ERROR_MARKER_TAG = "papermill-error-cell-tag"
-#: a declared secret shorter than this is only refused when a parameter equals it exactly
-MIN_SECRET_LENGTH = MIN_LENGTH
+#: a secret shorter than this is only refused when a parameter equals it exactly (a
+#: short value is often part of ordinary text)
+MIN_SECRET_LENGTH = 8
 NUMBERING = "cells counted from 1 in notebook order, markdown cells included"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 

@@ -82,7 +82,7 @@ _QUERY_PAIR = re.compile(r"(?P<lead>[?&;])(?P<name>[A-Za-z0-9_.\-]+)=(?P<value>[
 
 #: A remembered or environment value shorter than this is not masked (it would
 #: mask every "1" and "true" in the output); a declared one needs ``DECLARED_MIN``.
-MIN_LENGTH = 8
+MIN_LENGTH = 6
 DECLARED_MIN = 4
 
 # Process-wide: the names a restore's [secrets] table made secret, and values read
