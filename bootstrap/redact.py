@@ -29,7 +29,10 @@ MASK = "***"
 #: Words that make an environment variable's name secret wherever they appear.
 SECRET_WORDS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "WEBHOOK",
                 "CREDENTIAL", "DSN", "COOKIE")
-_SECRET_NAME = re.compile("|".join(SECRET_WORDS) + r"|PWD$|(?:^|_)(?:PAT|PASS|AUTH)(?:_|$)", re.I)
+_SECRET_NAME = re.compile(
+    # TOKENIZER (a model's tokenizer) and KEYBOARD hold the words but no secret
+    "|".join(SECRET_WORDS).replace("TOKEN", "TOKEN(?!IZ)").replace("KEY", "KEY(?!BOARD)")
+    + r"|PWD$|(?:^|_)(?:PAT|PASS|AUTH)(?:_|$)", re.I)
 #: Names that match the words yet hold no secret (the working directory, a tokenizer switch...).
 NOT_SECRET_NAMES = frozenset({"PWD", "OLDPWD", "TOKENIZERS_PARALLELISM", "SSH_AUTH_SOCK",
                               "XAUTHORITY", "KEYTIMEOUT", "DBUS_SESSION_BUS_ADDRESS",

@@ -59,13 +59,15 @@ def test_urls_lose_userinfo_and_signed_query_values():
                                   "SLACK_WEBHOOK_URL", "SENTRY_DSN", "WANDB_API_KEY",
                                   "AWS_SECRET_ACCESS_KEY", "DB_PASSWORD", "PGPASSWORD",
                                   "SESSION_COOKIE", "GOOGLE_APPLICATION_CREDENTIALS",
-                                  "KAGGLE_KEY", "GH_PAT", "MY_PASSWD"])
+                                  "KAGGLE_KEY", "GH_PAT", "MY_PASSWD", "TOKEN", "API_KEYS",
+                                  "NGROK_AUTH_TOKEN", "OPENAI_API_KEY"])
 def test_secret_looking_names(name):
     assert redact.is_secret_name(name)
 
 
 @pytest.mark.parametrize("name", ["PWD", "OLDPWD", "TOKENIZERS_PARALLELISM", "HOME", "PATH",
-                                  "GIT_AUTHOR_NAME", "HF_HOME", "LANG", "SSH_AUTH_SOCK"])
+                                  "GIT_AUTHOR_NAME", "HF_HOME", "LANG", "SSH_AUTH_SOCK",
+                                  "TOKENIZER_NAME", "HF_TOKENIZER", "XKB_KEYBOARD"])
 def test_plain_names(name):
     assert not redact.is_secret_name(name)
 
