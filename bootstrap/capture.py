@@ -35,9 +35,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from .errors import OptionError
+from .redact import clean_url, is_secret
 
 TOOL_DIST = "notebook-bootstrap"
 APT_HISTORY = "/var/log/apt/history.log"
@@ -53,17 +54,6 @@ NOISE_NAMES = frozenset({
 })
 #: Prefixes of the same: Jupyter's, the debugger's, pytest's and our own settings.
 NOISE_PREFIXES = ("JPY_", "PYDEVD", "KERNEL_", "IPYKERNEL", "BOOTSTRAP_", "PYTEST_", "VSCODE_")
-
-#: Names that hold secrets: their values are never saved.
-SECRET_NAME = re.compile(
-    r"(?:^|_)(?:TOKEN|KEY|APIKEY|SECRET|PAT|CREDENTIALS?)$|PASSWORD|PASSWD|SECRET", re.I)
-#: Values that look like tokens, whatever the variable is called.
-SECRET_VALUE = re.compile(
-    r"\bhf_[A-Za-z0-9]{20,}|\bgh[pousr]_[A-Za-z0-9]{20,}|\bgithub_pat_[A-Za-z0-9_]{20,}"
-    r"|\bsk-[A-Za-z0-9_-]{20,}|\bsk_(?:live|test)_[A-Za-z0-9]{16,}|\bxox[abposr]-[A-Za-z0-9-]{10,}"
-    r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b|\bAIza[0-9A-Za-z_-]{35}|\bglpat-[A-Za-z0-9_-]{20,}"
-    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----|\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}"
-    r"|://[^/\s:@]+:[^/\s@]+@")
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DEBIAN_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
@@ -349,15 +339,6 @@ def dependencies(dists: Iterable[Dist], markers: Mapping[str, str]) -> set[str]:
     return needed
 
 
-def strip_credentials(url: str) -> tuple[str, bool]:
-    """``url`` without a user:password@ part; True when something was removed."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url, False
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment)), True
-
-
 def _under(path: Path, root: Path | None) -> str | None:
     """``path`` as ``{drive}/...`` when it lies under the Drive root."""
     if root is None:
@@ -377,10 +358,10 @@ def entry_for(dist: Dist, cap: Capture, drive_root: Path | None) -> str | None:
     direct = dist.direct
     if not direct or "url" not in direct:
         return pin
-    url, had_credentials = strip_credentials(str(direct["url"]))
+    url, had_credentials = clean_url(str(direct["url"]))
     if had_credentials:
-        cap.notes.append(f"{dist.display}: removed credentials from its URL; a restore needs "
-                         "access another way")
+        cap.notes.append(f"{dist.display}: removed credentials (a password, token or signature) "
+                         "from its URL; a restore needs access another way")
     dir_info = direct.get("dir_info") or {}
     vcs = direct.get("vcs_info")
     if dir_info.get("editable"):
@@ -414,7 +395,7 @@ def editable_entry(dist: Dist, url: str, cap: Capture, drive_root: Path | None) 
     folder = Path(urlsplit(url).path)
     remote, commit, dirty = _git_facts(folder)
     if remote and commit:
-        remote, had_credentials = strip_credentials(remote)
+        remote, had_credentials = clean_url(remote)
         if had_credentials:
             cap.notes.append(f"{folder}: removed credentials from the git remote URL")
         cap.git.append({"url": remote, "ref": commit,
@@ -654,10 +635,6 @@ def start_environ(path: str = "/proc/self/environ") -> dict[str, str] | None:
 
 def is_noise(name: str) -> bool:
     return name in NOISE_NAMES or name.startswith(NOISE_PREFIXES)
-
-
-def is_secret(name: str, value: str) -> bool:
-    return bool(SECRET_NAME.search(name) or SECRET_VALUE.search(value))
 
 
 def portable(value: str, drive_root: Path | None) -> str:

@@ -184,9 +184,11 @@ def cmd_help(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from . import load_profile
 
+    from .redact import mask
+
     profile = load_profile(args.profile, store=args.store)
-    print(f"{profile.origin}: valid profile {profile.name!r} "
-          f"({', '.join(profile.sections()) or 'no steps'})")
+    print(mask(f"{profile.origin}: valid profile {profile.name!r} "
+               f"({', '.join(profile.sections()) or 'no steps'})"))
     return 0
 
 
@@ -195,8 +197,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     from .platform import detect_name
     from .profile import dump
 
+    from .redact import mask
+
     profile = load_profile(args.profile, store=args.store)
-    print(dump(profile.for_platform(args.platform or detect_name())), end="")
+    print(mask(dump(profile.for_platform(args.platform or detect_name()))), end="")
     return 0
 
 
@@ -218,8 +222,11 @@ def cmd_setup(args: argparse.Namespace) -> int:
     print(outcome.summary())
     for note in outcome.notes:
         print(f"note: {note}")
+    from .redact import mask
+
     for name, value in outcome.exported.items():
-        print(f"exported {name} = {json.dumps(value, ensure_ascii=False)}")
+        # a notebook may hand back a token: the terminal (and a log of it) must not show it
+        print(mask(f"exported {name} = {json.dumps(value, ensure_ascii=False)}"))
     return 0
 
 

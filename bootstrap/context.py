@@ -14,7 +14,7 @@ from typing import Any, Mapping, MutableMapping, Sequence
 
 from . import process
 from .platform import Platform
-from .profile import Profile, expand
+from .profile import Profile, check_expanded, expand
 from .report import Event, Progress
 from .store import Store
 
@@ -70,7 +70,11 @@ class Context:
         return when is None or self.facts is None or self.facts.holds(when)
 
     def expand(self, text: str, key: str) -> str:
-        return expand(text, self.placeholders(), self.environ, where=self.where(key))
+        """``text`` with placeholders filled in, checked again by the rule of ``key``."""
+        where = self.where(key)
+        expanded = expand(text, self.placeholders(), self.environ, where=where)
+        check_expanded(key, text, expanded, where=where)
+        return expanded
 
     def expand_in_order(self, entries: Mapping[str, str], environ: Mapping[str, str],
                         key: str) -> dict[str, str]:

@@ -3,13 +3,20 @@
 Every error says what went wrong, where (a file and key path, or a command and
 its exit code) and how to fix it. In IPython they render as those few lines
 instead of a traceback (``_render_traceback_``) yet stay real exceptions, so a
-papermill run stops on them. This module imports nothing from the package.
+papermill run stops on them. Every field is masked of secrets (``redact``) when
+the error is made and again when it is shown. This module imports nothing from
+the package but ``redact``, which imports nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from .redact import mask
+
+#: the fields of an error that are shown, so masked of secrets whenever they are set
+_MASKED = frozenset({"what", "where", "hint", "details"})
 
 
 class BootstrapError(Exception):
@@ -20,6 +27,7 @@ class BootstrapError(Exception):
 
     def __init__(self, what: str, *, where: str | None = None, hint: str | None = None,
                  details: str | None = None) -> None:
+        what = mask(what)
         super().__init__(what)
         self.what = what
         self.where = where
@@ -29,6 +37,12 @@ class BootstrapError(Exception):
         #: the restore report up to the failure, when the error came from a restore
         self.report: Any = None
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # a field set later (a step adding where it happened) is masked as well
+        if name in _MASKED and isinstance(value, str):
+            value = mask(value)
+        super().__setattr__(name, value)
+
     def lines(self) -> list[str]:
         out = [f"error: {self.what}"]
         if self.where:
@@ -37,7 +51,7 @@ class BootstrapError(Exception):
             out.extend("  | " + line for line in self.details.rstrip("\n").splitlines())
         if self.hint:
             out.append(f"  hint: {self.hint}")
-        return out
+        return [mask(line) for line in out]
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
@@ -60,10 +74,17 @@ class Problem:
     def line(self) -> str:
         text = f"{self.where}: {self.what}"
         if self.has_value:
-            text += f" (got {self.value!r})"
+            shown = repr(self.value)
+            if len(shown) > 200:  # a whole file pasted into one value
+                shown = shown[:200] + f"... ({len(shown)} characters)"
+            text += f" (got {shown})"
         if self.hint:
             text += f"; hint: {self.hint}"
-        return text
+        return mask(text)
+
+
+#: a profile error lists at most this many problems (a broken file can have thousands)
+MAX_PROBLEMS_SHOWN = 50
 
 
 class ProfileError(BootstrapError):
@@ -95,10 +116,12 @@ class ProfileError(BootstrapError):
             if problem.hint:
                 out.append(f"  hint: {problem.hint}")
         else:
-            out.extend(f"  - {p.line()}" for p in self.problems)
+            out.extend(f"  - {p.line()}" for p in self.problems[:MAX_PROBLEMS_SHOWN])
+            if len(self.problems) > MAX_PROBLEMS_SHOWN:
+                out.append(f"  - ... and {len(self.problems) - MAX_PROBLEMS_SHOWN} more")
         if self.hint:
             out.append(f"  hint: {self.hint}")
-        return out
+        return [mask(line) for line in out]
 
 
 class OptionError(BootstrapError):

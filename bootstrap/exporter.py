@@ -546,11 +546,11 @@ def without_secrets(profile: Any, result: ExportResult) -> Any:
     """``profile`` less every value that looks like a secret (each listed in ``left_out``)."""
     import dataclasses
 
-    from .importer import looks_secret
+    from .redact import is_secret
 
     env = {}
     for name, value in profile.env.items():
-        if looks_secret(name, value):
+        if is_secret(name, value):
             result.left_out.append(f"env.{name}: looks like a secret value, so it was not "
                                    "written; move it to [secrets]")
         else:
@@ -559,7 +559,7 @@ def without_secrets(profile: Any, result: ExportResult) -> Any:
     def clean(kind: str, entries: list[Any], text: Any) -> list[Any]:
         kept = []
         for i, entry in enumerate(entries):
-            if looks_secret("", text(entry)):
+            if is_secret("", text(entry)):
                 result.left_out.append(f"{kind}[{i}]: holds what looks like a secret value "
                                        "(a token or a password in a URL), so it was not "
                                        "written; read it from [secrets]")

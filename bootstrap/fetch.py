@@ -13,8 +13,12 @@ fresh VM. The contract is small and strict:
 - Bytes go to ``<dest>.part``. After a dropped connection the next attempt
   asks for the rest with ``Range: bytes=N-``; a ``206`` answer is appended,
   anything else (a ``200`` from a server that ignores ranges) starts the file
-  over. A ``.part`` left by a network failure is kept so a later call resumes;
-  one whose checksum is wrong is deleted.
+  over. A ``.part`` left by a network failure is kept so a later call resumes
+  only when the server announced the size and the ``.part`` is within it; one
+  of unknown size, over ``max_bytes``, cut by a write error (a full disk) or
+  whose checksum is wrong is deleted, so nothing fills the disk.
+- ``max_bytes`` caps the size: an announced size over it is refused before
+  any byte is written, a body that sends more is stopped.
 - Only a file whose sha256 matches is moved to ``dest`` (an atomic rename), so
   ``dest`` is either absent, the old file, or the verified new one.
 - Connect and read timeouts bound each network wait; a wall-clock deadline,
@@ -38,7 +42,8 @@ from urllib.parse import urljoin, urlsplit
 
 from .errors import StepError
 
-__all__ = ["DEFAULT_DEADLINE_S", "check_redirect", "check_url", "download", "sha256_file"]
+__all__ = ["DEFAULT_DEADLINE_S", "check_redirect", "check_url", "download", "is_loopback",
+           "sha256_file"]
 
 #: wall-clock limit of one download() call when ``deadline`` is None
 DEFAULT_DEADLINE_S = 3600.0
@@ -77,6 +82,21 @@ class _Counter:
     received = 0
 
 
+class _Body:
+    """What the server said of the whole body across attempts (internal)."""
+
+    #: the body's full size as announced (Content-Length or Content-Range); None: unknown
+    total: int | None = None
+
+
+class _TooBig(Exception):
+    """The body is larger than ``max_bytes`` (internal)."""
+
+    def __init__(self, size: int | None) -> None:
+        super().__init__(size)
+        self.size = size
+
+
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """Return the lowercase hex sha256 of the file at ``path``."""
     digest = hashlib.sha256()
@@ -89,7 +109,9 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def _is_loopback(host: str | None) -> bool:
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` is this machine: ``localhost`` or a loopback address (not a name
+    that merely starts like one, such as ``127.0.0.1.example.org``)."""
     if not host:
         return False
     if host.lower() == "localhost":
@@ -111,7 +133,7 @@ def check_url(url: str, *, allow_http: bool = False) -> None:
     if scheme == "https" and parts.hostname:
         return
     if scheme == "http" and parts.hostname:
-        if allow_http and _is_loopback(parts.hostname):
+        if allow_http and is_loopback(parts.hostname):
             return
         raise StepError(
             "refusing to download over plain http",
@@ -191,6 +213,7 @@ def download(
     progress: bool = True,
     session: Any = None,
     allow_http: bool = False,
+    max_bytes: int | None = None,
 ) -> Path:
     """Download ``url`` to ``dest`` and verify it against ``sha256``; return ``dest``.
 
@@ -206,8 +229,15 @@ def download(
     saved as sent (``Accept-Encoding: identity``, no transparent decoding), so
     byte ranges and the checksum refer to the same bytes.
 
+    ``max_bytes`` caps the file's size: a server that announces more, or sends
+    more, is refused.
+
     Raises StepError naming the URL on a refused URL or redirect, an HTTP
-    error, exhausted retries, the deadline, or a checksum mismatch.
+    error, exhausted retries, the deadline, a body over ``max_bytes``, or a
+    checksum mismatch. The ``.part`` is kept for a later call to resume only
+    when the server announced the body's size and the ``.part`` is within it
+    (and within ``max_bytes``); a body of unknown size that failed, one over
+    the cap, a write error (a full disk) or a wrong checksum leave none.
     """
     expected = None if sha256 is None else str(sha256).strip().lower()
     if expected is not None and not _SHA256_RE.match(expected):
@@ -242,9 +272,21 @@ def download(
     sess = requests.Session() if own_session else session
     bar = tqdm(total=None, unit="B", unit_scale=True, unit_divisor=1024,
                desc=dest.name, disable=not progress, leave=False)
+    body = _Body()
     try:
         _fetch(sess, url, part, end=end, limit=limit, connect_timeout=connect_timeout,
-               read_timeout=read_timeout, retries=retries, allow_http=allow_http, bar=bar)
+               read_timeout=read_timeout, retries=retries, allow_http=allow_http, bar=bar,
+               body=body, max_bytes=max_bytes)
+    except _TooBig as exc:
+        part.unlink(missing_ok=True)
+        got = f"{exc.size} bytes" if exc.size is not None else "more"
+        raise StepError(f"download is larger than its limit of {max_bytes} bytes ({got})",
+                        where=url, hint="check that the URL points at the right file, or raise "
+                                        "max_size in the profile") from None
+    except StepError as error:
+        if not _resumable(part, body, max_bytes) or getattr(error, "disk_error", False):
+            part.unlink(missing_ok=True)
+        raise
     finally:
         bar.close()
         if own_session:
@@ -269,10 +311,21 @@ def download(
     return dest
 
 
+def _resumable(part: Path, body: _Body, max_bytes: int | None) -> bool:
+    """Whether a ``.part`` left by a failure is worth keeping for the next call to resume."""
+    try:
+        size = part.stat().st_size
+    except OSError:
+        return False
+    return (body.total is not None and 0 < size <= body.total
+            and (max_bytes is None or size <= max_bytes))
+
+
 def _fetch(sess: Any, url: str, part: Path, *, end: float, limit: float,
            connect_timeout: float, read_timeout: float, retries: int, allow_http: bool,
-           bar: Any) -> None:
+           bar: Any, body: _Body | None = None, max_bytes: int | None = None) -> None:
     """Attempt, back off and resume until ``part`` holds the whole body."""
+    body = _Body() if body is None else body
     import requests
     import urllib3
 
@@ -289,13 +342,15 @@ def _fetch(sess: Any, url: str, part: Path, *, end: float, limit: float,
         try:
             _attempt(sess, url, part, counter, end=end, limit=limit,
                      connect_timeout=connect_timeout, read_timeout=read_timeout,
-                     allow_http=allow_http, bar=bar)
+                     allow_http=allow_http, bar=bar, body=body, max_bytes=max_bytes)
             return
         except _Retry as exc:
             last_error, wait = exc.reason, exc.wait
         except _DiskError as exc:
-            raise StepError(f"cannot write the download: {exc.__cause__}", where=str(part),
-                            hint="free disk space or choose another destination") from exc
+            error = StepError(f"cannot write the download: {exc.__cause__}", where=str(part),
+                              hint="free disk space or choose another destination")
+            error.disk_error = True  # type: ignore[attr-defined]
+            raise error from exc
         except requests.exceptions.SSLError as exc:
             # A certificate that fails to verify will fail the same way again.
             raise StepError("TLS certificate check failed", where=url, details=str(exc),
@@ -361,7 +416,7 @@ def _open_following_redirects(sess: Any, url: str, headers: dict[str, str], *, e
 
 def _attempt(sess: Any, url: str, part: Path, counter: _Counter, *, end: float,
              limit: float, connect_timeout: float, read_timeout: float, allow_http: bool,
-             bar: Any) -> None:
+             bar: Any, body: _Body | None = None, max_bytes: int | None = None) -> None:
     """One GET that appends to or restarts ``part``; raises _Retry when worth retrying."""
     offset = part.stat().st_size if part.is_file() else 0
     headers = {"Accept-Encoding": "identity"}
@@ -399,9 +454,14 @@ def _attempt(sess: Any, url: str, part: Path, counter: _Counter, *, end: float,
         else:
             raise _fail_status(url, status, resp.reason or "")
 
+        if body is not None:
+            body.total = total
+        if max_bytes is not None and total is not None and total > max_bytes:
+            raise _TooBig(total)
         bar.reset(total=total)
         bar.update(offset)
-        _copy_body(resp.raw, part, mode, counter, url=url, end=end, limit=limit, bar=bar)
+        _copy_body(resp.raw, part, mode, counter, url=url, end=end, limit=limit, bar=bar,
+                   cap=None if max_bytes is None else max_bytes - offset)
         if total is not None and offset + counter.received != total:
             # urllib3 usually notices a short body itself; this covers the rest
             # (a Content-Range total without a Content-Length, say).
@@ -412,8 +472,9 @@ def _attempt(sess: Any, url: str, part: Path, counter: _Counter, *, end: float,
 
 
 def _copy_body(raw: Any, part: Path, mode: str, counter: _Counter, *, url: str, end: float,
-               limit: float, bar: Any) -> None:
-    """Stream the undecoded body into ``part``, checking the deadline between chunks."""
+               limit: float, bar: Any, cap: int | None = None) -> None:
+    """Stream the undecoded body into ``part``, checking the deadline between chunks and
+    that no more than ``cap`` bytes come."""
     # read1 returns whatever one socket read brings, so a trickling server
     # still lets us look at the clock; read(n) would block until n bytes came.
     read1 = getattr(raw, "read1", None)  # urllib3 >= 2.3
@@ -431,6 +492,8 @@ def _copy_body(raw: Any, part: Path, mode: str, counter: _Counter, *, url: str, 
                 chunk = raw.read(_CHUNK, decode_content=False)
             if not chunk:
                 break
+            if cap is not None and counter.received + len(chunk) > cap:
+                raise _TooBig(None)
             try:
                 f.write(chunk)
             except OSError as exc:

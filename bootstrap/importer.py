@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from .redact import is_secret
 from .errors import OptionError, ProfileError
 from .profile import (_PROFILE_NAME, check_apt_name, check_argv, check_env_name,
                       check_requirement, check_url, parse)
@@ -130,15 +131,6 @@ class ImportResult:
         return "\n".join(lines)
 
     __str__ = text
-
-
-# -- secrets: one call, so the detector can move without touching the importer ----------
-
-def looks_secret(name: str, value: str) -> bool:
-    """Whether ``value`` (held in a variable called ``name``) must never be written down."""
-    from .capture import is_secret
-
-    return is_secret(name, value)
 
 
 def _literal(text: str) -> str:
@@ -315,7 +307,7 @@ class _Reader:
         text = " ".join(text.split())
         if self.shown and not text.startswith(("!", "%")):
             text = self.shown + text
-        if looks_secret("", text):
+        if is_secret("", text):
             text = "(a line holding a secret value; not copied)"
         self.skipped.append(Skipped(self.cell, text, reason))
 
@@ -509,7 +501,7 @@ class _Reader:
         self.set_env(key, value)
 
     def set_env(self, key: str, value: str, *, raw: bool = False) -> None:
-        if looks_secret(key, value):
+        if is_secret(key, value):
             self.secrets[key] = key
             self.notes.append(f"{key} looks like a secret: imported as a [secrets] reference, "
                               f"not its value; keep it in the secret store as {key} (and take "
@@ -835,7 +827,7 @@ class _Reader:
 
     def run_entry(self, entry: dict[str, Any], cwd: str, comments: list[str]) -> None:
         text = entry.get("shell") or " ".join(entry.get("argv", []))
-        if looks_secret("", text) or any(looks_secret(key, value)
+        if is_secret("", text) or any(is_secret(key, value)
                                          for key, value in entry.get("env", {}).items()):
             self.skip(text, "holds a secret value; not copied: read it from [secrets] instead")
             return
@@ -1059,7 +1051,7 @@ class _Reader:
         name = posixpath.basename(url.rstrip("/"))
         name = name[:-4] if name.endswith(".git") else name
         dest = self.absolute(positional[1] if len(positional) > 1 else name, cwd)
-        if looks_secret("", url):
+        if is_secret("", url):
             self.skip(text, "the URL holds a credential; not copied: give git a stored token")
             return None
         entry: dict[str, Any] = {"url": _literal(url), "dest": self.portable(dest), "_abs": dest}

@@ -41,6 +41,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from .errors import BootstrapError, OptionError, StepError
 from .exports import EXPORT_FILE_ENV
+from .redact import looks_secret, secret_values
 from .store import Store, write_atomic
 
 DEFAULT_START_TIMEOUT = 60.0
@@ -48,13 +49,8 @@ ENGINE_NAME = "notebook-bootstrap"
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
 ERROR_MARKER_TAG = "papermill-error-cell-tag"
-#: words in environment variable names that hold secrets by convention (HF_TOKEN,
-#: WANDB_API_KEY, KAGGLE_KEY); their values are refused as parameters, besides the
-#: names a profile lists under [secrets]. Whole words only: TOKENIZERS_PARALLELISM is none.
-SECRET_WORDS = frozenset({"TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "APIKEY",
-                          "CREDENTIAL", "CREDENTIALS", "PAT"})
-#: a value shorter than this is no secret unless the profile says so, and a
-#: declared secret this short is only refused when a parameter equals it exactly
+#: a secret shorter than this is only refused when a parameter equals it exactly (a
+#: short value is often part of ordinary text)
 MIN_SECRET_LENGTH = 8
 NUMBERING = "cells counted from 1 in notebook order, markdown cells included"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -126,19 +122,20 @@ def check_name(name: str, where: str) -> None:
                                "epochs or data_dir")
 
 
-def secret_values(environ: Mapping[str, str], names: Iterable[str] = ()) -> dict[str, str]:
-    """env var name -> value for the secrets in ``environ``: ``names`` and secret-looking ones."""
-    wanted = set(names)
-    return {name: value for name, value in environ.items()
-            if value and (name in wanted or (len(value) >= MIN_SECRET_LENGTH and
-                                             SECRET_WORDS.intersection(
-                                                 re.split(r"[^A-Z0-9]+", name.upper()))))}
-
-
 def refuse_secrets(parameters: Mapping[str, Any], secrets: Mapping[str, str], where: str) -> None:
-    """Raise OptionError when a parameter carries a secret's value (it would be saved)."""
+    """Raise OptionError when a parameter carries a secret's value (it would be saved).
+
+    A secret is a value of ``secrets`` or any value ``redact`` finds secret by its
+    shape (a token, URL credentials, a signed URL): what ``%save_env`` would not save.
+    """
     for name, value in parameters.items():
         for text in _strings(value):
+            if looks_secret(text):
+                raise OptionError(
+                    f"parameter {name!r} looks like a secret (a token, or a URL with "
+                    "credentials or a signature)", where=f"{where}.{name}" if where else name,
+                    hint="papermill saves parameters in the output notebook; put the secret "
+                         "under [secrets] and read it from os.environ in the setup notebook")
             for var, secret in secrets.items():
                 if text == secret or (len(secret) >= MIN_SECRET_LENGTH and secret in text):
                     raise OptionError(
@@ -647,6 +644,7 @@ def quiet_kernel_arguments(kernel: str | None) -> list[str]:
 def keep_output(local: Path, kept: Path, plan: Plan, banner: str | None) -> None:
     """Copy the output notebook into the store atomically, naming the real input file."""
     data = json.loads(local.read_text(encoding="utf-8"))
+    mask_outputs(data)
     meta = data.setdefault("metadata", {}).setdefault("papermill", {})
     meta["input_path"], meta["output_path"] = str(plan.notebook), str(kept)
     if banner:
@@ -654,6 +652,30 @@ def keep_output(local: Path, kept: Path, plan: Plan, banner: str | None) -> None
             "cell_type": "markdown", "id": "bootstrap-failure", "metadata": {},
             "source": f"**notebook-bootstrap stopped this run:** {banner}"})
     write_atomic(kept, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def mask_outputs(data: dict[str, Any]) -> None:
+    """Mask secrets (``redact``) in the text outputs of a notebook kept in the store: a cell
+    that printed a token must not leave it on Drive. Images and other binary data stay."""
+    from .redact import mask
+
+    def masked(text: Any) -> Any:
+        if isinstance(text, list):
+            return [mask(part) if isinstance(part, str) else part for part in text]
+        return mask(text) if isinstance(text, str) else text
+
+    for cell in data.get("cells", []):
+        for output in cell.get("outputs", []) if isinstance(cell, dict) else ():
+            if not isinstance(output, dict):
+                continue
+            for key in ("text", "traceback", "evalue"):
+                if key in output:
+                    output[key] = masked(output[key])
+            bundle = output.get("data")
+            if isinstance(bundle, dict):
+                for mime in list(bundle):
+                    if mime.startswith("text/") or mime == "application/json":
+                        bundle[mime] = masked(bundle[mime])
 
 
 def translate(failure: BaseException, plan: Plan, local: Path, kept: Path,

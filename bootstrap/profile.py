@@ -14,9 +14,11 @@ that are expanded at restore time, never at load time. Entries of ``[[run]]``,
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -27,6 +29,8 @@ from .schema import Validator, to_data
 FORMAT_VERSION = 1
 MAX_PROFILE_BYTES = 256 * 1024
 MAX_DEPTH = 24
+#: wall-clock limit for fetching a profile from a URL
+PROFILE_DEADLINE_S = 60.0
 PLATFORM_NAMES = ("colab", "kaggle", "local")
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
@@ -127,11 +131,13 @@ def is_loopback_url(url: str) -> bool:
     """http is allowed only to this machine (a local mirror or test server)."""
     from urllib.parse import urlsplit
 
+    from .fetch import is_loopback
+
     try:
-        host = urlsplit(url).hostname or ""
+        host = urlsplit(url).hostname
     except ValueError:
         return False
-    return host in ("localhost", "::1") or host.startswith("127.")
+    return is_loopback(host)
 
 
 def check_url(text: str) -> tuple[str, str | None] | None:
@@ -371,6 +377,33 @@ class Pip:
                         "a package can come from one scoped index only"
                 owner.setdefault(key, i)
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.I)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000 ** 2, "g": 1000 ** 3, "t": 1000 ** 4,
+               "ki": 1024, "mi": 1024 ** 2, "gi": 1024 ** 3, "ti": 1024 ** 4}
+
+
+def parse_size(value: int | str) -> int | None:
+    """``max_size``: bytes as an integer, or a string like "500 MB" or "2 GiB"; None if bad."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    match = _SIZE.match(value)
+    if not match:
+        return None
+    unit = (match.group(2) or "").lower()
+    unit = unit[:-1] if unit.endswith("b") and unit != "b" else unit
+    size = int(float(match.group(1)) * _SIZE_UNITS[unit])
+    return size if size > 0 else None
+
+
+def check_size(value: Any) -> tuple[str, str | None] | None:
+    if parse_size(value) is None:
+        return ("is not a size", "write bytes as a number, or a string like \"500 MB\" or "
+                                 "\"2 GiB\"")
+    return None
+
+
 @dataclass
 class FileEntry:
     dest: str = field(metadata=_rule(check_nonempty, hint="where the file goes, e.g. "
@@ -387,6 +420,8 @@ class FileEntry:
     unpack: bool = False
     #: the file's permissions, in octal: 0o755 (chmod +x), 0o600 (a private token)
     mode: int | None = None
+    #: the most a download may bring: bytes, or "500 MB", "2 GiB"
+    max_size: int | str | None = field(default=None, metadata=_rule(check_size))
     when: str | None = field(default=None, metadata=_rule(check_when))
 
     SOURCES = ("url", "store", "source", "content", "append")
@@ -672,6 +707,9 @@ def _depth_problem(data: Any, source: str) -> Problem | None:
             stack.extend((v, depth + 1) for v in value.values())
         elif isinstance(value, list):
             stack.extend((v, depth + 1) for v in value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            return Problem(source, "holds a number that is nan or inf", has_value=False,
+                           hint="write finite numbers only")
     return None
 
 
@@ -700,11 +738,31 @@ def from_data(data: dict[str, Any], *, source: str = "profile") -> Profile:
     return profile
 
 
-def parse(text: str | bytes, *, source: str = "profile") -> Profile:
-    """Parse TOML text into a validated Profile."""
-    tomllib = toml_reader()
+class _NotToml(ProfileError):
+    """Profile text that is not even TOML (cut off, binary...); ``reason`` for ``damage``."""
 
-    size = len(text.encode() if isinstance(text, str) else text)
+    def __init__(self, problem: Problem, reason: str, source: str) -> None:
+        super().__init__(problem, source=source)
+        self.reason = reason
+
+
+#: a chain of more dotted key parts than a profile nests (``a.b.c... = 1``); the TOML
+#: reader's memory grows with the square of its length, so it is refused before reading
+_LONG_DOTTED_KEY = re.compile(
+    # every part starts and ends at a key boundary, so a long run of key characters
+    # costs linear time, not quadratic backtracking
+    r"(?<![A-Za-z0-9_-])(?:(?:[A-Za-z0-9_-]+(?![A-Za-z0-9_-])|\"[^\"\n]{0,200}\""
+    r"|'[^'\n]{0,200}')[ \t]*\.[ \t]*){%d,}" % MAX_DEPTH)
+
+
+def read_toml(text: str | bytes, *, source: str = "profile") -> dict[str, Any]:
+    """TOML text (at most MAX_PROFILE_BYTES) as data; ProfileError for anything else.
+
+    Bounded in time and memory whatever the input: the size is checked first,
+    dotted keys longer than a profile can nest are refused before the reader
+    sees them, and every error the reader can raise becomes a ProfileError.
+    """
+    size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
     if size > MAX_PROFILE_BYTES:
         raise ProfileError(Problem(source, f"is {size} bytes, over the {MAX_PROFILE_BYTES} byte "
                                    "limit for a profile", has_value=False,
@@ -714,9 +772,15 @@ def parse(text: str | bytes, *, source: str = "profile") -> Profile:
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ProfileError(Problem(f"{source}: byte {exc.start}", "is not UTF-8 text",
-                                       has_value=False, hint="save the profile as UTF-8"),
-                               source=source) from None
+            raise _NotToml(Problem(f"{source}: byte {exc.start}", "is not UTF-8 text",
+                                   has_value=False, hint="save the profile as UTF-8"),
+                           "is not UTF-8 text", source) from None
+    if _LONG_DOTTED_KEY.search(text):
+        raise ProfileError(Problem(source, f"has a dotted key nested deeper than {MAX_DEPTH} "
+                                   "levels", has_value=False,
+                                   hint="a profile is a few flat tables; check the keys"),
+                           source=source)
+    tomllib = toml_reader()
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -724,14 +788,25 @@ def parse(text: str | bytes, *, source: str = "profile") -> Profile:
         found = re.search(r"\(at line (\d+), column (\d+)\)", message)
         where = f"{source}: line {found.group(1)}, column {found.group(2)}" if found else source
         what = re.sub(r"\s*\(at line \d+, column \d+\)", "", message).splitlines()[0]
-        raise ProfileError(Problem(where, f"is not valid TOML: {what}", has_value=False,
-                                   hint="check quotes, brackets and '=' on that line"),
-                           source=source) from None
+        raise _NotToml(Problem(where, f"is not valid TOML: {what}", has_value=False,
+                               hint="check quotes, brackets and '=' on that line"),
+                       f"is not valid TOML ({message.splitlines()[0]})", source) from None
     except RecursionError:
-        raise ProfileError(Problem(source, f"is nested deeper than {MAX_DEPTH} levels",
-                                   has_value=False, hint="check for runaway brackets"),
-                           source=source) from None
-    return from_data(data, source=source)
+        raise _NotToml(Problem(source, f"is nested deeper than {MAX_DEPTH} levels",
+                               has_value=False, hint="check for runaway brackets"),
+                       "is nested too deeply", source) from None
+    except (ValueError, OverflowError, MemoryError) as exc:
+        # e.g. an integer of thousands of digits (Python's int size limit)
+        first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise _NotToml(Problem(source, f"cannot be read: {first[:200]}", has_value=False,
+                               hint="check for an absurdly long number or value"),
+                       f"cannot be read ({first[:200]})", source) from None
+    return data
+
+
+def parse(text: str | bytes, *, source: str = "profile") -> Profile:
+    """Parse TOML text into a validated Profile."""
+    return from_data(read_toml(text, source=source), source=source)
 
 
 def dump(profile: Profile) -> str:
@@ -778,6 +853,24 @@ def expand(text: str, values: Mapping[str, str], environ: Mapping[str, str] | No
         return values[name]
 
     return _PLACEHOLDER.sub(replace, text)
+
+
+def check_expanded(key: str, text: str, expanded: str, *, where: str) -> None:
+    """Check ``expanded`` (``text`` with its placeholders filled in) again with the rule of
+    ``key`` (``pip.constraints[0]``): a value from the environment must not turn a valid
+    entry into an option, a second line or a plain-http URL. Raises ProfileError."""
+    if expanded == text:
+        return
+    from .schema import rule_at
+
+    rule = rule_at(Profile, key)
+    if rule is None:
+        return
+    # braces an expanded value brings are literal, not placeholders
+    verdict = rule(expanded.replace("{", "{{").replace("}", "}}"))
+    if verdict:
+        raise ProfileError(Problem(where, f"{verdict[0]} once its placeholders are expanded",
+                                   expanded, verdict[1] or "check the values it uses"))
 
 
 # -- finding a profile -------------------------------------------------------------
@@ -838,8 +931,12 @@ def locate(spec: str, profiles_dir: Path | None) -> Path:
                                     "(`bootstrap help profile`)"))
 
 
-def fetch_url(spec: str, *, timeout: float = 30.0, max_bytes: int = MAX_PROFILE_BYTES) -> bytes:
-    """Fetch a profile over https; ``#sha256=HEX`` pins its content."""
+def fetch_url(spec: str, *, timeout: float = 30.0, max_bytes: int = MAX_PROFILE_BYTES,
+              deadline: float = PROFILE_DEADLINE_S) -> bytes:
+    """Fetch a profile over https; ``#sha256=HEX`` pins its content.
+
+    ``timeout`` bounds each network wait, ``deadline`` the whole fetch.
+    """
     url, _, fragment = spec.partition("#")
     if not url.lower().startswith("https://"):
         raise ProfileError(Problem(url, "profiles are fetched over https only", has_value=False,
@@ -851,9 +948,11 @@ def fetch_url(spec: str, *, timeout: float = 30.0, max_bytes: int = MAX_PROFILE_
                                        hint="write URL#sha256=<64 hex digits>"))
         pin = fragment[7:].lower()
     import requests
+    import urllib3
 
+    end = time.monotonic() + deadline
     try:
-        with requests.get(url, timeout=(10, timeout), stream=True) as resp:
+        with requests.get(url, timeout=(10, min(timeout, deadline)), stream=True) as resp:
             if resp.url.lower().startswith("http://"):
                 raise ProfileError(Problem(url, "redirected to plain http", has_value=False,
                                            hint="use a URL that stays on https"))
@@ -861,13 +960,25 @@ def fetch_url(spec: str, *, timeout: float = 30.0, max_bytes: int = MAX_PROFILE_
                 raise ProfileError(Problem(url, f"server answered HTTP {resp.status_code}",
                                            has_value=False, hint="check the URL"))
             body = b""
-            for chunk in resp.iter_content(65536):
+            # read1 returns what one socket read brings, so a server that trickles
+            # a byte at a time still lets the deadline be checked
+            read1 = getattr(resp.raw, "read1", None)
+            while True:
+                if time.monotonic() >= end:
+                    raise ProfileError(Problem(url, f"did not arrive within {deadline:g} s",
+                                               has_value=False,
+                                               hint="the server is too slow or stalled; retry, "
+                                                    "or copy the profile into the store"))
+                chunk = (read1(65536, decode_content=True) if read1 is not None
+                         else resp.raw.read(65536, decode_content=True))
+                if not chunk:
+                    break
                 body += chunk
                 if len(body) > max_bytes:
                     raise ProfileError(Problem(url, f"is over the {max_bytes} byte limit for a "
                                                "profile", has_value=False,
                                                hint="check that the URL points at a profile"))
-    except requests.RequestException as exc:
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
         raise ProfileError(Problem(url, f"could not be fetched: {exc.__class__.__name__}",
                                    has_value=False, hint="check the URL and the network"),
                            ) from None
@@ -897,22 +1008,25 @@ def load(spec: str | os.PathLike[str], *, profiles_dir: Path | None = None) -> P
                                        "byte limit for a profile", has_value=False,
                                        hint="keep data in [[files]] entries, not in the profile"),
                                source=path.name)
-        body = path.read_bytes()
+        with open(path, "rb") as handle:  # bounded, should the file grow meanwhile
+            body = handle.read(MAX_PROFILE_BYTES + 1)
     except OSError as exc:
         raise ProfileError(Problem(str(path), f"cannot be read: {exc.strerror}", has_value=False,
                                    hint="check the file's permissions")) from None
-    reason = damage(body)
-    if reason is not None:
-        profile = recover(path, reason)
-        if profile is None and not body.strip():
-            raise ProfileError(Problem(path.name, "is empty", has_value=False,
-                                       hint="write a profile into it (`bootstrap help "
-                                            "profile`) or save one with %save_env NAME"),
-                               source=path.name)
+    # read once: damage (empty, cut off, not TOML) falls back to history
+    try:
+        if not body.strip():
+            raise _NotToml(Problem(path.name, "is empty", has_value=False,
+                                   hint="write a profile into it (`bootstrap help "
+                                        "profile`) or save one with %save_env NAME"),
+                           "is empty", path.name)
+        data = read_toml(body, source=path.name)
+    except _NotToml as damaged:
+        profile = recover(path, damaged.reason)
+        if profile is None:
+            raise
     else:
-        profile = None
-    if profile is None:
-        profile = parse(body, source=path.name)
+        profile = from_data(data, source=path.name)
         profile.origin = str(path)
     if profile.name is None:
         profile.name = path.stem
@@ -932,16 +1046,11 @@ def damage(body: bytes) -> str | None:
     if not body.strip():
         return "is empty"
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return "is not UTF-8 text"
-    tomllib = toml_reader()
-    try:
-        tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        return f"is not valid TOML ({str(exc).splitlines()[0]})"
-    except RecursionError:
-        return "is nested too deeply"
+        read_toml(body)
+    except _NotToml as damaged:
+        return damaged.reason
+    except ProfileError:
+        return None  # TOML, but refused for its size or shape: reported, not recovered
     return None
 
 

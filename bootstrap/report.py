@@ -1,7 +1,8 @@
 """What a restore did: one row per step, rendered as aligned text or an HTML table.
 
 Progress is a stream of ``Event`` values handed to a callback while steps run;
-the CLI prints them, the magics update a display area with them.
+the CLI prints them, the magics update a display area with them. Everything
+rendered, and every progress line, is masked of secrets (``redact``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from .redact import mask
 
 SATISFIED = "satisfied"   # nothing to do, already as the profile says
 CHANGED = "changed"       # apply() ran and the re-check holds
@@ -66,6 +69,9 @@ class Event:
     step: str
     text: str = ""
     result: StepResult | None = None
+
+    def __post_init__(self) -> None:
+        self.text = mask(self.text)
 
 
 Progress = Callable[[Event], None]
@@ -125,7 +131,7 @@ class Report:
             for detail in r.details if verbose else ():
                 lines.append(f"{pad}detail: {detail}")
         lines.extend(f"note: {note}" for note in self.notes)
-        return "\n".join(lines)
+        return mask("\n".join(lines))
 
     def __str__(self) -> str:
         return self.text()
@@ -137,14 +143,14 @@ class Report:
                   FAILED: "#c62828", SKIPPED: "#757575"}
         rows = []
         for r in self.steps:
-            extra = "".join(f"<li>{html.escape(a)}</li>" for a in
+            extra = "".join(f"<li>{html.escape(mask(a))}</li>" for a in
                             (r.actions if r.outcome in (CHANGED, PLANNED) else []))
-            extra += "".join(f"<li><i>note:</i> {html.escape(n)}</li>" for n in r.notes)
-            detail = html.escape(r.summary) + (f"<ul style='margin:0'>{extra}</ul>" if extra else "")
+            extra += "".join(f"<li><i>note:</i> {html.escape(mask(n))}</li>" for n in r.notes)
+            detail = html.escape(mask(r.summary)) + (f"<ul style='margin:0'>{extra}</ul>" if extra else "")
             if r.details:
                 detail += ("<details><summary style='color:#757575'>details</summary>"
                            "<ul style='margin:0;color:#757575'>"
-                           + "".join(f"<li>{html.escape(d)}</li>" for d in r.details)
+                           + "".join(f"<li>{html.escape(mask(d))}</li>" for d in r.details)
                            + "</ul></details>")
             shade = colour[SKIPPED] if r.neutral else colour[r.outcome]
             rows.append(
@@ -152,8 +158,8 @@ class Report:
                 f"<td style='color:{shade};font-weight:bold'>{r.outcome}</td>"
                 f"<td style='text-align:right'>{r.seconds:.2f}&nbsp;s</td>"
                 f"<td style='text-align:left'>{detail}</td></tr>")
-        notes = "".join(f"<p><b>note:</b> {html.escape(n)}</p>" for n in self.notes)
-        return (f"<div class='bootstrap-report'><p><b>{html.escape(self.headline())}</b></p>"
+        notes = "".join(f"<p><b>note:</b> {html.escape(mask(n))}</p>" for n in self.notes)
+        return (f"<div class='bootstrap-report'><p><b>{html.escape(mask(self.headline()))}</b></p>"
                 "<table><thead><tr><th>step</th><th>outcome</th><th>time</th>"
                 "<th style='text-align:left'>details</th></tr></thead>"
                 f"<tbody>{''.join(rows)}</tbody></table>{notes}</div>")

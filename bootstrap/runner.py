@@ -8,13 +8,14 @@ its error with the report so far attached.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Iterable
 
-from . import conditions, order, steps
+from . import conditions, mutex, order, redact, steps
 from .context import Context
 from .errors import BootstrapError, OptionError, StepError
 from .platform import detect
@@ -46,6 +47,7 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
     profile = profile.for_platform(platform.name)
     facts = conditions.facts(profile, platform.name, lambda: has_gpu(os.environ))
     profile = conditions.resolve(profile, facts)
+    redact.declare(profile.secrets)
     selected = select(profile, only, skip)
     # A dry run works on a copy of the environment, so [env] values can be in force
     # for the plans of later steps without changing this process.
@@ -54,6 +56,7 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
                   environ=dict(os.environ) if dry_run else os.environ, facts=facts)
     if ("venv", "") in selected:
         steps.load("venv").aim(ctx)  # {python} and every install mean the venv's, from the start
+    redact.watch(ctx.environ)
     report = Report(profile=profile.name or "profile", origin=profile.origin,
                     platform=platform.label, python=ctx.python, dry_run=dry_run)
     report.notes.extend(platform.notes + tuple(store_notes))
@@ -61,24 +64,29 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
         wanted = [name for name, reason in selected if not reason]
         report.notes.extend("order: " + line for line in
                             order.explain(order.needs(profile, wanted), wanted))
-    # what the target has installed before: [[run]] entries and setup notebooks install too
-    before = None if dry_run else installed(ctx.python)
-    for name, reason in selected:
-        if reason:
-            report.steps.append(StepResult(name, SKIPPED, reason))
-            continue
-        if dry_run and name == "pip" and not os.path.exists(ctx.python):
-            report.steps.append(StepResult(name, PLANNED, f"install into {ctx.python} once "
-                                                          "[venv] has made it"))
-            continue
-        result = run_step(name, ctx)
-        report.steps.append(result)
-        if result.outcome == FAILED:
-            error: BootstrapError = result.data["error"]
-            error.report = report
-            if name == "pip":
-                missing_from_attached(error, attached, profile.name or "PROFILE")
-            raise error
+    # one restore at a time into one interpreter; a dry run changes nothing
+    guard = (contextlib.nullcontext() if dry_run else
+             mutex.restoring(ctx.python, say=lambda text: emit(progress, Event("line", "restore",
+                                                                                 text))))
+    with guard:
+        # what the target has installed before: [[run]] entries and setup notebooks install too
+        before = None if dry_run else installed(ctx.python)
+        for name, reason in selected:
+            if reason:
+                report.steps.append(StepResult(name, SKIPPED, reason))
+                continue
+            if dry_run and name == "pip" and not os.path.exists(ctx.python):
+                report.steps.append(StepResult(name, PLANNED, f"install into {ctx.python} once "
+                                                              "[venv] has made it"))
+                continue
+            result = run_step(name, ctx)
+            report.steps.append(result)
+            if result.outcome == FAILED:
+                error: BootstrapError = result.data["error"]
+                error.report = report
+                if name == "pip":
+                    missing_from_attached(error, attached, profile.name or "PROFILE")
+                raise error
     report.variables = dict(ctx.state.get("variables", {}).get("values", {}))
     after = installed(ctx.python) if before is not None and report.changed else None
     if before is not None and after is not None:
@@ -184,7 +192,17 @@ def run_step(name: str, ctx: Context) -> StepResult:
             error.step = name
         result.outcome, result.summary = FAILED, error.what
         result.data["error"] = error
+    except KeyboardInterrupt:
+        # the running command was given time to stop cleanly (process.stop); the
+        # next restore repairs whatever it left half done
+        result.outcome, result.summary = FAILED, "interrupted"
+        result.seconds = time.monotonic() - start
+        emit(ctx.progress, Event("end", name, result.summary, result))
+        raise
     result.seconds = time.monotonic() - start
+    result.summary = redact.mask(result.summary)
+    result.actions[:] = [redact.mask(action) for action in result.actions]
+    result.notes[:] = [redact.mask(note) for note in result.notes]
     emit(ctx.progress, Event("end", name, result.summary, result))
     return result
 

@@ -17,13 +17,17 @@ user's hand edits (keys, order and comments) stay. Merge rules, one line each:
 
 Writing: the previous file is kept in ``profiles/history/`` first, then the new
 one replaces it atomically (``store.write_atomic``), so an interrupted or
-failed save leaves the old profile as it was.
+failed save leaves the old profile as it was. When another session wrote the
+profile since this save read it (its content hash changed), nothing is
+replaced: both versions go to history and the error says how to merge. Temp
+files left by interrupted saves are removed.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+import re
 import sys
 import time
 import warnings
@@ -35,7 +39,8 @@ from .capture import Capture, capture
 from .errors import OptionError, ProfileError, StoreError
 from .platform import Platform, detect
 from .profile import DamagedProfileWarning, _PROFILE_NAME, damage, expand, parse
-from .store import Store, history_copies, history_path, prune_history, write_atomic
+from .store import ConcurrentWrite, Store, clean_temp, history_copies, history_path, \
+    prune_history, write_atomic
 
 DIFF_LINES = 60
 
@@ -91,6 +96,8 @@ def save(name: str, *, dry_run: bool = False, store: str | os.PathLike[str] | No
     platform = detect(store=store)
     the_store = Store(platform.store_root)
     path = the_store.profile_path(name)
+    clean_temp(path.parent, re.escape(path.name))
+    clean_temp(the_store.history, re.escape(name) + r"-\d{8}T\d{6}Z(?:-\d+)?\.toml")
     previous_bytes = _read(path)
     cap = captured if captured is not None else capture(
         since=since, python=python, platform=platform, env_start=env_start,
@@ -113,7 +120,10 @@ def save(name: str, *, dry_run: bool = False, store: str | os.PathLike[str] | No
         # the old version goes to history first: if anything after fails, both copies exist
         result.history = history_path(path)
         write_atomic(result.history, previous_bytes)
-    write_atomic(path, text.encode())
+    try:
+        write_atomic(path, text.encode(), expected=previous_bytes)
+    except ConcurrentWrite as conflict:
+        raise _conflict(name, path, conflict, text) from None
     result.written = True
     prune_history(path)
     return result
@@ -138,6 +148,24 @@ def listed_packages(previous: bytes | None) -> set[str]:
         except (InvalidRequirement, TypeError):
             continue
     return names
+
+
+def _conflict(name: str, path: Path, conflict: ConcurrentWrite, text: str) -> StoreError:
+    """Another session wrote the profile since it was read: keep both versions in history."""
+    theirs = None
+    if conflict.current is not None:
+        theirs = history_path(path)
+        write_atomic(theirs, conflict.current)
+    ours = history_path(path)
+    write_atomic(ours, text.encode())
+    kept = f"this session's version is kept as {ours}"
+    if theirs is not None:
+        kept = f"the other version (now the profile) as {theirs}, " + kept
+    return StoreError(
+        f"profile {name} was changed by another session since this save read it; "
+        "nothing was overwritten", where=str(path),
+        hint=f"{kept}. To merge, save again: this session's changes are merged into the new "
+             f"version (or compare the two files and edit {path.name} by hand)")
 
 
 def _read(path: Path) -> bytes | None:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
+import math
+import re
 import types
 import typing
 from typing import Any, Callable, Union
@@ -97,6 +100,10 @@ class Validator:
                 if converted is not None:
                     out[key] = converted
             return out
+        if isinstance(value, float) and not math.isfinite(value):
+            self.problem(path, "must be a finite number", value,
+                         "nan and inf are not numbers a setting can hold")
+            return None
         if tp is float and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
         if tp in (int, float) and isinstance(value, bool):
@@ -119,7 +126,7 @@ class Validator:
         if not isinstance(value, dict):
             self.problem(path, "expected a table", value)
             return None
-        hints = typing.get_type_hints(cls)
+        hints = _hints(cls)
         fields = {f.metadata.get("key", f.name): f for f in dataclasses.fields(cls)
                   if not f.metadata.get("internal")}
         kwargs: dict[str, Any] = {}
@@ -164,6 +171,40 @@ class Validator:
             for sub_path, what, bad, hint in check():
                 self.problem(path + tuple(sub_path), what, bad, hint)
         return obj
+
+
+def rule_at(cls: Any, key: str) -> Rule | None:
+    """The rule that checks the value at ``key`` (``pip.packages[2]``, ``files[0].url``) of
+    the dataclass ``cls``, or None where there is none."""
+    parts = re.findall(r"\[\d+\]|[^.\[\]]+", key)
+    tp, rule, each = cls, None, False
+    for part in parts:
+        if part.startswith("["):
+            if typing.get_origin(tp) is list:
+                tp = typing.get_args(tp)[0]
+            if not each:
+                rule = None
+            each = False
+            continue
+        options = (typing.get_args(tp) if typing.get_origin(tp) in (Union, types.UnionType)
+                   else (tp,))
+        table = next((o for o in options if dataclasses.is_dataclass(o)), None)
+        if table is None:
+            return None
+        hints = _hints(table)
+        field = next((f for f in dataclasses.fields(table)
+                      if f.metadata.get("key", f.name) == part), None)
+        if field is None:
+            return None
+        tp, rule = hints[field.name], field.metadata.get("check")
+        each = field.metadata.get("each", False)
+    return None if each else rule
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(cls: Any) -> dict[str, Any]:
+    # evaluating the annotations is slow; a profile of many entries asks thousands of times
+    return typing.get_type_hints(cls)
 
 
 def _rule_targets(value: Any, path: tuple[str | int, ...], each: bool):

@@ -7,7 +7,7 @@ id (``/proc/sys/kernel/random/boot_id``), so a record that survived a reboot
 or was copied to another machine is ignored rather than believed. A kernel
 restart keeps it: same VM, same boot id.
 
-Written after a successful restore (not a dry run); read by ``%env_status``,
+Written after a successful restore (not a dry run), masked of secrets; read by ``%env_status``,
 which re-checks it with a dry run to say whether it still holds.
 """
 
@@ -66,8 +66,12 @@ def boot_id() -> str | None:
 
 def record(restored: Restored, environ: Mapping[str, str] | None = None) -> Path:
     """Write ``restored`` as the last restore on this VM; raises StoreError on failure."""
+    from .redact import mask
     from .store import write_atomic
 
+    # a spec given as a URL may carry a token: the record keeps it masked
+    restored.spec, restored.headline = mask(restored.spec), mask(restored.headline)
+    restored.profile = mask(restored.profile)
     if restored.boot_id is None:
         restored.boot_id = boot_id()
     if not restored.at:

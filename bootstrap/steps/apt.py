@@ -86,6 +86,8 @@ _OPTION = re.compile(r"^-o[A-Za-z0-9][A-Za-z0-9:_.+-]*=.*$", re.DOTALL)
 _DEB_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+.~_%-]*\.deb$")
 # apt's messages when its lists do not know a package or point at files the
 # mirror no longer has; both are cured by a fresh `apt-get update`.
+#: apt's message when a dpkg run was killed half way (apt's English, like _NOT_FOUND)
+_DPKG_INTERRUPTED = "dpkg was interrupted"
 _NOT_FOUND = ("Unable to locate package", "has no installation candidate",
               "Failed to fetch", "Unable to fetch some archives")
 
@@ -374,7 +376,16 @@ class _Apt:
                 # keep a changed config file and take the default answer: no prompts
                 "-oDpkg::Options::=--force-confdef", "-oDpkg::Options::=--force-confold",
                 "--", *names]
-        self.ctx.run(argv, env=self.env, timeout=INSTALL_TIMEOUT_S, hint=_install_hint(names))
+        try:
+            self.ctx.run(argv, env=self.env, timeout=INSTALL_TIMEOUT_S,
+                         hint=_install_hint(names))
+        except StepError as error:
+            if _DPKG_INTERRUPTED in (error.details or ""):
+                # not the profile's fault: an earlier install was stopped half way
+                error.what = "dpkg was interrupted by an earlier install and must finish first"
+                error.hint = ("finish it as root with dpkg --configure -a (in a notebook cell: "
+                              "!dpkg --configure -a), then restore again; the profile is fine")
+            raise
 
 
 def _install_hint(names: list[str]) -> str:

@@ -55,7 +55,7 @@ from typing import Any
 
 from ..context import Context
 from ..errors import BootstrapError, StepError
-from ..profile import FileEntry, Profile
+from ..profile import FileEntry, Profile, parse_size
 from . import Check
 
 MARKER = ".bootstrap-unpacked.json"
@@ -377,7 +377,8 @@ def _download(ctx: Context, item: Item, dest: Path) -> None:
     try:
         download(item.url, dest, sha256=item.sha256, connect_timeout=CONNECT_TIMEOUT_S,
                  read_timeout=READ_TIMEOUT_S, deadline=DEADLINE_S, retries=RETRIES,
-                 progress=ctx.progress is not None, allow_http=True)
+                 progress=ctx.progress is not None, allow_http=True,
+                 max_bytes=parse_size(item.entry.max_size) if item.entry.max_size else None)
     except StepError as error:
         error.where = f"{ctx.where(item.key)}: {error.where}" if error.where else \
             ctx.where(item.key)

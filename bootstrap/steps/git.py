@@ -48,6 +48,7 @@ from urllib.parse import unquote, urlsplit
 from ..context import Context
 from ..errors import StepError
 from ..profile import GitRepo, Profile
+from ..redact import clean_url
 from . import Check
 
 GIT = "git"
@@ -451,12 +452,15 @@ def clone(git: _Git, item: Item) -> None:
         ref = item.ref
         if ref is not None and _COMMIT.match(ref):
             git("init", "-q", str(tmp))
-            git("remote", "add", "origin", "--", item.url, cwd=tmp)
+            git("remote", "add", "origin", "--", clean_url(item.url)[0], cwd=tmp)
             fetch_commit(git, tmp, ref)
             git("checkout", "-q", "--detach", ref, "--", cwd=tmp)
         else:
             branch = ["--branch", ref] if ref else []
             git("clone", "--depth", "1", *branch, "--", item.url, str(tmp))
+            if clean_url(item.url)[1]:
+                # a token in the URL must not stay in .git/config (often on Drive)
+                git("remote", "set-url", "origin", "--", clean_url(item.url)[0], cwd=tmp)
         os.rename(tmp, dest)
     finally:
         if tmp.exists():
@@ -466,12 +470,13 @@ def clone(git: _Git, item: Item) -> None:
 def fetch_commit(git: _Git, repo: Path, sha: str) -> None:
     """Fetch one commit shallowly; when the server refuses (or the sha is short), fetch all."""
     if _FULL_SHA.match(sha):
-        code, _ = git("fetch", "--depth", "1", "origin", sha, cwd=repo, check=False)
+        code, _ = git("fetch", "--depth", "1", git.item.url, sha, cwd=repo, check=False)
         if code == 0:
             return
         git.ctx.note(f"{git.item.url} does not serve single commits; fetched its whole history")
     shallow = (repo / ".git" / "shallow").exists()
-    git("fetch", *(["--unshallow"] if shallow else []), "--tags", "origin", cwd=repo)
+    git("fetch", *(["--unshallow"] if shallow else []), "--tags", git.item.url,
+        "+refs/heads/*:refs/remotes/origin/*", cwd=repo)
 
 
 def update(git: _Git, item: Item) -> None:
@@ -484,15 +489,16 @@ def update(git: _Git, item: Item) -> None:
             fetch_commit(git, dest, ref)
         git("checkout", "-q", "--detach", ref, "--", cwd=dest)
         return
-    code, out = git("ls-remote", "origin", f"refs/tags/{ref}", f"refs/heads/{ref}", cwd=dest)
+    # the profile's URL, not origin's: origin keeps no credentials (see clone)
+    code, out = git("ls-remote", item.url, f"refs/tags/{ref}", f"refs/heads/{ref}", cwd=dest)
     names = {line.split("\t", 1)[1] for line in out.splitlines() if "\t" in line}
     if f"refs/tags/{ref}" in names:
-        git("fetch", "--depth", "1", "origin", f"+refs/tags/{ref}:refs/tags/{ref}", cwd=dest)
+        git("fetch", "--depth", "1", item.url, f"+refs/tags/{ref}:refs/tags/{ref}", cwd=dest)
         git("checkout", "-q", "--detach", f"refs/tags/{ref}^{{commit}}", "--", cwd=dest)
     elif f"refs/heads/{ref}" in names:
         local = resolve_ref(git_dir(dest) or dest / ".git", f"refs/heads/{ref}")
         if local is None:
-            git("fetch", "--depth", "1", "origin",
+            git("fetch", "--depth", "1", item.url,
                 f"+refs/heads/{ref}:refs/remotes/origin/{ref}", cwd=dest)
             git("checkout", "-q", "-b", ref, f"refs/remotes/origin/{ref}", "--", cwd=dest)
         else:

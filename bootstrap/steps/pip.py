@@ -29,7 +29,7 @@ from typing import Any, Mapping
 
 from ..context import Context
 from ..errors import StepError
-from ..interpreter import inspect
+from ..interpreter import inspect, repair
 from ..profile import Profile
 from . import Check
 
@@ -223,6 +223,13 @@ def check(ctx: Context) -> Check:
             why = "upgrade = true: asks the index for a newer version on every restore"
         if why:
             missing.append(Missing(item.label, why, item))
+    half = interp.half_installed()
+    if half:
+        # a half-installed dependency of any entry: everything goes to uv again, which
+        # puts back what the repair removes
+        reason = "half-installed: " + ", ".join(h.label for h in half)
+        listed = {m.entry.index for m in missing if m.entry is not None}
+        missing += [Missing(i.label, reason, i) for i in items if i.index not in listed]
     if not missing:
         return Check(True, f"{len(items)} requirement{'s' if len(items) != 1 else ''} met")
     return Check(False, f"{len(missing)} of {len(items)} requirements to install",
@@ -374,6 +381,8 @@ def versions(ctx: Context) -> dict[str, str]:
 def apply(ctx: Context, plan: Check) -> None:
     from ..locked import install as install_locked  # the pinned lock and the wheel store
 
+    for line in repair(ctx.python):  # what an interrupted install left half done
+        ctx.note(line)
     if install_locked(ctx, plan):  # False: not for this profile (it notes why)
         return
     pip = ctx.profile.pip

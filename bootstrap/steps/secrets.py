@@ -29,6 +29,7 @@ from ..context import Context
 from ..errors import StepError
 from ..platform import PAGE, PROCESS, colab_page
 from ..profile import Profile
+from ..redact import remember
 from . import Check
 
 DOTENV = ".env"
@@ -240,6 +241,7 @@ def apply(ctx: Context, plan: Check) -> None:
             except Miss as miss:
                 misses.append((source, miss))
                 continue
+            remember(value)
             ctx.environ[env] = value
             ctx.note(f"{env} from {LABELS.get(source, source)}")
             break

@@ -9,6 +9,8 @@ tiny package world in their folder:
   as installed (status ``ii``);
 - ``available.txt``: names apt-get can install; ``after-update.txt``: names it
   only finds once ``apt-get update`` has run (stale lists);
+- ``FAKE_DPKG_INTERRUPTED`` in the environment: an install fails as after a
+  killed dpkg run;
 - ``calls.jsonl``: one JSON object per call: ``argv`` (without the program),
   ``program``, ``frontend`` (DEBIAN_FRONTEND) and, for an install, which
   .debs were ``downloaded`` and which were already in the archive cache
@@ -81,6 +83,12 @@ if command == "update":
     (lists / "deb.example_dists_x_main_binary-amd64_Packages").write_text("")
     (HERE / "updated").write_text("")
     sys.exit(0)
+if os.environ.get("FAKE_DPKG_INTERRUPTED"):
+    # apt's own words when an earlier dpkg run was killed half way
+    record()
+    print("E: dpkg was interrupted, you must manually run 'dpkg --configure -a' to correct "
+          "the problem. ")
+    sys.exit(100)
 if command == "remove":
     record()
     have = [l for l in (HERE / "installed.txt").read_text().splitlines() if l.strip()]

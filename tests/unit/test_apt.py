@@ -370,3 +370,14 @@ def test_remove_and_when_are_validated_and_filtered(world, gpu):
     gpu("t4")
     report = bootstrap.restore(profile, dry_run=True)
     assert report.step("apt").actions[-1] == "install ffmpeg (not installed)"
+
+
+def test_an_interrupted_dpkg_gets_a_hint_to_finish_it(world, monkeypatch):
+    fresh_lists(world)
+    monkeypatch.setenv("FAKE_DPKG_INTERRUPTED", "1")
+    with pytest.raises(StepError) as info:
+        bootstrap.restore(profile("curl"))
+    error = info.value
+    assert "dpkg was interrupted" in error.what and "dpkg --configure -a" in error.hint
+    assert "apt-cache search" not in error.hint and "check the names" not in error.hint
+    assert verbs(world) == ["install"]

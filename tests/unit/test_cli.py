@@ -123,3 +123,16 @@ def test_help_prints_the_docs_shipped_with_the_package():
 def test_help_and_version(argv):
     done = cli(*argv)
     assert done.returncode == 0 and done.stdout
+
+
+def test_restore_output_never_shows_a_secret(tmp_path):
+    """The CLI's progress lines, report and error, for a URL that carries a [secrets] value."""
+    secret = "plain-looking-value-42"
+    profile = tmp_path / "leak.toml"
+    profile.write_text('[secrets]\nDATA_ACCESS = "DATA_ACCESS"\n[[files]]\n'
+                       'url = "http://127.0.0.1:9/w.bin?access={env:DATA_ACCESS}"\n'
+                       f'sha256 = "{"0" * 64}"\ndest = "{tmp_path}/w.bin"\n')
+    for args in (["--dry-run"], []):
+        done = cli("restore", str(profile), *args, env_extra={"DATA_ACCESS": secret})
+        assert secret not in done.stdout + done.stderr
+        assert "***" in done.stdout + done.stderr

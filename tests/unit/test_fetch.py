@@ -371,3 +371,51 @@ def test_redirect_to_http_is_refused(server: LoopbackServer, cert: tuple[Path, P
     assert plain in str(info.value)
     assert server.count() == 0  # the http address was never contacted
     assert leftovers(tmp_path / "dl") == []
+
+
+# -- size caps and what a failure leaves ------------------------------------------------------
+
+def test_a_size_cap_stops_an_endless_body_and_leaves_nothing(server: LoopbackServer,
+                                                             tmp_path: Path) -> None:
+    def endless(req: BaseHTTPRequestHandler) -> None:
+        """A body that never ends and announces no size."""
+        req.send_response(200)
+        req.end_headers()
+        while not server.stopping.is_set():
+            try:
+                req.wfile.write(b"x" * 65536)
+            except OSError:
+                return  # the client hung up
+
+    server.route("/endless", endless)
+    dest = tmp_path / "dl" / "model.bin"
+    with pytest.raises(StepError, match="larger than its limit of 1000000 bytes"):
+        get(server.url_for("endless"), dest, max_bytes=1_000_000)
+    assert leftovers(dest.parent) == []
+
+
+def test_an_announced_size_over_the_cap_is_refused_before_writing(server: LoopbackServer,
+                                                                  tmp_path: Path) -> None:
+    dest = tmp_path / "dl" / "model.bin"
+    with pytest.raises(StepError, match=f"limit of 1000 bytes \\({len(DATA)} bytes\\)"):
+        get(server.url_for("payload.bin"), dest, max_bytes=1000)
+    assert leftovers(dest.parent) == []
+    assert get(server.url_for("payload.bin"), dest, max_bytes=len(DATA)).read_bytes() == DATA
+
+
+def test_a_failed_body_of_unknown_size_leaves_no_part(server: LoopbackServer,
+                                                      tmp_path: Path) -> None:
+    def trickle_unsized(req: BaseHTTPRequestHandler) -> None:
+        req.send_response(200)
+        req.end_headers()
+        for i in range(len(DATA)):
+            req.wfile.write(DATA[i:i + 1])
+            req.wfile.flush()
+            if server.stopping.wait(0.05):
+                return
+
+    server.route("/unsized", trickle_unsized)
+    dest = tmp_path / "dl" / "model.bin"
+    with pytest.raises(StepError, match="deadline of 1 s"):
+        get(server.url_for("unsized"), dest, deadline=1, read_timeout=1)
+    assert leftovers(dest.parent) == []

@@ -10,7 +10,7 @@ import pytest
 
 import bootstrap
 from bootstrap import fetch
-from bootstrap.errors import StepError, StoreError
+from bootstrap.errors import ProfileError, StepError, StoreError
 from bootstrap.profile import FileEntry, Profile, parse
 from bootstrap.report import CHANGED, PLANNED, SATISFIED
 from bootstrap.steps import files
@@ -221,7 +221,8 @@ def test_a_store_copy_with_sha256_is_verified(isolated, tmp_path):
     with pytest.raises(StepError) as info:
         restore(FileEntry(dest=str(dest), store="w.bin", sha256=sha(b"pinned")))
     assert info.value.what == "w.bin in the store does not match its sha256"
-    assert not dest.exists() and leftovers(tmp_path) == ["drive", "store"]
+    # (vm-state: the local state folder, where the restore lock lives)
+    assert not dest.exists() and leftovers(tmp_path) == ["drive", "store", "vm-state"]
 
 
 def test_missing_store_file(isolated, tmp_path):
@@ -255,3 +256,23 @@ def test_unpack_from_the_store(isolated, tmp_path):
     os.utime(stored, (1_800_000_000, 1_800_000_000))
     restore(entry)
     assert (dest / "labels.csv").read_text() == "c,d\n" and not (dest / "images").exists()
+
+
+def test_max_size_caps_a_download(server, tmp_path):
+    from bootstrap.profile import parse_size
+
+    assert parse_size("2 GiB") == 2 * 1024 ** 3 and parse_size("500 MB") == 500_000_000
+    assert parse_size(1000) == 1000 and parse_size("1.5k") == 1500
+    for bad in ("lots", 0, -1, "5 XB", True):
+        assert parse_size(bad) is None
+    with pytest.raises(ProfileError, match=r"files\[0\].max_size: is not a size"):
+        parse('[[files]]\nurl = "https://h.example/a"\nsha256 = "' + "0" * 64 +
+              '"\ndest = "/x"\nmax_size = "lots"\n')
+    dest = tmp_path / "out" / "model.bin"
+    entry = FileEntry(dest=str(dest), url=server.url_for("/model.bin"), sha256=sha(WEIGHTS),
+                      max_size="100 kB")
+    with pytest.raises(StepError, match="larger than its limit of 100000 bytes"):
+        restore(entry)
+    assert not dest.parent.exists() or list(dest.parent.iterdir()) == []
+    entry.max_size = "1 MiB"
+    assert restore(entry).step("files").outcome == CHANGED and dest.read_bytes() == WEIGHTS

@@ -259,3 +259,28 @@ def test_install_not_editable_reinstalls_after_a_ref_change(origin, tmp_path, fr
         f"install {dest} editable into {fresh_venv} (installed without editable mode)"]
     restore(dest, origin.url, "v2", install=True, editable=False, python=str(fresh_venv))
     assert venv_version(fresh_venv)[0] == "2.0"
+
+
+def test_a_token_in_the_url_is_not_kept_in_the_checkout(origin, tmp_path, monkeypatch):
+    """.git/config (often on Drive) keeps the URL without credentials; updates still work."""
+    url = "https://user:tok3n-s3cret@git.example.org/org/repo"
+    # git itself reads the token URL as the local origin (url.<base>.insteadOf)
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", f"url.{origin.url}.insteadOf")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", url)
+    lines: list[str] = []
+    dest = tmp_path / "repo"
+    first = bootstrap.restore(Profile(name="t", git=[GitEntry(url=url, dest=str(dest),
+                                                              ref="v1")]),
+                              progress=lambda event: lines.append(event.text))
+    assert head_of(dest) == origin.c1
+    config = (dest / ".git" / "config").read_text()
+    assert "tok3n" not in config and "https://git.example.org/org/repo" in config
+    assert "tok3n" not in first.text() + "\n".join(lines)
+    # the next ref is fetched with the profile's URL, then nothing is left to do
+    restore(dest, url, "v2")
+    assert head_of(dest) == origin.c2 and "tok3n" not in (dest / ".git" / "config").read_text()
+    assert restore(dest, url, "v2").step("git").outcome == SATISFIED
+    other = tmp_path / "by-commit"
+    restore(other, url, origin.c1)
+    assert head_of(other) == origin.c1 and "tok3n" not in (other / ".git" / "config").read_text()

@@ -57,6 +57,18 @@ def test_a_hanging_nvidia_smi_is_stopped_at_the_time_limit(gpu, monkeypatch):
     assert found.describe() == "no GPU: nvidia-smi did not answer within 0.5 s"
 
 
+def test_nvidia_smi_stuck_with_a_child_is_stopped_at_the_time_limit(gpu, monkeypatch):
+    """The child holds the output pipe: the whole group is killed, nothing waits on it."""
+    import time
+
+    gpu("hang-child")
+    monkeypatch.setenv("BOOTSTRAP_GPU_TIMEOUT", "1")
+    start = time.monotonic()
+    found = gpu_step.probe()
+    assert found.describe() == "no GPU: nvidia-smi did not answer within 1 s"
+    assert time.monotonic() - start < 3.5
+
+
 def test_no_nvidia_smi_on_path_means_no_gpu(tmp_path, monkeypatch):
     empty = tmp_path / "bin"
     empty.mkdir()

@@ -451,7 +451,7 @@ def test_real_notebooks_import_and_validate():
     """Public notebooks are not committed: point this at a folder of them (e.g. Colab and
     Kaggle notebooks fetched from their repositories) to check that each imports, validates
     and carries no secret value."""
-    from bootstrap.importer import looks_secret
+    from bootstrap.redact import is_secret
 
     folder = Path(os.environ["BOOTSTRAP_REAL_NOTEBOOKS"])
     paths = sorted(folder.rglob("*.ipynb"))
@@ -459,4 +459,4 @@ def test_real_notebooks_import_and_validate():
     for path in paths:
         result = read_notebook(path)
         assert parse(result.toml, source=path.name) == result.profile, path
-        assert not any(looks_secret("", line) for line in result.toml.splitlines()), path
+        assert not any(is_secret("", line) for line in result.toml.splitlines()), path
