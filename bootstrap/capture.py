@@ -23,14 +23,12 @@ Reads the file system, ``/proc``, apt's log, ``git`` in editable checkouts and
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import re
 import shlex
 import shutil
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +36,7 @@ from typing import Any, Iterable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import OptionError
+from .fileio import replace_bytes, sha256_bytes
 
 TOOL_DIST = "notebook-bootstrap"
 APT_HISTORY = "/var/log/apt/history.log"
@@ -168,7 +167,7 @@ def _boot_id() -> str:
 
 def _digest(value: str) -> str:
     # values are kept as digests only, so no secret reaches the disk
-    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
+    return sha256_bytes(value)
 
 
 def take_baseline(path: str | os.PathLike[str] | None = None, *, python: str | None = None,
@@ -191,12 +190,7 @@ def take_baseline(path: str | os.PathLike[str] | None = None, *, python: str | N
             "environ": {name: _digest(value) for name, value in os.environ.items()},
         }
         target.parent.mkdir(parents=True, exist_ok=True)
-        # %load_ext takes it in a thread: the temp name is per process and thread
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle)
-        os.replace(tmp, target)
+        replace_bytes(target, json.dumps(data).encode(), mode=0o600)
         return target
     except OSError:
         return None

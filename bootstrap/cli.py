@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the Drive root for {drive} and relative paths (BOOTSTRAP_DRIVE)")
     restore.add_argument("--force", action="store_true",
                          help="redo steps that keep a done-marker (e.g. the setup notebook)")
+    restore.add_argument("--upgrade", action="store_true",
+                         help="make the pip lock again with the newest versions")
     restore.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     _common(restore)
 
@@ -111,7 +113,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     report = restore(args.profile, only=step_names(args.only), skip=step_names(args.skip),
                      dry_run=args.dry_run, python=args.python, store=args.store, drive=args.drive, force=args.force,
-                     progress=None if args.quiet else print_progress)
+                     upgrade=args.upgrade, progress=None if args.quiet else print_progress)
     print(report.text())
     if "bootstrap.wheelstore" in sys.modules:  # wheels still being saved to the store
         from .wheelstore import wait
@@ -175,7 +177,7 @@ def cmd_save(args: argparse.Namespace) -> int:
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
-    from .locked import lock_profile
+    from .runner import lock as lock_profile
 
     path, lock, changes = lock_profile(args.profile, upgrade=args.upgrade, python=args.python,
                                        store=args.store, progress=print_progress)

@@ -27,7 +27,6 @@ this module stays cheap.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import os
 import re
@@ -37,6 +36,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from .errors import StepError
+from .fileio import sha256_file as sha256_file  # the one file hasher
 
 __all__ = ["DEFAULT_DEADLINE_S", "check_redirect", "check_url", "download", "sha256_file"]
 
@@ -75,18 +75,6 @@ class _Counter:
     """Bytes one attempt received, readable even after the attempt raised."""
 
     received = 0
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Return the lowercase hex sha256 of the file at ``path``."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            block = f.read(1024 * 1024)
-            if not block:
-                break
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _is_loopback(host: str | None) -> bool:

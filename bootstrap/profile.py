@@ -58,6 +58,10 @@ def check_placeholders(text: Any) -> tuple[str, str | None] | None:
     return None
 
 
+#: a VCS URL without a name, e.g. git+https://github.com/org/repo@v1#subdirectory=python
+_BARE_VCS = re.compile(r"^(git|hg|svn|bzr)\+https://[^\s;]+$")
+
+
 def check_requirement(text: str) -> tuple[str, str | None] | None:
     """A pip entry must be one PEP 508 requirement: no options, no local files."""
     from packaging.requirements import InvalidRequirement, Requirement
@@ -73,6 +77,8 @@ def check_requirement(text: str) -> tuple[str, str | None] | None:
     if stripped.startswith(("/", "./", "../", "~", "{")):
         return ("is a folder, not a requirement",
                 "install a folder with a table entry: { path = \"" + stripped + "\" }")
+    if _BARE_VCS.match(stripped):
+        return None  # a VCS URL as users type it: the name is found when it is resolved
     try:
         req = Requirement(stripped)
     except InvalidRequirement as exc:
@@ -259,6 +265,8 @@ class PipPackage:
     no_deps: bool = False
     upgrade: bool = False
     extras: list[str] = field(default_factory=list, metadata=_rule(check_extra, each=True))
+    #: build it (sdist, URL, VCS) against the target's installed packages, not a fresh env
+    no_build_isolation: bool = False
 
     def validate(self):
         if (self.requirement is None) == (self.path is None):
@@ -308,7 +316,10 @@ class Pip:
                                    metadata=_rule(check_requirements_list, each=True))
     #: indexes and find-links that serve only the packages they name
     indexes: list[PipIndex] = field(default_factory=list)
-    #: install through the pinned lock and the store's wheels (bootstrap/locked.py)
+    #: requirements files (one plain requirement a line), read at restore time
+    requirements: list[str] = field(default_factory=list, metadata=_rule(check_nonempty,
+                                                                          each=True))
+    #: keep the resolution in a lock and install exactly it (bootstrap/lock.py)
     lock: bool = True
 
     def validate(self):

@@ -27,11 +27,13 @@ from .store import Store
 def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = (),
             skip: Iterable[str] = (), dry_run: bool = False, python: str | None = None,
             store: str | os.PathLike[str] | None = None, drive: str | os.PathLike[str] | None = None,
-            force: bool = False, progress: Progress | None = None) -> Report:
+            force: bool = False, progress: Progress | None = None,
+            upgrade: bool = False) -> Report:
     """Bring this machine to what ``profile`` says and return a Report.
 
     ``profile`` is a Profile, a name (store, then shipped profiles), a path or an
     https URL. ``python`` is the interpreter to install into (default: this one).
+    ``upgrade`` makes the pip lock again with the newest versions (on purpose).
     Raises a BootstrapError (with ``.report``) when a step fails.
     """
     platform = detect(store=store, drive=drive)
@@ -47,6 +49,7 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
     ctx = Context(profile=profile, platform=platform, store=the_store,
                   python=target_python(python), dry_run=dry_run, force=force, progress=progress,
                   environ=dict(os.environ) if dry_run else os.environ)
+    ctx.state["pip"] = {"upgrade": upgrade}
     report = Report(profile=profile.name or "profile", origin=profile.origin,
                     platform=platform.label, python=ctx.python, dry_run=dry_run)
     if dry_run:
@@ -68,6 +71,26 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
 
         report.notes.extend(moved(profile, ctx))
     return report
+
+
+def lock(profile: str | os.PathLike[str] | Profile, *, upgrade: bool = False,
+         python: str | None = None, store: str | os.PathLike[str] | None = None,
+         progress: Progress | None = None) -> tuple[Path, object, list[str]]:
+    """Resolve ``profile``'s [pip] section and write its lock, installing nothing; return
+    (path, lock, changes). ``upgrade`` moves every pin to the newest version."""
+    platform = detect(store=store)
+    the_store = Store(platform.store_root)
+    if not isinstance(profile, Profile):
+        profile = load(profile, profiles_dir=the_store.profiles)
+    profile = profile.for_platform(platform.name)
+    pip = steps.load("pip")
+    if not pip.wanted(profile):
+        raise OptionError(f"profile {profile.name or profile.origin} has no [pip] packages to "
+                          "lock", where=profile.origin, hint="add packages under [pip]")
+    ctx = Context(profile=profile, platform=platform, store=the_store,
+                  python=target_python(python), progress=progress)
+    ctx.step = "pip"
+    return pip.lock_profile(ctx, upgrade=upgrade)
 
 
 def target_python(python: str | None) -> str:

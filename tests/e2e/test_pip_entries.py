@@ -165,7 +165,8 @@ def test_path_entry_copy_then_editable_reinstalls(tmp_path, fresh_venv):
     assert restore(editable, python=str(fresh_venv)).step("pip").outcome == SATISFIED
 
 
-def test_upgrade_takes_the_newest_and_asks_each_restore(wheelhouse, fresh_venv, monkeypatch):
+def test_upgrade_takes_the_newest_when_locked_then_starts_no_installer(
+        wheelhouse, fresh_venv, monkeypatch, uv_log):
     monkeypatch.setenv("WHEELS", str(wheelhouse))
     old = parse('[pip]\nno_index = true\nfind_links = ["{env:WHEELS}"]\n'
                 'packages = ["alpha==1.0"]\n', source="old.toml")
@@ -175,8 +176,13 @@ def test_upgrade_takes_the_newest_and_asks_each_restore(wheelhouse, fresh_venv, 
     report = restore(up, python=str(fresh_venv))
     assert installed(fresh_venv)["alpha"] == "2.0"
     assert report.step("pip").outcome == CHANGED
-    again = restore(up, python=str(fresh_venv), dry_run=True)
-    assert "asks the index" in " ".join(again.step("pip").actions)
+    uv_log.write_text("")
+    again = restore(up, python=str(fresh_venv))
+    assert again.step("pip").outcome == SATISFIED
+    assert uv_log.read_text() == ""  # no installer, no index asked
+    moved = restore(up, python=str(fresh_venv), upgrade=True)  # on purpose: resolved again
+    assert moved.step("pip").outcome == CHANGED
+    assert "pip compile" in uv_log.read_text() and "--upgrade" in uv_log.read_text()
 
 
 def test_missing_folder_is_named(tmp_path, fresh_venv):

@@ -93,7 +93,7 @@ APT_METHODS = ["apt-get", "ours empty", "ours store", "ours no-op cli"]
 
 def uv() -> str:
     sys.path.insert(0, str(REPO))
-    from bootstrap.steps.pip import uv_binary
+    from bootstrap.uv import binary as uv_binary
 
     return uv_binary()
 

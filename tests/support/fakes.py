@@ -53,9 +53,10 @@ def _forget_fake_modules() -> None:
             del sys.modules[name]
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def clean_environ():
-    """os.environ as it was before the test: restore() sets variables (env, secrets) for real."""
+    """os.environ as it was before the test: restore() sets variables (env, secrets) for real.
+    For every test (a pytest plugin, see tests/conftest.py)."""
     import os
 
     saved = dict(os.environ)

@@ -22,7 +22,7 @@ from bootstrap import lock as lockfile
 from bootstrap import wheelstore
 from bootstrap.cli import main
 from bootstrap.errors import StepError
-from bootstrap.locked import installed_wheel
+from bootstrap.installer import as_wheel
 from bootstrap.report import CHANGED, SATISFIED
 from tests.support.index import simple_index
 from tests.support.venvs import installed, make_venv, uv
@@ -55,6 +55,11 @@ def local_cache(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("BOOTSTRAP_WHEEL_CACHE", str(folder))
     yield folder
     wheelstore.wait()
+
+
+def installed_wheel(pkg: lockfile.Package) -> wheelstore.Wheel:
+    """The wheel a locked package installs here: the index's, else the one built for it."""
+    return as_wheel(pkg.wheels[0]) if pkg.wheels else as_wheel(pkg.built, built=True)
 
 
 def closed_port_url() -> str:
@@ -138,12 +143,12 @@ def test_second_vm_restores_from_the_store_with_the_network_unreachable(
     assert pip.outcome == CHANGED
     assert installed(fresh_venv) == EVERYTHING
     assert f"wrote {lock_of(profile)} (5 packages)" in pip.notes
-    assert "saving 5 wheels to the store in the background" in pip.notes
+    assert "saving 5 new wheels to the store in the background" in pip.notes
     assert wheelstore.wait() == []
     lock = lockfile.read(lock_of(tmp_path / "work.toml"))
     assert lock is not None and {p.name: p.version for p in lock.packages} == EVERYTHING
     zeta = lock.by_name()["zeta"]
-    assert zeta.wheel is None and zeta.sdist is not None and zeta.built is not None
+    assert not zeta.wheels and zeta.sdist is not None and zeta.built is not None
     stored = sorted(p.name for p in (isolated["store"] / "wheels").rglob("*.whl"))
     assert stored == sorted([f"{n}-{v}-py3-none-any.whl" for n, v in EVERYTHING.items()])
 
@@ -247,7 +252,7 @@ def test_altered_wheel_in_the_local_folder_is_replaced_from_the_store_offline(
     assert installed(second) == EVERYTHING
     assert files_of(second) == files_of(fresh_venv)
     wheel = wheelstore.Wheel(copy.name, lockfile.read(lock_of(profile)).by_name()["gamma"]
-                             .wheel.sha256)
+                             .wheels[0].sha256)
     wheelstore.verify(copy, wheel)  # the local folder holds the good file now
 
 
@@ -288,7 +293,7 @@ def test_a_lock_that_no_longer_fits_is_noted_and_resolved_again(
     profile = write_profile(tmp_path, ["beta"])
     report = bootstrap.restore(str(profile), python=str(fresh_venv))
     assert installed(fresh_venv) == {"alpha": "1.0", "beta": "1.0"}
-    assert "saving 1 wheel to the store in the background" in report.step("pip").notes
+    assert "saving 1 new wheel to the store in the background" in report.step("pip").notes
     lock_path = lock_of(tmp_path / "work.toml")
     alpha = lockfile.read(lock_path).by_name()["alpha"]
     assert (alpha.version, alpha.base) == ("1.0", True)
@@ -341,14 +346,7 @@ def test_bootstrap_lock_keeps_versions_unless_upgrade(tmp_path, index, fresh_ven
     assert lockfile.read(lock_path).by_name()["alpha"].version == "2.0"
 
 
-def test_what_the_lock_does_not_cover_is_installed_directly(tmp_path, fresh_venv):
-    from bootstrap.locked import bypass_reason
-    from bootstrap.profile import Pip
-
-    assert bypass_reason(Pip(packages=["alpha>=1", "beta[x]; python_version > '3'"])) is None
-    assert bypass_reason(Pip(packages=["x @ https://example.org/x-1.0-py3-none-any.whl"])) == \
-        "direct URL requirements are installed directly"
-    assert bypass_reason(Pip(packages=["alpha"], lock=False)) == "lock = false"
+def test_lock_false_keeps_no_lock_file(tmp_path, fresh_venv):
     wheels = tmp_path / "wheels"
     build_wheel(wheels, "delta", "0.5")
     profile = tmp_path / "nolock.toml"
@@ -361,8 +359,8 @@ def test_what_the_lock_does_not_cover_is_installed_directly(tmp_path, fresh_venv
 
 def test_lock_file_round_trips_and_is_pep751_shaped():
     lock = lockfile.Lock(
-        [lockfile.Package("alpha", "1.0", wheel=lockfile.Artifact(
-            "alpha-1.0-py3-none-any.whl", "a" * 64, "https://x.org/alpha-1.0-py3-none-any.whl", 12),
+        [lockfile.Package("alpha", "1.0", wheels=[lockfile.Artifact(
+            "alpha-1.0-py3-none-any.whl", "a" * 64, "https://x.org/alpha-1.0-py3-none-any.whl", 12)],
             base=True),
          lockfile.Package("zeta", "1.0", sdist=lockfile.Artifact(
              "zeta-1.0.tar.gz", "b" * 64, "https://x.org/zeta-1.0.tar.gz"),
@@ -408,18 +406,6 @@ def test_a_lock_without_a_store_downloads_and_builds_once_then_the_store_serves(
     third = offline_vm(tmp_path, index, monkeypatch, "vm3")
     restores_from_the_store(profile, third)
     assert files_of(third) == files_of(second)
-
-
-def test_when_uvs_cache_lacks_the_built_wheel_it_is_built_once_in_the_background(
-        tmp_path, index, fresh_venv, monkeypatch, isolated):
-    from bootstrap import locked
-
-    monkeypatch.setattr(locked, "uv_cache_dir", lambda ctx: None)  # e.g. a uv cache layout change
-    profile = filled_store(tmp_path, index, fresh_venv, monkeypatch)
-    zeta = lockfile.read(lock_of(profile)).by_name()["zeta"]
-    assert zeta.built is not None  # written into the lock by the background build
-    wheel = installed_wheel(zeta)
-    wheelstore.verify(wheelstore.store_path(isolated["store"] / "wheels", wheel), wheel)
 
 
 def test_locks_live_in_the_store(tmp_path, isolated):
