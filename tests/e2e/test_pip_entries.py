@@ -212,3 +212,45 @@ def test_builds_see_env_values(tmp_path, fresh_venv, monkeypatch):
     seen = subprocess.run([str(fresh_venv), "-c", "import cuda_ext_build as b; print(b.ENV)"],
                           capture_output=True, text=True, check=True).stdout.strip()
     assert seen == repr({"CUDA_HOME": "/opt/cuda-12.1", "EXT_FLAGS": "-I/opt/cuda-12.1/include"})
+
+
+def test_scoped_index_no_deps_and_sdist_restore_on_a_fresh_vm_with_the_index_down(
+        tmp_path, sources, wheelhouse, fresh_venv, monkeypatch, uv_log):
+    """The first restore fills the lock and the store; a fresh VM with every index
+    unreachable restores from them alone: no resolution, no build, no index request."""
+    from tests.support.venvs import make_venv
+    from tests.support.wheels import build_sdist
+
+    scoped, plain = sources
+    default = tmp_path / "default-index"
+    default.mkdir()
+    for wheel in [*wheelhouse.glob("*.whl"), *plain.glob("othermod-*.whl")]:
+        (default / wheel.name).write_bytes(wheel.read_bytes())
+    build_sdist(default, "zeta", "1.0")
+    profile = tmp_path / "real.toml"
+    profile.write_text(
+        '[pip]\nindex_url = "{env:NB_DEFAULT}"\n'
+        'packages = ["torchish", "zeta", { requirement = "beta", no_deps = true }]\n'
+        '[[pip.indexes]]\nurl = "{env:NB_SCOPED}"\npackages = ["torchish"]\n')
+    with simple_index(scoped) as scoped_server, simple_index(default) as default_server:
+        monkeypatch.setenv("NB_SCOPED", f"{scoped_server.url}/simple/")
+        monkeypatch.setenv("NB_DEFAULT", f"{default_server.url}/simple/")
+        first = restore(str(profile), python=str(fresh_venv))
+        assert first.step("pip").outcome == CHANGED
+        assert installed(fresh_venv) == {"torchish": "1.0+cu118", "othermod": "1.0",
+                                         "zeta": "1.0", "beta": "1.0"}  # no alpha: no_deps
+        from bootstrap import wheelstore
+
+        assert wheelstore.wait() == []
+    # both servers are stopped now: any request would fail
+    monkeypatch.setenv("BOOTSTRAP_WHEEL_CACHE", str(tmp_path / "local-vm2"))
+    second = make_venv(tmp_path / "vm2")
+    uv_log.write_text("")
+    report = restore(str(profile), python=str(second))
+    assert report.step("pip").outcome == CHANGED
+    assert installed(second) == installed(fresh_venv)
+    calls = uv_log.read_text().splitlines()
+    assert len(calls) == 1 and calls[0].startswith("pip install ")  # nothing resolved or built
+    assert "--offline" in calls[0].split() and "--no-build" in calls[0].split()
+    assert any("(4 from the store)" in n for n in report.step("pip").notes), \
+        report.step("pip").notes
