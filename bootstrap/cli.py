@@ -112,7 +112,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from .runner import restore, step_names
 
     report = restore(args.profile, only=step_names(args.only), skip=step_names(args.skip),
-                     dry_run=args.dry_run, python=args.python, store=args.store, drive=args.drive, force=args.force,
+                     dry_run=args.dry_run, python=args.python, store=args.store,
+                     drive=args.drive, force=args.force,
                      upgrade=args.upgrade, progress=None if args.quiet else print_progress)
     print(report.text())
     if "bootstrap.wheelstore" in sys.modules:  # wheels still being saved to the store

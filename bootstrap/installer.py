@@ -262,7 +262,8 @@ class Fetcher:
             return STORE
 
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="bootstrap-race") as pool:
-            futures = {pool.submit(from_store): STORE, pool.submit(self.download, item, done): "net"}
+            futures = {pool.submit(from_store): STORE,
+                       pool.submit(self.download, item, done): "net"}
             pending = set(futures)
             first_error: BaseException | None = None
             while pending:

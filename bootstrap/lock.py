@@ -241,7 +241,8 @@ def select(lock: Lock, interp: Interpreter) -> list[Selected]:
     return out
 
 
-def misfit(lock: Lock, inputs: str, interp: Interpreter, installed: Mapping[str, str]) -> str | None:
+def misfit(lock: Lock, inputs: str, interp: Interpreter,
+           installed: Mapping[str, str]) -> str | None:
     """Why ``lock`` does not fit the target any more (None when it does)."""
     if lock.inputs != inputs:
         return "the profile's [pip] section changed since it was made"
@@ -289,8 +290,15 @@ def _tool_file(art: Artifact) -> dict[str, Any]:
 def to_pylock(lock: Lock) -> Any:
     """``lock`` as a validated ``packaging.pylock.Pylock``."""
     from packaging.markers import Marker
-    from packaging.pylock import (Package as PyPackage, PackageArchive, PackageDirectory,
-                                  PackageSdist, PackageVcs, PackageWheel, Pylock)
+    from packaging.pylock import Package as PyPackage
+    from packaging.pylock import (
+        PackageArchive,
+        PackageDirectory,
+        PackageSdist,
+        PackageVcs,
+        PackageWheel,
+        Pylock,
+    )
     from packaging.specifiers import SpecifierSet
     from packaging.utils import canonicalize_name
     from packaging.version import Version

@@ -19,14 +19,24 @@ from .context import Context
 from .errors import BootstrapError, OptionError, StepError
 from .platform import detect
 from .profile import Profile, load
-from .report import CHANGED, FAILED, PLANNED, SATISFIED, SKIPPED, Event, Progress, Report, \
-    StepResult
+from .report import (
+    CHANGED,
+    FAILED,
+    PLANNED,
+    SATISFIED,
+    SKIPPED,
+    Event,
+    Progress,
+    Report,
+    StepResult,
+)
 from .store import Store
 
 
 def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = (),
             skip: Iterable[str] = (), dry_run: bool = False, python: str | None = None,
-            store: str | os.PathLike[str] | None = None, drive: str | os.PathLike[str] | None = None,
+            store: str | os.PathLike[str] | None = None,
+            drive: str | os.PathLike[str] | None = None,
             force: bool = False, progress: Progress | None = None,
             upgrade: bool = False) -> Report:
     """Bring this machine to what ``profile`` says and return a Report.

@@ -47,6 +47,7 @@ from .fileio import hash_file as hash_file  # the one file hasher
 from .fileio import sha256 as new_sha256
 from .fileio import temp_name
 
+
 @dataclass(frozen=True)
 class Wheel:
     """A wheel file as the lock describes it."""
