@@ -675,7 +675,7 @@ def workdir_changes(cap: Capture, *, cwd: str | None = None, drive_root: Path | 
 
 def gpu_info() -> tuple[str, float] | None:
     """(model, memory in GiB) of the first GPU, as the gpu step finds it; None without one."""
-    from .steps.gpu import probe
+    from .gpus import probe
 
     found = probe()
     if not found.devices:

@@ -60,7 +60,7 @@ def status_rows(*, store: str | None = None, check: bool = True) -> list[tuple[s
 
 def gpu_line() -> str:
     """What the gpu step's nvidia-smi query finds (it never raises for a missing GPU)."""
-    from bootstrap.steps.gpu import probe
+    from bootstrap.gpus import probe
 
     return probe().describe()
 

@@ -64,7 +64,7 @@ class Entry:
 
 def entry(ctx: Context, index: int) -> Entry:
     """Entry ``index`` with its placeholders expanded."""
-    from .env import expand_in_order
+    from ..context import expand_in_order
 
     command = ctx.profile.run[index]
     key = f"run[{index}]"
