@@ -98,9 +98,16 @@ class Lock:
     implementation: str = ""
     sys_platform: str = ""
     machine: str = ""
+    #: the profile entry (its key, e.g. pip.packages[2]) -> the name its URL resolved to
+    named: dict[str, str] = field(default_factory=dict)
 
     def by_name(self) -> dict[str, Package]:
         return {p.name: p for p in self.packages}
+
+    def for_entry(self, key: str, url: str) -> Package | None:
+        """The package of the profile's URL entry ``key`` (None: not locked)."""
+        name = self.named.get(key)
+        return self.by_name().get(name) if name else self.for_url(url)
 
     def for_url(self, url: str) -> Package | None:
         """The package a direct or VCS URL of the profile resolved to (None: not locked)."""
@@ -332,6 +339,8 @@ def to_pylock(lock: Lock) -> Any:
     tool = {"format": FORMAT, "inputs": lock.inputs, "requirements": lock.requirements,
             "python": lock.python, "implementation": lock.implementation,
             "sys-platform": lock.sys_platform, "machine": lock.machine}
+    if lock.named:
+        tool["named"] = dict(sorted(lock.named.items()))
     pylock = Pylock(lock_version=Version("1.0"), environments=[Marker(env)],
                     requires_python=SpecifierSet(f"=={minor}.*") if minor else None,
                     created_by=TOOL, packages=packages, tool={TOOL: tool})
@@ -425,7 +434,8 @@ def parse(text: str) -> Lock:
     return Lock(packages_of(pylock), str(tool.get("inputs", "")),
                 list(tool.get("requirements", [])), str(tool.get("python", "")),
                 str(tool.get("implementation", "")), str(tool.get("sys-platform", "")),
-                str(tool.get("machine", "")))
+                str(tool.get("machine", "")),
+                {str(k): str(v) for k, v in (tool.get("named") or {}).items()})
 
 
 def read(path: Path) -> Lock | None:
@@ -456,6 +466,7 @@ class Request:
     upgrade: list[str]             # names taken at their newest when the lock is made
     no_build_isolation: list[str]  # names built without build isolation
     digest: str
+    urls: dict[str, str] = field(default_factory=dict)  # entry key -> its direct or VCS URL
 
 
 def preferences(installed: Mapping[str, str], old: Lock | None) -> str:
@@ -591,10 +602,15 @@ def resolve(ctx: Context, request: Request, *, installed: Mapping[str, str], old
         pkg.base = installed.get(pkg.name) == pkg.version and (was is None or was.base) \
             and pkg.directory is None and pkg.vcs is None and pkg.archive is None
     markers = interp.markers()
-    return Lock(sorted(found.values(), key=lambda p: p.name), request.digest,
+    lock = Lock(sorted(found.values(), key=lambda p: p.name), request.digest,
                 request.requirements + request.no_deps,
                 ".".join(str(n) for n in interp.version), markers.get("implementation_name", ""),
                 markers.get("sys_platform", ""), markers.get("platform_machine", ""))
+    for key, url in request.urls.items():
+        pkg = lock.for_url(url)
+        if pkg is not None:
+            lock.named[key] = pkg.name
+    return lock
 
 
 def _same_file(a: Package, b: Package) -> bool:

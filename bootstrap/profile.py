@@ -59,7 +59,7 @@ def check_placeholders(text: Any) -> tuple[str, str | None] | None:
 
 
 #: a VCS URL without a name, e.g. git+https://github.com/org/repo@v1#subdirectory=python
-_BARE_VCS = re.compile(r"^(git|hg|svn|bzr)\+https://[^\s;]+$")
+_BARE_VCS = re.compile(r"^(git|hg|svn|bzr)\+(https://|http://(127\.[0-9.]+|localhost)[:/])[^\s;]+$")
 
 
 def check_requirement(text: str) -> tuple[str, str | None] | None:
@@ -87,7 +87,8 @@ def check_requirement(text: str) -> tuple[str, str | None] | None:
                 f"write it like 'name', 'name==1.2' or 'name>=1,<2' ({first})")
     if req.url is not None:
         scheme = req.url.split("://", 1)[0].lower() if "://" in req.url else ""
-        if scheme not in PIP_URL_SCHEMES:
+        loopback = scheme in ("http", "git+http") and is_loopback_url(req.url.split("+", 1)[-1])
+        if scheme not in PIP_URL_SCHEMES and not loopback:
             return ("direct URL must use https",
                     "use 'name @ https://...' (or git+https://); local files belong in "
                     "find_links or a [[files]] entry")

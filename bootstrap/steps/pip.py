@@ -323,7 +323,7 @@ def unmet_url(item: Entry, lock: lockfile.Lock | None,
     ``direct_url.json``), or at the version the lock pins for it."""
     if item.requirement is not None and unmet(item.requirement, dists, markers) is None:
         return None
-    pkg = lock.for_url(item.direct) if lock is not None and item.direct else None
+    pkg = lock.for_entry(item.key, item.direct) if lock is not None and item.direct else None
     if pkg is None:
         return "not installed" if item.requirement is None else \
             unmet(item.requirement, dists, markers)
@@ -416,7 +416,8 @@ def request(ctx: Context) -> lockfile.Request:
         no_build_isolation=[e.requirement.name for e in entries(ctx)
                             if e.no_build_isolation and e.requirement is not None
                             and e.requirement.name in named],
-        digest=request_digest(ctx))
+        digest=request_digest(ctx),
+        urls={e.key: e.direct for e in entries(ctx) if e.direct})
 
 
 # -- apply ------------------------------------------------------------------------------

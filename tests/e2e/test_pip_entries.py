@@ -254,3 +254,78 @@ def test_scoped_index_no_deps_and_sdist_restore_on_a_fresh_vm_with_the_index_dow
     assert "--offline" in calls[0].split() and "--no-build" in calls[0].split()
     assert any("(4 from the store)" in n for n in report.step("pip").notes), \
         report.step("pip").notes
+
+
+def test_vcs_url_direct_sdist_and_requirements_file_go_through_the_lock_and_store(
+        tmp_path, wheelhouse, fresh_venv, monkeypatch, uv_log, isolated):
+    """A bare VCS URL (its name found when resolved), a direct URL to an sdist and a
+    requirements file: locked (the VCS URL to its commit), built once, kept in the store;
+    the same VM again starts no process; a fresh VM with both servers down restores
+    from the store with one offline install."""
+    import subprocess
+
+    from bootstrap import load_profile, wheelstore
+    from bootstrap import lock as lockfile
+    from tests.support.gitrepo import head_of, make_git_repo
+    from tests.support.httpserver import LoopbackServer
+    from tests.support.venvs import make_venv
+    from tests.support.wheels import build_sdist
+
+    served = tmp_path / "served"
+    served.mkdir()
+    repo = make_git_repo(tmp_path / "repo")
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(served / "repo.git")],
+                   check=True)
+    subprocess.run(["git", "-C", str(served / "repo.git"), "update-server-info"], check=True)
+    build_sdist(served, "zeta", "1.0")
+    (isolated["drive"] / "proj").mkdir()
+    (isolated["drive"] / "proj" / "requirements.txt").write_text(
+        "# what the project needs\nalpha==1.0  # pinned\n\n")
+    with LoopbackServer(root=served) as server:
+        profile = tmp_path / "urls.toml"
+        profile.write_text(
+            f'[pip]\nno_index = true\nfind_links = ["{wheelhouse}"]\n'
+            f'packages = ["git+{server.url}/repo.git#subdirectory=python",\n'
+            f'            "zeta @ {server.url}/zeta-1.0.tar.gz"]\n'
+            'requirements = ["{drive}/proj/requirements.txt"]\n')
+        first = restore(str(profile), python=str(fresh_venv))
+        assert first.step("pip").outcome == CHANGED
+        assert installed(fresh_venv) == {"hello-tools": "0.3", "zeta": "1.0", "alpha": "1.0"}
+        assert wheelstore.wait() == []
+        lock = lockfile.read(lockfile.path_for(load_profile(str(profile)),
+                                               isolated["store"] / "profiles"))
+        hello = lock.by_name()["hello-tools"]
+        assert hello.vcs is not None and hello.vcs.commit == head_of(repo)
+        assert lock.named["pip.packages[0]"] == "hello-tools"
+        zeta = lock.by_name()["zeta"]
+        assert zeta.archive is not None and zeta.built is not None
+        stored = {p.name for p in (isolated["store"] / "wheels" / "built").rglob("*.whl")}
+        assert stored == {hello.built.filename, zeta.built.filename}
+
+        uv_log.write_text("")
+        again = restore(str(profile), python=str(fresh_venv))
+        assert again.step("pip").outcome == SATISFIED
+        assert uv_log.read_text() == ""
+    monkeypatch.setenv("BOOTSTRAP_WHEEL_CACHE", str(tmp_path / "local-vm2"))
+    second = make_venv(tmp_path / "vm2")
+    uv_log.write_text("")
+    report = restore(str(profile), python=str(second))
+    assert installed(second) == installed(fresh_venv)
+    calls = uv_log.read_text().splitlines()
+    assert len(calls) == 1 and "--offline" in calls[0].split(), calls
+    assert any("(3 from the store)" in n for n in report.step("pip").notes), \
+        report.step("pip").notes
+
+
+def test_a_requirements_file_line_that_is_an_option_is_refused_with_its_line(
+        tmp_path, wheelhouse, fresh_venv, isolated):
+    (isolated["drive"] / "requirements.txt").write_text("alpha\n--extra-index-url https://x.org\n")
+    profile = parse(f'[pip]\nno_index = true\nfind_links = ["{wheelhouse}"]\n'
+                    'requirements = ["{drive}/requirements.txt"]\n', source="r.toml")
+    with pytest.raises(StepError) as caught:
+        restore(profile, python=str(fresh_venv))
+    error = caught.value
+    assert "requirements.txt line 2" in error.what and "is a pip option" in error.what
+    assert error.where.endswith("requirements.txt:2 (from r.toml: pip.requirements[0])")
+    assert "index_url" in error.hint
+    assert installed(fresh_venv) == {}  # refused before anything was installed
