@@ -246,7 +246,9 @@ class Fetcher:
         """Copy from the store and download at once; keep whichever is complete first.
 
         The store sits on Drive on Colab, which can read slower than an index
-        downloads: racing both means the store never makes a restore slower.
+        downloads: racing both means the store never makes a restore slower. The
+        store's copy stops as soon as the download has won; a download that lost
+        finishes on its own thread and is thrown away.
         """
         here = wheelstore.store_path(self.local, wheel)
         done = threading.Event()
@@ -254,34 +256,36 @@ class Fetcher:
         def from_store() -> str:
             tmp = self.local / f".store-{os.getpid()}-{threading.get_ident()}-{wheel.filename}"
             try:
-                wheelstore.copy_verified(stored, tmp, wheel, sha256=sha256)
-                if not done.is_set():
+                if wheelstore.copy_unless(stored, tmp, wheel, done, sha256=sha256):
                     os.replace(tmp, here)
             finally:
                 tmp.unlink(missing_ok=True)
             return STORE
 
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="bootstrap-race") as pool:
-            futures = {pool.submit(from_store): STORE,
-                       pool.submit(self.download, item, done): "net"}
-            pending = set(futures)
-            first_error: BaseException | None = None
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    if future.exception() is None:
-                        done.set()
-                        source = future.result()
-                        if futures[future] == STORE:
-                            with self._lock:  # the download lost: nothing to save
-                                self._to_save = [(p, w) for p, w in self._to_save
-                                                 if w.filename != wheel.filename]
-                        return source
-                    first_error = first_error or future.exception()
-            assert first_error is not None
-            if isinstance(first_error, wheelstore.Damaged):
-                raise first_error
-            raise first_error
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bootstrap-race")
+        futures = {pool.submit(from_store): STORE, pool.submit(self.download, item, done): "net"}
+        pool.shutdown(wait=False)
+        pending = set(futures)
+        errors: list[BaseException] = []
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                error = future.exception()
+                if error is not None:
+                    errors.append(error)
+                    continue
+                if done.is_set():
+                    continue  # the other one was first
+                done.set()
+                if futures[future] == STORE:
+                    with self._lock:  # the download lost: nothing to save
+                        self._to_save = [(p, w) for p, w in self._to_save
+                                         if w.filename != wheel.filename]
+                return future.result()
+        for error in errors:
+            if isinstance(error, wheelstore.Damaged):
+                self.note(f"the store's {wheel.filename} is damaged ({error.what})")
+        raise errors[-1]
 
     def repair(self, items: list[Selected]) -> list[str]:
         """Hash each of these wheels in the local folder; get damaged ones again, fully

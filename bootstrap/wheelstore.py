@@ -157,6 +157,33 @@ def copy_verified(src: Path, dest: Path, wheel: Wheel, *, sha256: bool = True,
             tmp.unlink()
 
 
+def copy_unless(src: Path, dest: Path, wheel: Wheel, stop: threading.Event, *,
+                sha256: bool = True) -> bool:
+    """Copy ``src`` to ``dest`` in blocks, checked as ``copy_verified`` does, unless ``stop``
+    is set first (then False, and ``dest`` is partial: the caller removes it)."""
+    digest = new_sha256()
+    size = 0
+    try:
+        with open(src, "rb") as fin, open(dest, "wb") as fout:
+            while block := fin.read(_CHUNK):
+                if stop.is_set():
+                    return False
+                if sha256:
+                    digest.update(block)
+                size += len(block)
+                fout.write(block)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise Damaged(src, f"cannot be read ({exc.strerror})") from None
+    if wheel.size is not None and size != wheel.size:
+        raise Damaged(src, f"is {size} bytes, the lock says {wheel.size} (truncated?)")
+    if sha256 and digest.hexdigest() != wheel.sha256:
+        raise Damaged(src, f"has sha256 {digest.hexdigest()[:16]}..., the lock says "
+                           f"{wheel.sha256[:16]}...")
+    return not stop.is_set()
+
+
 def _copy_hashing(src: Path, dest: Path, wheel: Wheel, *, sha256: bool = True) -> None:
     digest = new_sha256()
     size = 0

@@ -461,3 +461,40 @@ def test_files_of_a_find_links_folder_are_copied_never_linked(tmp_path, packages
     assert wheelstore.wait() == []
     assert len(list((isolated["store"] / "wheels").rglob("*.whl"))) == 5
     assert {p.name: (p.stat().st_nlink, p.stat().st_ctime_ns) for p in links.iterdir()} == before
+
+
+def test_a_slow_store_races_the_index_and_either_source_gives_the_same_install(
+        tmp_path, index, fresh_venv, monkeypatch, isolated):
+    profile = filled_store(tmp_path, index, fresh_venv, monkeypatch)
+    monkeypatch.setenv("BOOTSTRAP_SLOW_STORE", "1")  # as on Drive's FUSE mount
+    second = new_vm(tmp_path, monkeypatch, "vm2")
+    report = bootstrap.restore(str(profile), python=str(second))
+    note = next(n for n in report.step("pip").notes if n.startswith("installed 5 locked"))
+    counts = {label: int(n) for n, label in
+              (part.split(" ", 1) for part in note[note.index("(") + 1:-1].split(", "))}
+    # each index wheel came from whichever source was first; the built one from the store
+    assert sum(counts.values()) == 5 and counts.get("from the store", 0) >= 1, note
+    assert set(counts) <= {"from the store", "downloaded"}, note
+    assert installed(second) == EVERYTHING
+    assert files_of(second) == files_of(fresh_venv)
+    assert wheelstore.wait() == []
+    assert not [p for p in (isolated["store"] / "wheels").rglob("*") if p.name.endswith(".tmp")]
+
+    # the index gone: every download fails, the store wins every race
+    third = offline_vm(tmp_path, index, monkeypatch, "vm3")
+    restores_from_the_store(profile, third)
+    assert files_of(third) == files_of(fresh_venv)
+
+
+def test_is_slow_knows_fuse_and_network_mounts(tmp_path, monkeypatch):
+    mounts = tmp_path / "mounts"
+    mounts.write_text("/dev/sda1 / ext4 rw 0 0\n"
+                      "drive /content/drive fuse.drive rw 0 0\n"
+                      "server:/x /mnt/nfs nfs4 rw 0 0\n")
+    monkeypatch.delenv("BOOTSTRAP_SLOW_STORE", raising=False)
+    assert wheelstore.is_slow(Path("/content/drive/MyDrive/.bootstrap/wheels"), str(mounts))
+    assert wheelstore.is_slow(Path("/mnt/nfs/store"), str(mounts))
+    assert not wheelstore.is_slow(Path("/content/drive2"), str(mounts))
+    assert not wheelstore.is_slow(Path("/home/me/store"), str(mounts))
+    monkeypatch.setenv("BOOTSTRAP_SLOW_STORE", "1")
+    assert wheelstore.is_slow(Path("/home/me/store"), str(mounts))
