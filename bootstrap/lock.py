@@ -21,8 +21,11 @@ target interpreter, selects what to install, and resolves a new one.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
+import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from .fileio import sha256_bytes
+from .fileio import hash_file, sha256_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     from .context import Context
@@ -522,7 +525,10 @@ def is_scoped(line: str, scoped: Mapping[str, Any]) -> bool:
 
 
 def _compile(ctx: Context, tmp: Path, name: str, lines: list[str], request: Request,
-             prefer: str | None, *, no_deps: bool, upgrade: bool, quiet: bool) -> list[Package]:
+             prefer: str | None, *, no_deps: bool, upgrade: bool, quiet: bool,
+             pylock: bool = True) -> list[Package]:
+    """One ``uv pip compile`` of ``lines``: a PEP 751 result, or (``pylock=False``) the
+    requirements-file result, whose pins come back as packages without files."""
     from packaging.pylock import Pylock
 
     from . import uv
@@ -551,7 +557,7 @@ def _compile(ctx: Context, tmp: Path, name: str, lines: list[str], request: Requ
             ["--default-index", str(empty)]
     for package in request.no_build_isolation:
         options += ["--no-build-isolation-package", package]
-    out = tmp / f"pylock.{name}.toml"
+    out = tmp / (f"pylock.{name}.toml" if pylock else f"{name}.txt")
     if prefer is not None:
         out.write_text(prefer)
     constraints = None
@@ -561,9 +567,14 @@ def _compile(ctx: Context, tmp: Path, name: str, lines: list[str], request: Requ
     env, _ = uv.environment(ctx.environ)
     ctx.run(uv.compile_lock(ctx.python, str(out), inputs, options, no_deps=no_deps,
                             upgrade=upgrade, upgrade_packages=request.upgrade,
-                            constraints=str(constraints) if constraints else None),
+                            constraints=str(constraints) if constraints else None,
+                            pylock=pylock),
             env=env, cwd=str(tmp), on_line=None if quiet else ctx.say,
             hint="uv could not resolve the requirements; its message is above")
+    if not pylock:
+        return [Package(n, v) for n, v in parse_pins(out.read_text())] + [
+            Package("", "", directory=line) for line in out.read_text().splitlines()
+            if line.strip() and not line.startswith(("#", "-")) and not _PIN.match(line.strip())]
     try:
         return packages_of(Pylock.from_dict(tomllib.loads(out.read_text())))
     except Exception as exc:  # noqa: BLE001 - uv's output is not ours to trust blindly
@@ -571,6 +582,145 @@ def _compile(ctx: Context, tmp: Path, name: str, lines: list[str], request: Requ
                         where="uv pip compile --format pylock.toml",
                         hint="check the requirements; set lock = false under [pip] "
                              "to resolve afresh on every restore") from None
+
+
+# -- files in local find-links folders, hashed here -------------------------------------
+
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
+
+
+def parse_pins(text: str) -> list[tuple[str, str]]:
+    """``name==version`` lines of uv's requirements.txt output, as (canonical name, version)."""
+    from packaging.utils import canonicalize_name
+
+    pins = []
+    for line in text.splitlines():
+        match = _PIN.match(line.strip())
+        if match:
+            pins.append((canonicalize_name(match.group(1)), match.group(2)))
+    return pins
+
+
+def local_dirs(options: list[str]) -> list[Path]:
+    """The ``--find-links`` folders on this machine, from uv options."""
+    from urllib.parse import urlsplit
+    from urllib.request import url2pathname
+
+    out = []
+    for flag, value in zip(options, options[1:], strict=False):
+        if flag != "--find-links":
+            continue
+        path = Path(url2pathname(urlsplit(value).path)) if value.startswith("file:") \
+            else Path(value) if "://" not in value else None
+        if path is not None and path.is_dir():
+            out.append(path)
+    return out
+
+
+def without_local_dirs(options: list[str], dirs: list[Path]) -> list[str]:
+    out: list[str] = []
+    skip = False
+    for i, value in enumerate(options):
+        if skip:
+            skip = False
+            continue
+        if value == "--find-links" and i + 1 < len(options) and any(
+                str(d) in options[i + 1] for d in dirs):
+            skip = True
+            continue
+        out.append(value)
+    return out
+
+
+def find_local(pins: list[tuple[str, str]], dirs: list[Path],
+               tags: Mapping[Any, int]) -> dict[str, Package]:
+    """Packages whose file is in a local find-links folder: the best wheel, else the sdist.
+
+    Hashing these files ourselves is much quicker than asking uv for hashes of
+    a local folder, which it computes slowly.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from packaging.utils import (
+        InvalidSdistFilename,
+        InvalidWheelFilename,
+        parse_sdist_filename,
+        parse_wheel_filename,
+    )
+    from packaging.version import InvalidVersion, Version
+
+    wanted = {}
+    for name, version in pins:
+        try:
+            wanted[name] = Version(version)
+        except InvalidVersion:
+            continue
+    wheels: dict[str, tuple[int, Path]] = {}
+    sdists: dict[str, Path] = {}
+    for folder in dirs:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for filename in names:
+            try:
+                if filename.endswith(".whl"):
+                    name, version, _, _ = parse_wheel_filename(filename)
+                    rank = wheel_rank(filename, tags)
+                    if rank is not None and wanted.get(name) == version and (
+                            name not in wheels or rank < wheels[name][0]):
+                        wheels[name] = (rank, folder / filename)
+                elif filename.endswith((".tar.gz", ".zip")):
+                    name, version = parse_sdist_filename(filename)
+                    if wanted.get(name) == version and name not in sdists:
+                        sdists[name] = folder / filename
+            except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+                continue
+    files = {name: path for name, (_, path) in wheels.items()}
+    files.update({name: path for name, path in sdists.items() if name not in files})
+
+    def describe(path: Path) -> Artifact:
+        digest, size = hash_file(path)
+        return Artifact(path.name, digest, path.resolve().as_uri(), size)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        described = dict(zip(files, pool.map(describe, files.values()), strict=True))
+    versions = dict(pins)
+    out = {}
+    for name, artifact in described.items():
+        is_wheel = name in wheels
+        out[name] = Package(name, versions[name], wheels=[artifact] if is_wheel else [],
+                            sdist=None if is_wheel else artifact)
+    return out
+
+
+
+
+def _compile_local_first(ctx: Context, tmp: Path, name: str, lines: list[str], request: Request,
+                         dirs: list[Path], installed: Mapping[str, str], old: Lock | None, *,
+                         no_deps: bool, upgrade: bool, quiet: bool) -> list[Package]:
+    """Resolve where local find-links folders are among the sources: ``uv pip compile``
+    pins the versions (quick), the pinned files found in the folders are hashed here
+    (uv hashes every file of a local folder, which takes seconds for a big one), and
+    only the rest is looked up by uv (``--no-deps``, PEP 751, without the folders)."""
+    prefer = None if upgrade else "".join(
+        f"{n}=={v}\n" for n, v in sorted({**{p.name: p.version for p in (old.packages if old
+                                                                       else ())},
+                                          **installed}.items()) if n)
+    pinned = _compile(ctx, tmp, name, lines, request, prefer, no_deps=no_deps, upgrade=upgrade,
+                      quiet=quiet, pylock=False)
+    pins = [(p.name, p.version) for p in pinned if p.name]
+    from .interpreter import inspect
+
+    found = find_local(pins, dirs, target_tags(inspect(ctx.python)))
+    rest = [f"{n}=={v}" for n, v in pins if n not in found]
+    rest += [p.directory for p in pinned if not p.name and p.directory]
+    if rest:
+        others = dataclasses.replace(request,
+                                     options=without_local_dirs(request.options, dirs))
+        found.update((p.name, p) for p in _compile(ctx, tmp, f"{name}-files", rest, others, None,
+                                                   no_deps=True, upgrade=False, quiet=quiet))
+    return list(found.values())
 
 
 def resolve(ctx: Context, request: Request, *, installed: Mapping[str, str], old: Lock | None,
@@ -582,17 +732,22 @@ def resolve(ctx: Context, request: Request, *, installed: Mapping[str, str], old
     from .interpreter import inspect
 
     interp = inspect(ctx.python)
-    prefer = None if upgrade else preferences(installed, old)
+    dirs = local_dirs(request.options)
     found: dict[str, Package] = {}
     with tempfile.TemporaryDirectory(prefix="bootstrap-lock-") as tmp:
-        if request.requirements:
-            for pkg in _compile(ctx, Path(tmp), "deps", request.requirements, request, prefer,
-                                no_deps=False, upgrade=upgrade, quiet=quiet):
-                found[pkg.name] = pkg
-        if request.no_deps:
-            for pkg in _compile(ctx, Path(tmp), "nodeps", request.no_deps, request, prefer,
-                                no_deps=True, upgrade=upgrade, quiet=quiet):
-                found[pkg.name] = pkg
+        for name, lines, no_deps in (("deps", request.requirements, False),
+                                     ("nodeps", request.no_deps, True)):
+            if not lines:
+                continue
+            if dirs:
+                packages = _compile_local_first(ctx, Path(tmp), name, lines, request, dirs,
+                                                installed, old, no_deps=no_deps,
+                                                upgrade=upgrade, quiet=quiet)
+            else:
+                prefer = None if upgrade else preferences(installed, old)
+                packages = _compile(ctx, Path(tmp), name, lines, request, prefer,
+                                    no_deps=no_deps, upgrade=upgrade, quiet=quiet)
+            found.update((pkg.name, pkg) for pkg in packages)
     previous = old.by_name() if old else {}
     for pkg in found.values():
         was = previous.get(pkg.name)

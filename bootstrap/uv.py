@@ -65,14 +65,16 @@ def install_exactly(python: str, folder: str, requirements: str,
 def compile_lock(python: str, output: str, inputs: Sequence[str], options: Sequence[str], *,
                  no_deps: bool = False, upgrade: bool = False,
                  upgrade_packages: Sequence[str] = (), constraints: str | None = None,
-                 background: bool = False) -> list[str]:
+                 background: bool = False, pylock: bool = True) -> list[str]:
     """``uv pip compile`` of ``inputs`` (requirements files, pyproject.toml files) into a
     PEP 751 ``output``. uv keeps the versions an existing ``output`` names where it
     can; ``upgrade`` or ``upgrade_packages`` take the newest instead. ``background``:
-    at a lower CPU priority (``nice``)."""
+    at a lower CPU priority (``nice``). ``pylock=False``: a requirements file of pins.
+    """
     nice = shutil.which("nice") if background else None
     argv = [*([nice, "-n", "10"] if nice else []), binary(), "pip", "compile", "--quiet",
-            "--python", python, "--format", "pylock.toml", "--output-file", output, *options]
+            "--python", python, "--output-file", output, *options]
+    argv += ["--format", "pylock.toml"] if pylock else ["--no-header", "--no-annotate"]
     if no_deps:
         argv.append("--no-deps")
     if upgrade:
