@@ -277,15 +277,16 @@ class Fetcher:
                 if done.is_set():
                     continue  # the other one was first
                 done.set()
-                if futures[future] == STORE:
-                    with self._lock:  # the download lost: nothing to save
-                        self._to_save = [(p, w) for p, w in self._to_save
-                                         if w.filename != wheel.filename]
+                damaged = [e for e in errors if isinstance(e, wheelstore.Damaged)]
+                for error in damaged:
+                    self.note(f"the store's {wheel.filename} is damaged ({error.what}); "
+                              "downloaded it again")
+                if not damaged:
+                    # the store has this file already: reading it back to check it would
+                    # cost what the race saved (a damaged one is replaced by the download)
+                    self.unsave(wheel)
                 return future.result()
-        for error in errors:
-            if isinstance(error, wheelstore.Damaged):
-                self.note(f"the store's {wheel.filename} is damaged ({error.what})")
-        raise errors[-1]
+        raise next((e for e in errors if not isinstance(e, wheelstore.Damaged)), errors[-1])
 
     def repair(self, items: list[Selected]) -> list[str]:
         """Hash each of these wheels in the local folder; get damaged ones again, fully
@@ -316,6 +317,13 @@ class Fetcher:
             else:
                 self.saving += 1
                 self._to_save.append((path, wheel))
+
+    def unsave(self, wheel: wheelstore.Wheel) -> None:
+        """Do not save this wheel after all (the store has it)."""
+        with self._lock:
+            kept = [(p, w) for p, w in self._to_save if w.filename != wheel.filename]
+            self.saving -= len(self._to_save) - len(kept)
+            self._to_save = kept
 
     def installed(self, items: list[Selected]) -> None:
         """uv installed these: queue their new wheels for the store."""
