@@ -20,7 +20,7 @@ dependencies of ``path`` entries, all in one resolution), then installs exactly
 the selected pins from wheels on local disk (``bootstrap.installer``). Folders
 of ``path`` entries are installed from the folder afterwards, without their
 dependencies (those are in the lock). ``[pip] lock = false`` resolves afresh on
-every restore that has something to install and keeps no lock file.
+every restore that has something to install (the file is still written).
 """
 
 from __future__ import annotations
@@ -447,11 +447,10 @@ def apply(ctx: Context, plan: Check) -> None:
     spec = request(ctx)
     path = lockfile.path_for(ctx.profile, ctx.store.profiles)
     old = None
-    if pip.lock:
-        try:
-            old = lockfile.read(path)
-        except ValueError as exc:
-            ctx.note(f"{path.name} {exc}; resolving again")
+    try:
+        old = lockfile.read(path)
+    except ValueError as exc:
+        ctx.note(f"{path.name} {exc}; resolving again")
     upgrade = bool(state.get("upgrade"))
     if upgrade:
         reason = "an upgrade was asked"
@@ -463,10 +462,13 @@ def apply(ctx: Context, plan: Check) -> None:
         assert old is not None
         lock = old
     else:
-        if old is not None and not upgrade:
+        if old is not None and not upgrade and pip.lock:
             ctx.note(f"{path.name} no longer fits: {reason}; resolved again")
+        # lock = false: resolved afresh, not from the old pins (the file stays the record
+        # of what was installed, for the check and the store's built wheels)
         lock = lockfile.resolve(ctx, spec, installed={} if upgrade else before,
-                                old=None if upgrade else old, upgrade=upgrade, quiet=True)
+                                old=None if upgrade or not pip.lock else old,
+                                upgrade=upgrade, quiet=True)
         state["upgraded"] = upgrade
     known = lockfile.dump(lock) if reason is None else None
     try:
@@ -492,7 +494,7 @@ def apply(ctx: Context, plan: Check) -> None:
             here = wheelstore.store_path(local, installer.installed_wheel(item))  # type: ignore[arg-type]
             if here.is_file():
                 item.wheel.size = here.stat().st_size
-    if pip.lock and (known is None or lockfile.dump(lock) != known):
+    if known is None or lockfile.dump(lock) != known:
         from ..fileio import write_atomic
 
         write_atomic(path, lockfile.dump(lock, profile=ctx.profile.source).encode())

@@ -346,15 +346,25 @@ def test_bootstrap_lock_keeps_versions_unless_upgrade(tmp_path, index, fresh_ven
     assert lockfile.read(lock_path).by_name()["alpha"].version == "2.0"
 
 
-def test_lock_false_keeps_no_lock_file(tmp_path, fresh_venv):
+def test_lock_false_resolves_afresh_where_a_lock_keeps_its_pins(tmp_path, fresh_venv,
+                                                                monkeypatch):
     wheels = tmp_path / "wheels"
     build_wheel(wheels, "delta", "0.5")
-    profile = tmp_path / "nolock.toml"
-    profile.write_text(f'[pip]\npackages = ["delta"]\nno_index = true\nfind_links = '
-                       f'["{wheels}"]\nlock = false\n')
-    bootstrap.restore(str(profile), python=str(fresh_venv))
+    body = f'[pip]\npackages = ["delta"]\nno_index = true\nfind_links = ["{wheels}"]\n'
+    locked, fresh = tmp_path / "locked.toml", tmp_path / "fresh.toml"
+    locked.write_text(body)
+    fresh.write_text(body + "lock = false\n")
+    for profile in (locked, fresh):
+        bootstrap.restore(str(profile), python=str(fresh_venv))
     assert installed(fresh_venv) == {"delta": "0.5"}
-    assert not (tmp_path / "pylock.nolock.toml").exists()
+    build_wheel(wheels, "delta", "0.6")  # a newer release appears
+    vm2 = new_vm(tmp_path, monkeypatch, "vm2")
+    bootstrap.restore(str(locked), python=str(vm2))
+    assert installed(vm2) == {"delta": "0.5"}  # the lock's pin
+    vm3 = new_vm(tmp_path, monkeypatch, "vm3")
+    bootstrap.restore(str(fresh), python=str(vm3))
+    assert installed(vm3) == {"delta": "0.6"}  # resolved afresh
+    assert bootstrap.restore(str(fresh), python=str(vm3)).step("pip").outcome == SATISFIED
 
 
 def test_lock_file_round_trips_and_is_pep751_shaped():
