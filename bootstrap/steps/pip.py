@@ -406,7 +406,6 @@ def request(ctx: Context) -> lockfile.Request:
         else:
             line = e.spec
         groups[e.no_deps].append(line)
-    named = [e.requirement.name for e in entries(ctx) if e.requirement is not None]
     return lockfile.Request(
         requirements=groups[False], no_deps=groups[True], scoped=scoped(ctx),
         options=index_options(ctx),
@@ -414,8 +413,7 @@ def request(ctx: Context) -> lockfile.Request:
                      for i, c in enumerate(pip.constraints)],
         upgrade=[e.requirement.name for e in entries(ctx) if e.upgrade and e.requirement],
         no_build_isolation=[e.requirement.name for e in entries(ctx)
-                            if e.no_build_isolation and e.requirement is not None
-                            and e.requirement.name in named],
+                            if e.no_build_isolation and e.requirement is not None],
         digest=request_digest(ctx),
         urls={e.key: e.direct for e in entries(ctx) if e.direct})
 
@@ -481,7 +479,9 @@ def apply(ctx: Context, plan: Check) -> None:
     todo += [s for s in selected if s.package.name in reinstall and s not in todo]
     local = wheelstore.local_dir(ctx.environ)
     local.mkdir(parents=True, exist_ok=True)
-    fetcher = installer.Fetcher(ctx, local, spec.options, frozenset(spec.no_build_isolation))
+    isolation_off = set(spec.no_build_isolation) | {  # bare URLs: named by the lock
+        lock.named[e.key] for e in entries(ctx) if e.no_build_isolation and e.key in lock.named}
+    fetcher = installer.Fetcher(ctx, local, spec.options, frozenset(isolation_off))
     try:
         sources = installer.install(ctx, fetcher, todo, reinstall)
     finally:

@@ -21,7 +21,6 @@ from tests.support.index import simple_index
 from tests.support.venvs import installed
 from tests.support.wheels import build_wheel, write_project
 
-
 # Restores write os.environ (the env step): clean_environ puts it back after each test.
 pytestmark = pytest.mark.usefixtures("clean_environ")
 
@@ -329,3 +328,52 @@ def test_a_requirements_file_line_that_is_an_option_is_refused_with_its_line(
     assert error.where.endswith("requirements.txt:2 (from r.toml: pip.requirements[0])")
     assert "index_url" in error.hint
     assert installed(fresh_venv) == {}  # refused before anything was installed
+
+
+def needs_build_helper_sdist(folder):
+    """An sdist whose build imports ``buildhelper``, which its build-system requires."""
+    import io
+    import tarfile
+
+    from tests.support.wheels import project_files
+
+    files = project_files("needsbuild", "1.0")
+    files["pyproject.toml"] = files["pyproject.toml"].replace(
+        "requires = []", 'requires = ["buildhelper"]')
+    files["backend.py"] = files["backend.py"].replace(
+        "from __future__ import annotations\n",
+        "from __future__ import annotations\n\nimport buildhelper  # noqa: F401\n", 1)
+    assert "import buildhelper" in files["backend.py"]
+    files["PKG-INFO"] = "Metadata-Version: 2.1\nName: needsbuild\nVersion: 1.0\n"
+    folder.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(folder / "needsbuild-1.0.tar.gz", "w:gz") as tf:
+        for rel, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"needsbuild-1.0/{rel}")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+
+
+@pytest.mark.parametrize("isolated_build", [False, True])
+def test_no_build_isolation_builds_against_the_targets_packages(tmp_path, fresh_venv,
+                                                               isolated_build):
+    from tests.support.venvs import uv
+
+    helper = tmp_path / "helper"
+    build_wheel(helper, "buildhelper", "1.0")
+    import subprocess
+
+    subprocess.run([uv(), "pip", "install", "--quiet", "--python", str(fresh_venv), "--offline",
+                    "--no-index", "--find-links", str(helper), "buildhelper"], check=True)
+    links = tmp_path / "links"  # buildhelper is not here: only the target has it
+    needs_build_helper_sdist(links)
+    option = "" if isolated_build else ", no_build_isolation = true"
+    profile = parse(f'[pip]\nno_index = true\nfind_links = ["{links}"]\n'
+                    f'packages = [{{ requirement = "needsbuild"{option} }}]\n', source="b.toml")
+    if isolated_build:  # the control: a fresh build environment cannot get buildhelper
+        with pytest.raises(StepError):
+            restore(profile, python=str(fresh_venv))
+        assert "needsbuild" not in installed(fresh_venv)
+    else:
+        assert restore(profile, python=str(fresh_venv)).step("pip").outcome == CHANGED
+        assert installed(fresh_venv)["needsbuild"] == "1.0"
