@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .report import Report
     from .saving import SaveResult
 
-__all__ = ["__version__", "restore", "save", "load_profile", "dump_profile",
+__all__ = ["__version__", "restore", "save", "load_profile", "dump_profile", "lock_profile",
            "load_ipython_extension", "export", "run_setup"]
 
 
@@ -48,6 +48,16 @@ def load_profile(spec: Any, *, store: Any = None) -> Profile:
     from .store import Store
 
     return load(spec, profiles_dir=Store(detect(store=store).store_root).profiles)
+
+
+def lock_profile(profile: Any, *, upgrade: bool = False, python: Any = None,
+                 store: Any = None) -> tuple[Any, Any, list[str]]:
+    """Resolve ``profile``'s [pip] section and write its lock without installing (the
+    ``bootstrap lock`` command); ``upgrade`` moves every pin to the newest version.
+    Returns (path, lock, changes)."""
+    from .runner import lock
+
+    return lock(profile, upgrade=upgrade, python=python, store=store)
 
 
 def dump_profile(profile: Profile) -> str:

@@ -344,6 +344,14 @@ def test_bootstrap_lock_keeps_versions_unless_upgrade(tmp_path, index, fresh_ven
     out = capsys.readouterr().out
     assert f"wrote {lock_path}: 2 packages, 1 changed\n  alpha 1.0 -> 2.0\n" in out
     assert lockfile.read(lock_path).by_name()["alpha"].version == "2.0"
+    # the API does the same: back to the constraint, then on purpose to the newest again
+    profile = write_profile(tmp_path, ["alpha", "beta"], 'constraints = ["alpha<2"]\n')
+    path, lock, changes = bootstrap.lock_profile(str(profile), python=str(fresh_venv))
+    assert path == lock_path and changes == ["alpha 2.0 -> 1.0"]
+    profile = write_profile(tmp_path, ["alpha", "beta"])
+    _, lock, changes = bootstrap.lock_profile(str(profile), python=str(fresh_venv),
+                                              upgrade=True)
+    assert lock.by_name()["alpha"].version == "2.0" and changes == ["alpha 1.0 -> 2.0"]
 
 
 def test_lock_false_resolves_afresh_where_a_lock_keeps_its_pins(tmp_path, fresh_venv,
