@@ -378,8 +378,8 @@ def test_lock_false_resolves_afresh_where_a_lock_keeps_its_pins(tmp_path, fresh_
 def test_lock_file_round_trips_and_is_pep751_shaped():
     lock = lockfile.Lock(
         [lockfile.Package("alpha", "1.0", wheels=[lockfile.Artifact(
-            "alpha-1.0-py3-none-any.whl", "a" * 64, "https://x.org/alpha-1.0-py3-none-any.whl", 12)],
-            base=True),
+            "alpha-1.0-py3-none-any.whl", "a" * 64,
+            "https://x.org/alpha-1.0-py3-none-any.whl", 12)], base=True),
          lockfile.Package("zeta", "1.0", sdist=lockfile.Artifact(
              "zeta-1.0.tar.gz", "b" * 64, "https://x.org/zeta-1.0.tar.gz"),
              built=lockfile.Artifact("zeta-1.0-py3-none-any.whl", "c" * 64, None, 99))],
