@@ -516,3 +516,37 @@ def test_is_slow_knows_fuse_and_network_mounts(tmp_path, monkeypatch):
     assert not wheelstore.is_slow(Path("/home/me/store"), str(mounts))
     monkeypatch.setenv("BOOTSTRAP_SLOW_STORE", "1")
     assert wheelstore.is_slow(Path("/home/me/store"), str(mounts))
+
+
+def test_every_source_kind_round_trips_through_packaging_pylock():
+    """VCS commits, direct URLs and folders are PEP 751 packages too; packaging validates
+    what is written and what is read, and selects the wheel for this interpreter."""
+    import platform
+    import sys
+
+    from bootstrap.interpreter import inspect
+
+    python = ".".join(str(n) for n in sys.version_info[:3])
+    lock = lockfile.Lock(
+        [lockfile.Package("alpha", "1.0", wheels=[
+            lockfile.Artifact("alpha-1.0-py2-none-any.whl", "e" * 64, "https://x.org/a2.whl"),
+            lockfile.Artifact("alpha-1.0-py3-none-any.whl", "a" * 64, "https://x.org/a3.whl")]),
+         lockfile.Package("hello-tools", "0.3", vcs=lockfile.Vcs(
+             "https://github.com/org/repo", "0123456789abcdef0123456789abcdef01234567", "python"),
+             built=lockfile.Artifact("hello_tools-0.3-py3-none-any.whl", "b" * 64, None, 7)),
+         lockfile.Package("mine", "", directory="/content/repo/python"),
+         lockfile.Package("zeta", "1.0", archive=lockfile.Artifact(
+             "zeta-1.0.tar.gz", "c" * 64, "https://x.org/zeta-1.0.tar.gz", 5))],
+        inputs="d" * 64, python=python, implementation=sys.implementation.name,
+        sys_platform=sys.platform, machine=platform.machine(),
+        named={"pip.packages[1]": "hello-tools"})
+    text = lockfile.dump(lock, profile="work.toml")
+    assert lockfile.parse(text) == lock
+    chosen = {s.package.name: s for s in lockfile.select(lock, inspect(sys.executable))}
+    assert set(chosen) == {"alpha", "hello-tools", "zeta"}  # the folder is installed from itself
+    assert chosen["alpha"].wheel.filename == "alpha-1.0-py3-none-any.whl"
+    assert not chosen["hello-tools"].build and chosen["zeta"].build  # zeta was never built
+    assert lock.for_entry("pip.packages[1]", "git+https://elsewhere/x").name == "hello-tools"
+    assert lock.for_url("zeta @ https://x.org/zeta-1.0.tar.gz".split(" @ ")[1]).name == "zeta"
+    other = lockfile.Lock(lock.packages, lock.inputs, python="2.7.18")
+    assert lockfile.misfit(other, lock.inputs, inspect(sys.executable), {}) is not None
