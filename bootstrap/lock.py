@@ -142,8 +142,13 @@ def url_key(url: str) -> tuple[str, str, str | None]:
 
 # -- inputs and location ------------------------------------------------------------
 
-def inputs_digest(data: Mapping[str, Any]) -> str:
-    """A hash of what the resolution depends on (the profile's [pip] inputs)."""
+def inputs_digest(pip: Any, requirement_lines: list[str] | None = None) -> str:
+    """A hash of what the resolution depends on: the profile's [pip] section with its
+    placeholders unexpanded (a VM's own paths do not matter), all but ``lock``, and the
+    lines of its requirements files (read at restore time)."""
+    data = {k: v for k, v in dataclasses.asdict(pip).items() if k != "lock"}
+    if requirement_lines:
+        data["requirements-lines"] = list(requirement_lines)
     return sha256_bytes(json.dumps({"format": FORMAT, **data}, sort_keys=True, default=str))
 
 

@@ -383,16 +383,11 @@ def scoped(ctx: Context) -> dict[str, dict[str, Any]]:
 
 
 def request_digest(ctx: Context) -> str:
-    """What a lock is made from, placeholders unexpanded (a VM's paths do not matter), and
-    the lines of requirements files."""
-    import dataclasses
-
+    """What a lock is made from (``lock.inputs_digest``)."""
     pip = ctx.profile.pip
     assert pip is not None
-    data = {k: v for k, v in dataclasses.asdict(pip).items() if k != "lock"}
-    if pip.requirements:
-        data["requirements-lines"] = [line for _, line in requirement_lines(ctx)]
-    return lockfile.inputs_digest(data)
+    lines = [line for _, line in requirement_lines(ctx)] if pip.requirements else None
+    return lockfile.inputs_digest(pip, lines)
 
 
 def request(ctx: Context) -> lockfile.Request:
