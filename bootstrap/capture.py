@@ -415,10 +415,12 @@ def editable_entry(dist: Dist, url: str, cap: Capture, drive_root: Path | None) 
                         "dest": _under(folder, drive_root) or str(folder),
                         "install": True, "editable": True})
         if dirty:
-            cap.notes.append(f"{folder} has uncommitted changes; a restore checks out {commit[:12]}")
+            cap.notes.append(f"{folder} has uncommitted changes; a restore checks out "
+                             f"{commit[:12]}")
         return
-    cap.notes.append(f"{dist.display} is an editable install from {folder}, which has no https git "
-                     "remote; not saved (profiles have no local-path pip entry yet: add it by hand)")
+    cap.notes.append(f"{dist.display} is an editable install from {folder}, which has no https "
+                     "git remote; not saved (profiles have no local-path pip entry yet: add it "
+                     "by hand)")
 
 
 def _git_facts(folder: Path) -> tuple[str | None, str | None, bool]:
@@ -528,8 +530,8 @@ def apt_changes(since: float, *, history: str | os.PathLike[str] | None = None,
 
     An ``Install:`` item without ``automatic`` was asked for; an upgrade or a
     reinstall counts when the package was named on the command line. A later
-    ``Remove:``/``Purge:`` drops it again, and so does dpkg no longer listing it. Pins typed on the command line
-    (``name=version``) are kept; otherwise names only, since versions move
+    ``Remove:``/``Purge:`` drops it again, and so does dpkg no longer listing it. Pins typed
+    on the command line (``name=version``) are kept; otherwise names only, since versions move
     with the image.
     """
     notes = [] if notes is None else notes
@@ -618,7 +620,8 @@ def portable(value: str, drive_root: Path | None) -> str:
 def env_changes(cap: Capture, *, environ: Mapping[str, str] | None = None,
                 start: Mapping[str, str] | None = None, digests: Mapping[str, str] | None = None,
                 drive_root: Path | None = None) -> None:
-    """Variables set or changed in this session, against ``start`` values or baseline ``digests``."""
+    """Variables set or changed in this session, against ``start`` values or baseline
+    ``digests``."""
     environ = os.environ if environ is None else environ
     for name in sorted(environ):
         value = environ[name]

@@ -305,8 +305,8 @@ def _tool_file(art: Artifact) -> dict[str, Any]:
 def to_pylock(lock: Lock) -> Any:
     """``lock`` as a validated ``packaging.pylock.Pylock``."""
     from packaging.markers import Marker
-    from packaging.pylock import Package as PyPackage
     from packaging.pylock import (
+        Package as PyPackage,
         PackageArchive,
         PackageDirectory,
         PackageSdist,

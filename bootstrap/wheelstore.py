@@ -42,10 +42,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
-from .fileio import BLOCK as _CHUNK
-from .fileio import hash_file as hash_file  # the one file hasher
-from .fileio import sha256 as new_sha256
-from .fileio import temp_name
+from .fileio import (
+    BLOCK as _CHUNK,
+    hash_file as hash_file,  # the one file hasher
+    sha256 as new_sha256,
+    temp_name,
+)
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,13 @@ import re
 
 from ..context import Context
 from ..errors import EnvironmentMismatch
-from ..gpus import Device, Probe  # what nvidia-smi says: a part, saving asks it too
-from ..gpus import parse_cuda as parse_cuda
-from ..gpus import parse_query as parse_query
-from ..gpus import probe as probe
+from ..gpus import (  # what nvidia-smi says: a part, saving asks it too
+    Device,
+    Probe,
+    parse_cuda as parse_cuda,
+    parse_query as parse_query,
+    probe as probe,
+)
 from ..profile import Gpu, Profile
 from . import Check
 

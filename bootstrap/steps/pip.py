@@ -32,8 +32,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .. import installer, uv, wheelstore
-from .. import lock as lockfile
+from .. import installer, lock as lockfile, uv, wheelstore
 from ..context import Context
 from ..errors import StepError
 from ..interpreter import inspect
