@@ -165,23 +165,37 @@ def test_path_entry_copy_then_editable_reinstalls(tmp_path, fresh_venv):
 
 
 def test_upgrade_takes_the_newest_when_locked_then_starts_no_installer(
-        wheelhouse, fresh_venv, monkeypatch, uv_log):
-    monkeypatch.setenv("WHEELS", str(wheelhouse))
+        tmp_path, wheelhouse, fresh_venv, monkeypatch, uv_log):
+    from bootstrap.cli import main
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for wheel in wheelhouse.glob("alpha-*.whl"):
+        (wheels / wheel.name).write_bytes(wheel.read_bytes())
+    monkeypatch.setenv("WHEELS", str(wheels))
     old = parse('[pip]\nno_index = true\nfind_links = ["{env:WHEELS}"]\n'
                 'packages = ["alpha==1.0"]\n', source="old.toml")
     restore(old, python=str(fresh_venv))
-    up = parse('[pip]\nno_index = true\nfind_links = ["{env:WHEELS}"]\n'
-               'packages = [{ requirement = "alpha", upgrade = true }]\n', source="up.toml")
-    report = restore(up, python=str(fresh_venv))
-    assert installed(fresh_venv)["alpha"] == "2.0"
+    up = tmp_path / "up.toml"
+    up.write_text('[pip]\nno_index = true\nfind_links = ["{env:WHEELS}"]\n'
+                  'packages = [{ requirement = "alpha", upgrade = true }]\n')
+    report = restore(str(up), python=str(fresh_venv))
+    assert installed(fresh_venv)["alpha"] == "2.0"  # the newest, though 1.0 was installed
     assert report.step("pip").outcome == CHANGED
     uv_log.write_text("")
-    again = restore(up, python=str(fresh_venv))
+    again = restore(str(up), python=str(fresh_venv))
     assert again.step("pip").outcome == SATISFIED
     assert uv_log.read_text() == ""  # no installer, no index asked
-    moved = restore(up, python=str(fresh_venv), upgrade=True)  # on purpose: resolved again
-    assert moved.step("pip").outcome == CHANGED
-    assert "pip compile" in uv_log.read_text() and "--upgrade" in uv_log.read_text()
+
+    build_wheel(wheels, "alpha", "3.0")  # a newer release: the lock keeps 2.0 ...
+    assert restore(str(up), python=str(fresh_venv)).step("pip").outcome == SATISFIED
+    assert installed(fresh_venv)["alpha"] == "2.0"
+    # ... until the pins are moved on purpose, from any face
+    assert main(["restore", str(up), "--python", str(fresh_venv), "--upgrade", "-q"]) == 0
+    assert installed(fresh_venv)["alpha"] == "3.0"
+    assert any(line.startswith("pip compile") and "--upgrade" in line.split()
+               for line in uv_log.read_text().splitlines())
+    assert restore(str(up), python=str(fresh_venv)).step("pip").outcome == SATISFIED
 
 
 def test_missing_folder_is_named(tmp_path, fresh_venv):
