@@ -277,8 +277,7 @@ def test_vcs_url_direct_sdist_and_requirements_file_go_through_the_lock_and_stor
     from the store with one offline install."""
     import subprocess
 
-    from bootstrap import load_profile, wheelstore
-    from bootstrap import lock as lockfile
+    from bootstrap import load_profile, lock as lockfile, wheelstore
     from tests.support.gitrepo import head_of, make_git_repo
     from tests.support.httpserver import LoopbackServer
     from tests.support.venvs import make_venv

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 import bootstrap
-from bootstrap import lock as lockfile
-from bootstrap import wheelstore
+from bootstrap import lock as lockfile, wheelstore
 from bootstrap.cli import main
 from bootstrap.errors import StepError
 from bootstrap.installer import as_wheel
