@@ -102,6 +102,14 @@ def requirement_lines(ctx: Context) -> list[tuple[str, str]]:
         path = ctx.path(raw, key)
         try:
             text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            if not ctx.dry_run:
+                raise StepError(f"requirements file {path} does not exist", where=ctx.where(key),
+                                hint="fix the path; a file inside a clone needs the [[git]] entry "
+                                     "that makes it") from None
+            ctx.note(f"{path} does not exist yet (an earlier step may make it): its "
+                     "requirements are read when the restore runs")
+            continue
         except OSError as exc:
             raise StepError(f"cannot read requirements file {path}: {exc.strerror}",
                             where=ctx.where(key),

@@ -390,3 +390,16 @@ def test_no_build_isolation_builds_against_the_targets_packages(tmp_path, fresh_
     else:
         assert restore(profile, python=str(fresh_venv)).step("pip").outcome == CHANGED
         assert installed(fresh_venv)["needsbuild"] == "1.0"
+
+
+def test_a_missing_requirements_file_is_named_and_a_dry_run_plans_around_it(
+        tmp_path, wheelhouse, fresh_venv, isolated):
+    profile = parse(f'[pip]\nno_index = true\nfind_links = ["{wheelhouse}"]\n'
+                    'packages = ["alpha"]\nrequirements = ["{drive}/clone/requirements.txt"]\n',
+                    source="m.toml")
+    plan = restore(profile, python=str(fresh_venv), dry_run=True)
+    assert any("does not exist yet" in n for n in plan.step("pip").notes)
+    with pytest.raises(StepError) as caught:
+        restore(profile, python=str(fresh_venv))
+    assert "requirements file" in caught.value.what and "does not exist" in caught.value.what
+    assert caught.value.where == "m.toml: pip.requirements[0]"
