@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .manual import Manual
     from .profile import Profile
     from .report import Report
     from .saving import SaveResult
-    from .manual import Manual
     from .session import Status
 
-__all__ = ["__version__", "restore", "status", "save", "load_profile", "dump_profile",
+__all__ = ["__version__", "restore", "status", "save", "load_profile", "dump_profile", "lock_profile",
            "load_ipython_extension", "export", "run_setup", "import_notebook",
            "export_profile", "pack"]
 
@@ -87,6 +87,16 @@ def pack(profile: str, dest: Any, *, store: Any = None, dataset_id: str | None =
 
     return _pack(str(profile), dest, store=Store(detect(store=store).store_root),
                  dataset_id=dataset_id, title=title)
+
+
+def lock_profile(profile: Any, *, upgrade: bool = False, python: Any = None,
+                 store: Any = None) -> tuple[Any, Any, list[str]]:
+    """Resolve ``profile``'s [pip] section and write its lock without installing (the
+    ``bootstrap lock`` command); ``upgrade`` moves every pin to the newest version.
+    Returns (path, lock, changes)."""
+    from .runner import lock
+
+    return lock(profile, upgrade=upgrade, python=python, store=store)
 
 
 def dump_profile(profile: Profile) -> str:

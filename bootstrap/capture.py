@@ -23,14 +23,12 @@ Reads the file system, ``/proc``, apt's log, ``git`` in editable checkouts and
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import re
 import shlex
 import shutil
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +36,7 @@ from typing import Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
 from .errors import OptionError
+from .fileio import replace_bytes, sha256_bytes
 from .redact import clean_url, is_secret
 
 TOOL_DIST = "notebook-bootstrap"
@@ -158,7 +157,7 @@ def _boot_id() -> str:
 
 def _digest(value: str) -> str:
     # values are kept as digests only, so no secret reaches the disk
-    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
+    return sha256_bytes(value)
 
 
 def take_baseline(path: str | os.PathLike[str] | None = None, *, python: str | None = None,
@@ -181,12 +180,7 @@ def take_baseline(path: str | os.PathLike[str] | None = None, *, python: str | N
             "environ": {name: _digest(value) for name, value in os.environ.items()},
         }
         target.parent.mkdir(parents=True, exist_ok=True)
-        # %load_ext takes it in a thread: the temp name is per process and thread
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle)
-        os.replace(tmp, target)
+        replace_bytes(target, json.dumps(data).encode(), mode=0o600)
         return target
     except OSError:
         return None
@@ -402,10 +396,12 @@ def editable_entry(dist: Dist, url: str, cap: Capture, drive_root: Path | None) 
                         "dest": _under(folder, drive_root) or str(folder),
                         "install": True, "editable": True})
         if dirty:
-            cap.notes.append(f"{folder} has uncommitted changes; a restore checks out {commit[:12]}")
+            cap.notes.append(f"{folder} has uncommitted changes; a restore checks out "
+                             f"{commit[:12]}")
         return
-    cap.notes.append(f"{dist.display} is an editable install from {folder}, which has no https git "
-                     "remote; not saved (profiles have no local-path pip entry yet: add it by hand)")
+    cap.notes.append(f"{dist.display} is an editable install from {folder}, which has no https "
+                     "git remote; not saved (profiles have no local-path pip entry yet: add it "
+                     "by hand)")
 
 
 def _git_facts(folder: Path) -> tuple[str | None, str | None, bool]:
@@ -564,8 +560,8 @@ def apt_changes(since: float, *, history: str | os.PathLike[str] | None = None,
 
     An ``Install:`` item without ``automatic`` was asked for; an upgrade or a
     reinstall counts when the package was named on the command line. A later
-    ``Remove:``/``Purge:`` drops it again, and so does dpkg no longer listing it. Pins typed on the command line
-    (``name=version``) are kept; otherwise names only, since versions move
+    ``Remove:``/``Purge:`` drops it again, and so does dpkg no longer listing it. Pins typed
+    on the command line (``name=version``) are kept; otherwise names only, since versions move
     with the image.
     """
     notes = [] if notes is None else notes
@@ -650,7 +646,8 @@ def portable(value: str, drive_root: Path | None) -> str:
 def env_changes(cap: Capture, *, environ: Mapping[str, str] | None = None,
                 start: Mapping[str, str] | None = None, digests: Mapping[str, str] | None = None,
                 drive_root: Path | None = None) -> None:
-    """Variables set or changed in this session, against ``start`` values or baseline ``digests``."""
+    """Variables set or changed in this session, against ``start`` values or baseline
+    ``digests``."""
     environ = os.environ if environ is None else environ
     for name in sorted(environ):
         value = environ[name]
@@ -707,7 +704,7 @@ def workdir_changes(cap: Capture, *, cwd: str | None = None, drive_root: Path | 
 
 def gpu_info() -> tuple[str, float] | None:
     """(model, memory in GiB) of the first GPU, as the gpu step finds it; None without one."""
-    from .steps.gpu import probe
+    from .gpus import probe
 
     found = probe()
     if not found.devices:

@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the Drive root for {drive} and relative paths (BOOTSTRAP_DRIVE)")
     restore.add_argument("--force", action="store_true",
                          help="redo steps that keep a done-marker (e.g. the setup notebook)")
+    restore.add_argument("--upgrade", action="store_true",
+                         help="make the pip lock again with the newest versions")
     restore.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     restore.add_argument("--verbose", "-v", action="store_true",
                          help="also show how each step did its work (lock files, store traffic)")
@@ -155,6 +157,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     # imported=(): this process's own imports end with it; the kernel's preloaded ones count
     report = restore(profile, only=only, skip=skip, dry_run=args.dry_run, python=args.python,
                      store=args.store, drive=args.drive, force=args.force, imported=(),
+                     upgrade=args.upgrade,
                      progress=None if args.quiet else print_progress)
     print(report.text(verbose=args.verbose))
     if report.variables:
@@ -183,7 +186,6 @@ def cmd_help(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from . import load_profile
-
     from .redact import mask
 
     profile = load_profile(args.profile, store=args.store)
@@ -196,7 +198,6 @@ def cmd_show(args: argparse.Namespace) -> int:
     from . import load_profile
     from .platform import detect_name
     from .profile import dump
-
     from .redact import mask
 
     profile = load_profile(args.profile, store=args.store)
@@ -242,7 +243,7 @@ def cmd_save(args: argparse.Namespace) -> int:
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
-    from .locked import lock_profile
+    from .runner import lock as lock_profile
 
     path, lock, changes = lock_profile(args.profile, upgrade=args.upgrade, python=args.python,
                                        store=args.store, progress=print_progress)

@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -56,10 +57,14 @@ class Pack:
 
 def pack(spec: str, dest: str | os.PathLike[str], *, store: Store,
          dataset_id: str | None = None, title: str | None = None,
-         environ: Mapping[str, str] | None = None) -> Pack:
-    """Write the pack of profile ``spec`` (a name in ``store`` or a path) into ``dest``."""
-    from . import lock as lockfile
-    from . import wheelstore
+         environ: Mapping[str, str] | None = None, python: str | None = None) -> Pack:
+    """Write the pack of profile ``spec`` (a name in ``store`` or a path) into ``dest``.
+
+    The wheels are those the lock installs on ``python`` (default: this one), so pack on
+    the platform the dataset is for."""
+    from . import lock as lockfile, wheelstore
+    from .installer import installed_wheel
+    from .interpreter import inspect
     from .profile import load
 
     environ = os.environ if environ is None else environ
@@ -84,24 +89,30 @@ def pack(spec: str, dest: str | os.PathLike[str], *, store: Store,
         write_atomic(out_store.profiles / "locks" / lockfile.lock_name(name),
                      lock_path.read_bytes())
         local = wheelstore.local_dir(environ)
-        for pkg in lock.packages:
+        try:
+            selected = lockfile.select(lock, inspect(python or sys.executable))
+        except ValueError as exc:
+            raise StoreError(f"{lock_path.name} does not fit this Python: {exc}",
+                             where=str(lock_path),
+                             hint=f"pack on the platform the dataset is for (run `bootstrap "
+                                  f"restore {spec}` there once, then pack)") from None
+        for item in selected:
+            pkg = item.package
             if pkg.base:
                 continue   # the platform's own: every VM of it has these
-            artifact = pkg.wheel or pkg.built
-            if artifact is None:
+            wheel = installed_wheel(item)
+            if wheel is None:
                 raise StoreError(
                     f"{pkg.name} {pkg.version} has no wheel: it is built from its sdist on "
                     "first use", where=str(lock_path),
                     hint=f"run `bootstrap restore {spec}` once (it keeps the built wheel in "
                          "the store), then pack again")
-            wheel = wheelstore.Wheel(artifact.filename, artifact.sha256, artifact.size,
-                                     built=pkg.wheel is None)
             stored = wheelstore.store_path(store.wheels, wheel)
             found = next((p for p in (stored, wheelstore.store_path(local, wheel))
                           if p.is_file()), None)
             if found is None:
                 raise StoreError(
-                    f"the store has no {artifact.filename} ({pkg.name} {pkg.version})",
+                    f"the store has no {wheel.filename} ({pkg.name} {pkg.version})",
                     where=str(store.wheels),
                     hint=f"run `bootstrap restore {spec}` once with the internet on (it saves "
                          "every wheel it installs into the store), then pack again")
@@ -109,7 +120,7 @@ def pack(spec: str, dest: str | os.PathLike[str], *, store: Store,
             try:
                 wheelstore.copy_verified(found, target, wheel, link=False)
             except wheelstore.Damaged as exc:
-                raise StoreError(f"{artifact.filename} in the store {exc.what}", where=str(found),
+                raise StoreError(f"{wheel.filename} in the store {exc.what}", where=str(found),
                                  hint=f"delete it and run `bootstrap restore {spec}` once with "
                                       "the internet on, then pack again") from None
             out.wheels.append(str(target.relative_to(out_store.wheels)))

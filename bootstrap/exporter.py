@@ -182,7 +182,8 @@ def pins(profile: Any, store_profiles: Path | None, result: ExportResult) -> _Pi
         for pkg in sorted(lock.packages, key=lambda p: p.name):
             line = pkg.pin
             if out.hashed:
-                hashes = [a.sha256 for a in (pkg.wheel, pkg.sdist) if a is not None]
+                hashes = [a.sha256 for a in (*pkg.wheels, pkg.archive, pkg.sdist)
+                          if a is not None]
                 if not hashes:
                     out.hashed = False
                 line += "".join(f" --hash=sha256:{h}" for h in hashes)
@@ -232,9 +233,8 @@ def requirement_files(pip: _Pins, folder: str = "") -> dict[str, str]:
 
 def _fitting_lock(profile: Any, store_profiles: Path | None, result: ExportResult) -> Any:
     from . import lock as lockfile
-    from .locked import bypass_reason
 
-    if store_profiles is None or bypass_reason(profile.pip) is not None:
+    if store_profiles is None or profile.pip is None:
         return None
     path = lockfile.path_for(profile, store_profiles)
     try:

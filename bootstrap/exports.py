@@ -29,6 +29,7 @@ import sys
 from typing import Any, Iterator
 
 from .errors import OptionError, StepError
+from .fileio import replace_bytes
 
 EXPORT_FILE_ENV = "BOOTSTRAP_EXPORT_FILE"
 #: an export file larger than this is refused when read back (values, not data sets)
@@ -91,10 +92,7 @@ def _merge_into(path: str, values: dict[str, Any]) -> None:
     current = read(path)
     current.update(values)
     data = json.dumps(current, ensure_ascii=False, allow_nan=True).encode()
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
+    replace_bytes(path, data)
 
 
 def read(path: str | os.PathLike[str]) -> dict[str, Any]:

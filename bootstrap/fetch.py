@@ -31,7 +31,6 @@ this module stays cheap.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import os
 import re
@@ -41,6 +40,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from .errors import StepError
+from .fileio import sha256_file as sha256_file  # the one file hasher
 
 __all__ = ["DEFAULT_DEADLINE_S", "check_redirect", "check_url", "download", "is_loopback",
            "sha256_file"]
@@ -95,18 +95,6 @@ class _TooBig(Exception):
     def __init__(self, size: int | None) -> None:
         super().__init__(size)
         self.size = size
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Return the lowercase hex sha256 of the file at ``path``."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            block = f.read(1024 * 1024)
-            if not block:
-                break
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def is_loopback(host: str | None) -> bool:

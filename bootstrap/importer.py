@@ -40,10 +40,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .redact import is_secret
 from .errors import OptionError, ProfileError
-from .profile import (_PROFILE_NAME, check_apt_name, check_argv, check_env_name,
-                      check_requirement, check_url, parse)
+from .profile import (
+    _PROFILE_NAME,
+    check_apt_name,
+    check_argv,
+    check_env_name,
+    check_requirement,
+    check_url,
+    parse,
+)
+from .redact import is_secret
 
 COLAB_CWD = "/content"
 KAGGLE_CWD = "/kaggle/working"
@@ -957,8 +964,12 @@ class _Reader:
 
     def pip_archive(self, path: str, text: str, *, no_deps: bool) -> str | None:
         """A wheel or sdist file: its name and version from the file's folder (find_links)."""
-        from packaging.utils import (InvalidSdistFilename, InvalidWheelFilename,
-                                     parse_sdist_filename, parse_wheel_filename)
+        from packaging.utils import (
+            InvalidSdistFilename,
+            InvalidWheelFilename,
+            parse_sdist_filename,
+            parse_wheel_filename,
+        )
 
         filename = posixpath.basename(path)
         try:

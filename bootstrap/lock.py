@@ -1,70 +1,95 @@
 """The pinned lock of a profile: exactly which distributions its ``[pip]`` section installs.
 
-The first restore resolves the profile once (``uv pip compile``) and records
-the result; later restores install exactly that set without asking an index
-again. The file is a PEP 751 lock (``pylock.<profile>.toml``) for one
-environment: each package has its version and the one wheel (name, URL, size,
-sha256) this platform installs, or its sdist when no wheel fits. What only
-notebook-bootstrap needs lives under ``[tool.notebook-bootstrap]``: the hash
-of the profile's pip inputs (a changed profile is resolved again), the
-Python it was made for, which packages were already installed when it was
-made (``base``: the platform's own, left alone) and the sha256 of each wheel
-built here from an sdist (so the store's copy can be checked).
-
-Why PEP 751 rather than a requirements file with hashes: it carries each
-file's URL and size, so a wheel can be fetched straight into the store with
-no resolver, and other tools (uv, pip) read the format.
+The first restore resolves the profile once (``uv pip compile --format
+pylock.toml``) and records the result; later restores install exactly that set
+without asking an index again. The file is a PEP 751 lock
+(``pylock.<profile>.toml``) for one environment, read, validated and selected
+with ``packaging.pylock`` and written with tomlkit. Each package has its
+version and where its files are: the wheels of an index or a find-links
+folder, an sdist, a direct URL (``archive``), a VCS commit (``vcs``), or a
+folder of the profile (``directory``, installed from the folder itself). What
+only notebook-bootstrap needs lives under ``[tool.notebook-bootstrap]``: the
+hash of the profile's pip inputs (a changed profile is resolved again), the
+Python it was made for, which packages were already installed when it was made
+(``base``: the platform's own, left alone) and the sha256 of each wheel built
+here from an sdist, a direct URL or a VCS commit (so the store's copy can be
+checked and a fresh VM builds nothing).
 
 This module reads and writes the file, decides whether a lock still fits the
-target interpreter, and resolves a new one. Installing from it is
-``bootstrap.locked``.
+target interpreter, selects what to install, and resolves a new one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import hashlib
 import json
 import os
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
+
+from .fileio import hash_file, sha256_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     from .context import Context
     from .interpreter import Interpreter
 
-LOCK_VERSION = "1.0"
 TOOL = "notebook-bootstrap"
 #: bumped when what notebook-bootstrap keeps under [tool.notebook-bootstrap] changes meaning
-FORMAT = 1
+FORMAT = 2
 
 
 @dataclass
 class Artifact:
-    """One file of a package: a wheel or an sdist."""
+    """One file of a package: a wheel, an sdist or a direct URL's file."""
 
     filename: str
     sha256: str
     url: str | None = None
     size: int | None = None
 
+    @property
+    def is_wheel(self) -> bool:
+        return self.filename.endswith(".whl")
+
+
+@dataclass
+class Vcs:
+    url: str
+    commit: str
+    subdirectory: str | None = None
+    type: str = "git"
+
 
 @dataclass
 class Package:
     name: str                      # canonical name
     version: str
-    wheel: Artifact | None = None  # the index's wheel this platform installs
-    sdist: Artifact | None = None  # the sdist, built here when no wheel fits
-    built: Artifact | None = None  # the wheel built from ``sdist`` (kept in the store)
+    wheels: list[Artifact] = field(default_factory=list)  # an index's or find-links' wheels
+    sdist: Artifact | None = None  # an index's sdist
+    archive: Artifact | None = None  # a direct URL's file (a wheel or an sdist)
+    vcs: Vcs | None = None         # a VCS URL, pinned to the commit it resolved to
+    directory: str | None = None   # a folder of the profile: installed from it, not locked
+    built: Artifact | None = None  # the wheel built here from the sdist, archive or commit
     base: bool = False             # installed already when locked, and left alone
 
     @property
     def pin(self) -> str:
         return f"{self.name}=={self.version}"
+
+    @property
+    def source(self) -> str:
+        """Where a build starts (for the store's key and the report)."""
+        if self.vcs is not None:
+            sub = f"#subdirectory={self.vcs.subdirectory}" if self.vcs.subdirectory else ""
+            return f"{self.vcs.type}+{self.vcs.url}@{self.vcs.commit}{sub}"
+        art = self.archive or self.sdist
+        return art.url or art.filename if art is not None else self.pin
 
 
 @dataclass
@@ -76,25 +101,55 @@ class Lock:
     implementation: str = ""
     sys_platform: str = ""
     machine: str = ""
+    #: the profile entry (its key, e.g. pip.packages[2]) -> the name its URL resolved to
+    named: dict[str, str] = field(default_factory=dict)
 
     def by_name(self) -> dict[str, Package]:
         return {p.name: p for p in self.packages}
 
+    def for_entry(self, key: str, url: str) -> Package | None:
+        """The package of the profile's URL entry ``key`` (None: not locked)."""
+        name = self.named.get(key)
+        return self.by_name().get(name) if name else self.for_url(url)
+
+    def for_url(self, url: str) -> Package | None:
+        """The package a direct or VCS URL of the profile resolved to (None: not locked)."""
+        want = url_key(url)
+        for pkg in self.packages:
+            if pkg.vcs is not None and url_key(pkg.source) == want:
+                return pkg
+            if pkg.vcs is not None and want[2] is None and url_key(pkg.source)[:2] == want[:2] \
+                    and "@" not in urlsplit(url.split("+", 1)[-1]).path:
+                return pkg  # a URL without @ref: whatever commit it resolved to
+            if pkg.archive is not None and url_key(pkg.archive.url or "") == want:
+                return pkg
+        return None
+
+
+def url_key(url: str) -> tuple[str, str, str | None]:
+    """(address, subdirectory, ref) of a direct or VCS URL, for matching the lock's sources."""
+    base = url.split("+", 1)[1] if url.split("://", 1)[0].count("+") else url
+    parts = urlsplit(base)
+    fragment = dict(p.partition("=")[::2] for p in parts.fragment.split("&") if p)
+    path, ref = parts.path, None
+    if "@" in path.rsplit("/", 1)[-1]:
+        path, _, ref = path.rpartition("@")
+    address = f"{parts.scheme}://{parts.netloc}{path}".rstrip("/")
+    if address.endswith(".git"):
+        address = address[:-4]
+    return address, fragment.get("subdirectory", ""), ref
+
 
 # -- inputs and location ------------------------------------------------------------
 
-def inputs_digest(pip: Any) -> str:
-    """A hash of what the resolution depends on in the profile (placeholders unexpanded)."""
-    data = {
-        "format": FORMAT,
-        "packages": list(pip.packages),
-        "constraints": list(getattr(pip, "constraints", []) or []),
-        "index_url": getattr(pip, "index_url", None),
-        "extra_index_urls": list(getattr(pip, "extra_index_urls", []) or []),
-        "find_links": list(getattr(pip, "find_links", []) or []),
-        "no_index": bool(getattr(pip, "no_index", False)),
-    }
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+def inputs_digest(pip: Any, requirement_lines: list[str] | None = None) -> str:
+    """A hash of what the resolution depends on: the profile's [pip] section with its
+    placeholders unexpanded (a VM's own paths do not matter), all but ``lock``, and the
+    lines of its requirements files (read at restore time)."""
+    data = {k: v for k, v in dataclasses.asdict(pip).items() if k != "lock"}
+    if requirement_lines:
+        data["requirements-lines"] = list(requirement_lines)
+    return sha256_bytes(json.dumps({"format": FORMAT, **data}, sort_keys=True, default=str))
 
 
 def lock_name(profile_name: str) -> str:
@@ -111,8 +166,6 @@ def path_for(profile: Any, store_profiles: Path) -> Path:
     profile file elsewhere by its name and a digest of its path, so two files
     named alike do not share a lock.
     """
-    import hashlib
-
     from .profile import builtin_dir, is_url
 
     origin = profile.origin
@@ -120,7 +173,7 @@ def path_for(profile: Any, store_profiles: Path) -> Path:
         source = Path(origin).absolute()
         if source.parent in (builtin_dir().absolute(), store_profiles.absolute()):
             return store_profiles / "locks" / lock_name(source.stem)
-        digest = hashlib.sha256(str(source).encode()).hexdigest()[:8]
+        digest = sha256_bytes(str(source))[:8]
         return store_profiles / "locks" / lock_name(f"{source.stem}-{digest}")
     return store_profiles / "locks" / lock_name(profile.name or "profile")
 
@@ -162,27 +215,60 @@ def wheel_rank(filename: str, tags: Mapping[Any, int]) -> int | None:
     return min(ranks) if ranks else None
 
 
-def misfit(lock: Lock, inputs: str, interp: Interpreter, installed: Mapping[str, str]) -> str | None:
+@dataclass
+class Selected:
+    """One locked package to install on this target, and the wheel that installs it."""
+
+    package: Package
+    wheel: Artifact | None         # the index's (or the direct URL's) wheel, else the built one
+    build: bool                    # no wheel yet: build it from the sdist, archive or commit
+
+
+def select(lock: Lock, interp: Interpreter) -> list[Selected]:
+    """What the lock installs on ``interp`` (``packaging.pylock`` selection); folders are left
+    out (they are installed from the folder). Raises ValueError when the lock does not fit."""
+    from packaging.pylock import PackageWheel, PylockSelectError
+
+    tags = target_tags(interp)
+    pylock = to_pylock(lock)
+    by_name = lock.by_name()
+    out = []
+    try:
+        chosen = list(pylock.select(environment=interp.markers(),  # type: ignore[arg-type]
+                                    tags=sorted(tags, key=tags.__getitem__)))
+    except PylockSelectError as exc:
+        raise ValueError(str(exc)) from None
+    for entry, source in chosen:
+        pkg = by_name[entry.name]
+        if pkg.directory is not None:
+            continue
+        if isinstance(source, PackageWheel):
+            wheel = next(w for w in pkg.wheels if w.filename == source.filename)
+            out.append(Selected(pkg, wheel, False))
+        elif pkg.archive is not None and pkg.archive.is_wheel:
+            if wheel_rank(pkg.archive.filename, tags) is None:
+                raise ValueError(f"{pkg.archive.filename} does not fit this platform")
+            out.append(Selected(pkg, pkg.archive, False))
+        else:
+            built = pkg.built if pkg.built is not None and wheel_rank(
+                pkg.built.filename, tags) is not None else None
+            out.append(Selected(pkg, built, built is None))
+    return out
+
+
+def misfit(lock: Lock, inputs: str, interp: Interpreter,
+           installed: Mapping[str, str]) -> str | None:
     """Why ``lock`` does not fit the target any more (None when it does)."""
     if lock.inputs != inputs:
         return "the profile's [pip] section changed since it was made"
-    markers = interp.markers()
     minor = ".".join(str(n) for n in interp.version[:2])
     if ".".join(lock.python.split(".")[:2]) != minor:
         return f"it was made for Python {lock.python}, this is Python {minor}"
-    if lock.implementation and lock.implementation != markers.get("implementation_name"):
-        return f"it was made for {lock.implementation}, this is {markers.get('implementation_name')}"
-    if (lock.sys_platform, lock.machine) != (markers.get("sys_platform"),
-                                             markers.get("platform_machine")):
-        return (f"it was made on {lock.sys_platform}/{lock.machine}, this is "
-                f"{markers.get('sys_platform')}/{markers.get('platform_machine')}")
-    tags = target_tags(interp)
+    try:
+        select(lock, interp)
+    except ValueError as exc:
+        return str(exc)
     for pkg in lock.packages:
-        wheel = pkg.wheel or pkg.built
-        if wheel is not None and wheel_rank(wheel.filename, tags) is None:
-            if pkg.wheel is None and pkg.sdist is not None:
-                continue  # a wheel built elsewhere: build it again here
-            return f"{wheel.filename} does not fit this platform"
         have = installed.get(pkg.name)
         if pkg.base and have is not None and have != pkg.version:
             return (f"it was made with the platform's {pkg.name} {pkg.version}, "
@@ -190,24 +276,154 @@ def misfit(lock: Lock, inputs: str, interp: Interpreter, installed: Mapping[str,
     return None
 
 
-# -- reading and writing ------------------------------------------------------------------
+# -- PEP 751 through packaging.pylock ---------------------------------------------------
 
-def _artifact(data: Any, where: str) -> Artifact | None:
-    if data is None:
-        return None
-    if not isinstance(data, dict):
-        raise ValueError(f"{where} is not a table")
-    url = data.get("url") or data.get("path")
-    name = data.get("name") or (unquote(urlsplit(url).path.rsplit("/", 1)[-1]) if url else None)
-    sha = (data.get("hashes") or {}).get("sha256")
-    if not name or not isinstance(sha, str):
-        raise ValueError(f"{where} needs a name and a sha256")
-    size = data.get("size")
-    return Artifact(name, sha.lower(), url, size if isinstance(size, int) else None)
+def _file(art: Artifact, kind: Any, *, with_name: bool = True) -> Any:
+    location: dict[str, Any] = {}
+    if art.url:
+        location["url" if "://" in art.url else "path"] = art.url
+    if with_name:
+        location["name"] = art.filename
+    return kind(size=art.size, hashes={"sha256": art.sha256}, **location)
+
+
+def _artifact(data: Any, filename: str | None = None) -> Artifact:
+    url = data.url or data.path
+    name = filename or getattr(data, "name", None) or (
+        unquote(urlsplit(url).path.rsplit("/", 1)[-1]) if url else "")
+    return Artifact(name, str(data.hashes.get("sha256", "")).lower(), url, data.size)
+
+
+def _tool_file(art: Artifact) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": art.filename}
+    if art.size is not None:
+        out["size"] = art.size
+    out["hashes"] = {"sha256": art.sha256}
+    return out
+
+
+def to_pylock(lock: Lock) -> Any:
+    """``lock`` as a validated ``packaging.pylock.Pylock``."""
+    from packaging.markers import Marker
+    from packaging.pylock import (
+        Package as PyPackage,
+        PackageArchive,
+        PackageDirectory,
+        PackageSdist,
+        PackageVcs,
+        PackageWheel,
+        Pylock,
+    )
+    from packaging.specifiers import SpecifierSet
+    from packaging.utils import canonicalize_name
+    from packaging.version import Version
+
+    minor = ".".join(lock.python.split(".")[:2])
+    env = (f"implementation_name == '{lock.implementation}' and python_version == '{minor}' "
+           f"and sys_platform == '{lock.sys_platform}' and platform_machine == '{lock.machine}'")
+    packages = []
+    for pkg in sorted(lock.packages, key=lambda p: p.name):
+        extra: dict[str, Any] = {}
+        if pkg.base:
+            extra["base"] = True
+        if pkg.built is not None:
+            extra["built-wheel"] = _tool_file(pkg.built)
+        kind: dict[str, Any] = {}
+        if pkg.vcs is not None:
+            kind["vcs"] = PackageVcs(type=pkg.vcs.type, url=pkg.vcs.url, commit_id=pkg.vcs.commit,
+                                     subdirectory=pkg.vcs.subdirectory)
+        elif pkg.directory is not None:
+            kind["directory"] = PackageDirectory(path=pkg.directory)
+        elif pkg.archive is not None:
+            kind["archive"] = _file(pkg.archive, PackageArchive, with_name=False)
+        else:
+            if pkg.wheels:
+                kind["wheels"] = [_file(w, PackageWheel) for w in pkg.wheels]
+            if pkg.sdist is not None:
+                kind["sdist"] = _file(pkg.sdist, PackageSdist)
+        packages.append(PyPackage(name=canonicalize_name(pkg.name),
+                                  version=Version(pkg.version) if pkg.version else None,
+                                  tool={TOOL: extra} if extra else None, **kind))
+    tool = {"format": FORMAT, "inputs": lock.inputs, "requirements": lock.requirements,
+            "python": lock.python, "implementation": lock.implementation,
+            "sys-platform": lock.sys_platform, "machine": lock.machine}
+    if lock.named:
+        tool["named"] = dict(sorted(lock.named.items()))
+    pylock = Pylock(lock_version=Version("1.0"), environments=[Marker(env)],
+                    requires_python=SpecifierSet(f"=={minor}.*") if minor else None,
+                    created_by=TOOL, packages=packages, tool={TOOL: tool})
+    pylock.validate()
+    return pylock
+
+
+def packages_of(pylock: Any) -> list[Package]:
+    """The packages of a ``packaging.pylock.Pylock`` (all wheels kept: ``select`` chooses)."""
+    out = []
+    for entry in pylock.packages:
+        extra = (entry.tool or {}).get(TOOL) or {}
+        built = extra.get("built-wheel")
+        pkg = Package(
+            name=str(entry.name), version=str(entry.version) if entry.version else "",
+            wheels=[_artifact(w, w.filename) for w in entry.wheels or ()],
+            sdist=_artifact(entry.sdist) if entry.sdist else None,
+            archive=_artifact(entry.archive) if entry.archive else None,
+            vcs=Vcs(str(entry.vcs.url or entry.vcs.path), entry.vcs.commit_id,
+                    entry.vcs.subdirectory, entry.vcs.type) if entry.vcs else None,
+            directory=entry.directory.path if entry.directory else None,
+            built=Artifact(built["name"], str(built["hashes"]["sha256"]).lower(), None,
+                           built.get("size")) if built else None,
+            base=bool(extra.get("base", False)))
+        out.append(pkg)
+    return out
+
+
+def _inline(value: Any) -> Any:
+    import tomlkit
+
+    if isinstance(value, dict):
+        table = tomlkit.inline_table()
+        table.update({k: _inline(v) for k, v in value.items()})
+        return table
+    if isinstance(value, list):
+        items = tomlkit.array()
+        items.extend(_inline(v) for v in value)
+        if len(value) > 1 and all(isinstance(v, dict) for v in value):
+            items.multiline(True)
+        return items
+    return value
+
+
+def dump(lock: Lock, *, profile: str = "") -> str:
+    import tomlkit
+
+    data = to_pylock(lock).to_dict()
+    doc = tomlkit.document()
+    doc.add(tomlkit.comment(f"The pinned set of Python distributions for the [pip] section of "
+                            f"{profile or 'a profile'},"))
+    doc.add(tomlkit.comment("written by notebook-bootstrap. A restore installs exactly this "
+                            "set; run"))
+    doc.add(tomlkit.comment("`bootstrap lock PROFILE --upgrade` to resolve it again on purpose."))
+    for key, value in data.items():
+        if key in ("packages", "tool"):
+            continue
+        doc.add(key, _inline(value))
+    packages = tomlkit.aot()
+    for entry in data.get("packages", []):
+        table = tomlkit.table()
+        for key, value in entry.items():
+            table.add(key, _inline(value))
+        packages.append(table)
+    doc.add("packages", packages)
+    tool = tomlkit.table(is_super_table=True)
+    tool.add(TOOL, data["tool"][TOOL])
+    doc.add("tool", tool)
+    return tomlkit.dumps(doc)
 
 
 def parse(text: str) -> Lock:
     """Read a lock written by :func:`dump`; raises ValueError when it is not one."""
+    from packaging.pylock import Pylock, PylockUnsupportedVersionError, PylockValidationError
+
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
@@ -216,25 +432,18 @@ def parse(text: str) -> Lock:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"not valid TOML ({exc})") from None
-    if str(data.get("lock-version", "")).split(".")[0] != "1":
-        raise ValueError(f"lock-version {data.get('lock-version')!r} is not 1.x")
     tool = (data.get("tool") or {}).get(TOOL)
     if not isinstance(tool, dict) or tool.get("format") != FORMAT:
         raise ValueError(f"it has no [tool.{TOOL}] table of format {FORMAT}")
-    packages = []
-    for i, entry in enumerate(data.get("packages") or []):
-        where = f"packages[{i}]"
-        extra = (entry.get("tool") or {}).get(TOOL) or {}
-        wheels = entry.get("wheels") or []
-        packages.append(Package(
-            name=str(entry["name"]), version=str(entry["version"]),
-            wheel=_artifact(wheels[0], f"{where}.wheels[0]") if wheels else None,
-            sdist=_artifact(entry.get("sdist"), f"{where}.sdist"),
-            built=_artifact(extra.get("built-wheel"), f"{where}.built-wheel"),
-            base=bool(extra.get("base", False))))
-    return Lock(packages, str(tool.get("inputs", "")), list(tool.get("requirements", [])),
-                str(tool.get("python", "")), str(tool.get("implementation", "")),
-                str(tool.get("sys-platform", "")), str(tool.get("machine", "")))
+    try:
+        pylock = Pylock.from_dict(data)
+    except (PylockValidationError, PylockUnsupportedVersionError) as exc:
+        raise ValueError(f"is not a valid PEP 751 lock ({exc})") from None
+    return Lock(packages_of(pylock), str(tool.get("inputs", "")),
+                list(tool.get("requirements", [])), str(tool.get("python", "")),
+                str(tool.get("implementation", "")), str(tool.get("sys-platform", "")),
+                str(tool.get("machine", "")),
+                {str(k): str(v) for k, v in (tool.get("named") or {}).items()})
 
 
 def read(path: Path) -> Lock | None:
@@ -251,62 +460,136 @@ def read(path: Path) -> Lock | None:
         raise ValueError(f"is not a lock of this format ({exc!r})") from None
 
 
-def _str(value: str) -> str:
-    return json.dumps(value, ensure_ascii=True)  # a JSON string is a TOML basic string
-
-
-def _inline(artifact: Artifact, *, url: bool = True) -> str:
-    parts = [f"name = {_str(artifact.filename)}"]
-    if url and artifact.url:
-        key = "url" if "://" in artifact.url else "path"
-        parts.append(f"{key} = {_str(artifact.url)}")
-    if artifact.size is not None:
-        parts.append(f"size = {artifact.size}")
-    parts.append(f"hashes = {{ sha256 = {_str(artifact.sha256)} }}")
-    return "{ " + ", ".join(parts) + " }"
-
-
-def dump(lock: Lock, *, profile: str = "") -> str:
-    minor = ".".join(lock.python.split(".")[:2])
-    env = (f"implementation_name == '{lock.implementation}' and python_version == '{minor}' "
-           f"and sys_platform == '{lock.sys_platform}' and platform_machine == '{lock.machine}'")
-    out = [f"# The pinned set of Python distributions for the [pip] section of {profile or 'a profile'},",
-           "# written by notebook-bootstrap. A restore installs exactly this set; run",
-           "# `bootstrap lock PROFILE --upgrade` to resolve it again on purpose.",
-           f"lock-version = {_str(LOCK_VERSION)}",
-           f"environments = [{_str(env)}]",
-           f"requires-python = {_str(f'=={minor}.*')}",
-           f"created-by = {_str(TOOL)}", ""]
-    for pkg in sorted(lock.packages, key=lambda p: p.name):
-        out += ["[[packages]]", f"name = {_str(pkg.name)}", f"version = {_str(pkg.version)}"]
-        if pkg.wheel:
-            out.append(f"wheels = [{_inline(pkg.wheel)}]")
-        if pkg.sdist:
-            out.append(f"sdist = {_inline(pkg.sdist)}")
-        extra = []
-        if pkg.base:
-            extra.append("base = true")
-        if pkg.built:
-            extra.append(f"built-wheel = {_inline(pkg.built, url=False)}")
-        if extra:
-            out.append(f"tool.{TOOL} = {{ {', '.join(extra)} }}")
-        out.append("")
-    out += [f"[tool.{TOOL}]", f"format = {FORMAT}", f"inputs = {_str(lock.inputs)}",
-            "requirements = [" + ", ".join(_str(r) for r in lock.requirements) + "]",
-            f"python = {_str(lock.python)}", f"implementation = {_str(lock.implementation)}",
-            f"sys-platform = {_str(lock.sys_platform)}", f"machine = {_str(lock.machine)}", ""]
-    return "\n".join(out)
-
-
 # -- resolving ------------------------------------------------------------------------------
 
+@dataclass
+class Request:
+    """What the profile's [pip] section asks, expanded for this machine."""
+
+    requirements: list[str]        # lines resolved with their dependencies
+    no_deps: list[str]             # lines pinned without their dependencies
+    scoped: dict[str, dict[str, Any]]  # canonical name -> its [[tool.uv.index]] table
+    options: list[str]             # index options for uv
+    constraints: list[str]
+    upgrade: list[str]             # names taken at their newest when the lock is made
+    no_build_isolation: list[str]  # names built without build isolation
+    digest: str
+    urls: dict[str, str] = field(default_factory=dict)  # entry key -> its direct or VCS URL
+
+
 def preferences(installed: Mapping[str, str], old: Lock | None) -> str:
-    """An output file uv reads as preferred versions: what is installed, then the old pins."""
+    """A minimal PEP 751 file that uv reads as preferred versions (an existing output file):
+    what is installed, then the old pins."""
+    import tomlkit
+
     prefer = dict(installed)
     for pkg in old.packages if old else ():
         prefer.setdefault(pkg.name, pkg.version)
-    return "".join(f"{name}=={version}\n" for name, version in sorted(prefer.items()))
+    doc = tomlkit.document()
+    doc.add("lock-version", "1.0")
+    doc.add("created-by", TOOL)
+    packages = tomlkit.aot()
+    for name, version in sorted(prefer.items()):
+        packages.append({"name": name, "version": version})
+    doc.add("packages", packages)
+    return tomlkit.dumps(doc)
 
+
+def scoped_project(folder: Path, lines: list[str], scoped: Mapping[str, dict[str, Any]]) -> Path:
+    """A throwaway project whose ``[tool.uv.sources]`` pin each of ``lines`` to its scoped
+    index, marked ``explicit`` so uv asks that index for no other package."""
+    import tomlkit
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    folder.mkdir(parents=True, exist_ok=True)
+    sources: dict[str, Any] = {}
+    indexes: dict[str, dict[str, Any]] = {}
+    for line in lines:
+        name = Requirement(line).name
+        table = scoped[canonicalize_name(name)]
+        sources[name] = {"index": table["name"]}
+        indexes[table["name"]] = table
+    doc = {"project": {"name": "bootstrap-scoped-requirements", "version": "0",
+                       "dependencies": lines},
+           "tool": {"uv": {"sources": sources, "index": list(indexes.values())}}}
+    path = folder / "pyproject.toml"
+    path.write_text(tomlkit.dumps(doc))
+    return path
+
+
+def is_scoped(line: str, scoped: Mapping[str, Any]) -> bool:
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    try:
+        req = Requirement(line)
+    except InvalidRequirement:
+        return False
+    return req.url is None and canonicalize_name(req.name) in scoped
+
+
+def _compile(ctx: Context, tmp: Path, name: str, lines: list[str], request: Request,
+             prefer: str | None, *, no_deps: bool, upgrade: bool, quiet: bool,
+             pylock: bool = True) -> list[Package]:
+    """One ``uv pip compile`` of ``lines``: a PEP 751 result, or (``pylock=False``) the
+    requirements-file result, whose pins come back as packages without files."""
+    from packaging.pylock import Pylock
+
+    from . import uv
+    from .errors import StepError
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
+    plain = [line for line in lines if not is_scoped(line, request.scoped)]
+    pinned = [line for line in lines if is_scoped(line, request.scoped)]
+    inputs = []
+    if plain:
+        source = tmp / f"{name}.in"
+        source.write_text("\n".join(plain) + "\n")
+        inputs.append(str(source))
+    if pinned:
+        inputs.append(str(scoped_project(tmp / f"{name}-scoped", pinned, request.scoped)))
+    options = list(request.options)
+    if pinned and "--no-index" in options:
+        # --no-index would drop the scoped indexes too: an empty default index stands in
+        empty = tmp / "no-index"
+        empty.mkdir(exist_ok=True)
+        options[options.index("--no-index"):options.index("--no-index") + 1] = \
+            ["--default-index", str(empty)]
+    for package in request.no_build_isolation:
+        options += ["--no-build-isolation-package", package]
+    out = tmp / (f"pylock.{name}.toml" if pylock else f"{name}.txt")
+    if prefer is not None:
+        out.write_text(prefer)
+    constraints = None
+    if request.constraints:
+        constraints = tmp / "constraints.txt"
+        constraints.write_text("\n".join(request.constraints) + "\n")
+    env, _ = uv.environment(ctx.environ)
+    ctx.run(uv.compile_lock(ctx.python, str(out), inputs, options, no_deps=no_deps,
+                            upgrade=upgrade, upgrade_packages=request.upgrade,
+                            constraints=str(constraints) if constraints else None,
+                            pylock=pylock),
+            env=env, cwd=str(tmp), on_line=None if quiet else ctx.say,
+            hint="uv could not resolve the requirements; its message is above")
+    if not pylock:
+        return [Package(n, v) for n, v in parse_pins(out.read_text())] + [
+            Package("", "", directory=line) for line in out.read_text().splitlines()
+            if line.strip() and not line.startswith(("#", "-")) and not _PIN.match(line.strip())]
+    try:
+        return packages_of(Pylock.from_dict(tomllib.loads(out.read_text())))
+    except Exception as exc:  # noqa: BLE001 - uv's output is not ours to trust blindly
+        raise StepError(f"cannot use uv's resolution: {exc}", step="pip",
+                        where="uv pip compile --format pylock.toml",
+                        hint="check the requirements; set lock = false under [pip] "
+                             "to resolve afresh on every restore") from None
+
+
+# -- files in local find-links folders, hashed here -------------------------------------
 
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
 
@@ -329,7 +612,7 @@ def local_dirs(options: list[str]) -> list[Path]:
     from urllib.request import url2pathname
 
     out = []
-    for flag, value in zip(options, options[1:]):
+    for flag, value in zip(options, options[1:], strict=False):
         if flag != "--find-links":
             continue
         path = Path(url2pathname(urlsplit(value).path)) if value.startswith("file:") \
@@ -363,8 +646,12 @@ def find_local(pins: list[tuple[str, str]], dirs: list[Path],
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from packaging.utils import (InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename,
-                                 parse_wheel_filename)
+    from packaging.utils import (
+        InvalidSdistFilename,
+        InvalidWheelFilename,
+        parse_sdist_filename,
+        parse_wheel_filename,
+    )
     from packaging.version import InvalidVersion, Version
 
     wanted = {}
@@ -398,129 +685,94 @@ def find_local(pins: list[tuple[str, str]], dirs: list[Path],
     files.update({name: path for name, path in sdists.items() if name not in files})
 
     def describe(path: Path) -> Artifact:
-        digest = hashlib.sha256()
-        size = 0
-        with open(path, "rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
-                size += len(block)
-        return Artifact(path.name, digest.hexdigest(), path.resolve().as_uri(), size)
+        digest, size = hash_file(path)
+        return Artifact(path.name, digest, path.resolve().as_uri(), size)
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        described = dict(zip(files, pool.map(describe, files.values())))
+        described = dict(zip(files, pool.map(describe, files.values()), strict=True))
     versions = dict(pins)
     out = {}
     for name, artifact in described.items():
         is_wheel = name in wheels
-        out[name] = Package(name, versions[name], artifact if is_wheel else None,
-                            None if is_wheel else artifact)
+        out[name] = Package(name, versions[name], wheels=[artifact] if is_wheel else [],
+                            sdist=None if is_wheel else artifact)
     return out
 
 
-def from_uv(data: Mapping[str, Any], tags: Mapping[Any, int]) -> dict[str, Package]:
-    """Packages from ``uv pip compile --format pylock.toml`` output, one file each."""
-    from packaging.utils import canonicalize_name
-
-    out = {}
-    for i, entry in enumerate(data.get("packages") or []):
-        name = canonicalize_name(str(entry["name"]))
-        version = str(entry["version"])
-        best: tuple[int, Artifact] | None = None
-        for j, raw in enumerate(entry.get("wheels") or []):
-            artifact = _artifact(raw, f"packages[{i}].wheels[{j}]")
-            assert artifact is not None
-            rank = wheel_rank(artifact.filename, tags)
-            if rank is not None and (best is None or rank < best[0]):
-                best = (rank, artifact)
-        sdist = _artifact(entry.get("sdist"), f"packages[{i}].sdist")
-        if best is None and sdist is None:
-            raise ValueError(f"{name} {version} has neither a wheel for this platform nor an sdist")
-        out[name] = Package(name, version, best[1] if best else None,
-                            sdist if best is None else None)
-    return out
 
 
-def resolve(ctx: Context, requirements: list[str], *, inputs: str, options: list[str],
-            constraints: list[str], installed: Mapping[str, str], old: Lock | None,
-            upgrade: bool = False, quiet: bool = False, background: bool = False) -> Lock:
-    """Resolve ``requirements`` for the target with uv, preferring what is installed.
+def _compile_local_first(ctx: Context, tmp: Path, name: str, lines: list[str], request: Request,
+                         dirs: list[Path], installed: Mapping[str, str], old: Lock | None, *,
+                         no_deps: bool, upgrade: bool, quiet: bool) -> list[Package]:
+    """Resolve where local find-links folders are among the sources: ``uv pip compile``
+    pins the versions (quick), the pinned files found in the folders are hashed here
+    (uv hashes every file of a local folder, which takes seconds for a big one), and
+    only the rest is looked up by uv (``--no-deps``, PEP 751, without the folders)."""
+    prefer = None if upgrade else "".join(
+        f"{n}=={v}\n" for n, v in sorted({**{p.name: p.version for p in (old.packages if old
+                                                                       else ())},
+                                          **installed}.items()) if n)
+    pinned = _compile(ctx, tmp, name, lines, request, prefer, no_deps=no_deps, upgrade=upgrade,
+                      quiet=quiet, pylock=False)
+    pins = [(p.name, p.version) for p in pinned if p.name]
+    from .interpreter import inspect
 
-    Two steps: ``uv pip compile`` pins the versions; then each pinned file is
-    found, in a local find-links folder (hashed here) or through the indexes
-    (``uv pip compile --no-deps --format pylock.toml`` of the pins, whose
-    hashes come from the index). ``background``: this runs beside an install
-    the user waits for, so uv runs at a lower CPU priority (``nice``).
-    """
-    import shutil
+    found = find_local(pins, dirs, target_tags(inspect(ctx.python)))
+    rest = [f"{n}=={v}" for n, v in pins if n not in found]
+    rest += [p.directory for p in pinned if not p.name and p.directory]
+    if rest:
+        others = dataclasses.replace(request,
+                                     options=without_local_dirs(request.options, dirs))
+        found.update((p.name, p) for p in _compile(ctx, tmp, f"{name}-files", rest, others, None,
+                                                   no_deps=True, upgrade=False, quiet=quiet))
+    return list(found.values())
+
+
+def resolve(ctx: Context, request: Request, *, installed: Mapping[str, str], old: Lock | None,
+            upgrade: bool = False, quiet: bool = False) -> Lock:
+    """Resolve the request for the target with uv, preferring what is installed and the old
+    pins (unless ``upgrade``): one resolution, plus a pinning run for ``no_deps`` entries."""
     import tempfile
 
-    from .errors import StepError
     from .interpreter import inspect
-    from .steps.pip import uv_binary, uv_environment
 
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-
-    env, _ = uv_environment(ctx.environ)
-    nice = shutil.which("nice") if background else None
-    prefix = [nice, "-n", "10"] if nice else []
-    on_line = None if quiet else ctx.say
     interp = inspect(ctx.python)
-    tags = target_tags(interp)
+    dirs = local_dirs(request.options)
+    found: dict[str, Package] = {}
     with tempfile.TemporaryDirectory(prefix="bootstrap-lock-") as tmp:
-        source = Path(tmp, "requirements.in")
-        source.write_text("\n".join(requirements) + "\n")
-        out = Path(tmp, "requirements.txt")
-        argv = [*prefix, uv_binary(), "pip", "compile", "--quiet", "--python", ctx.python,
-                "--no-header", "--no-annotate", "--output-file", str(out), *options]
-        if upgrade:
-            argv.append("--upgrade")
-        else:
-            # uv keeps the versions of an existing output file where it can
-            out.write_text(preferences(installed, old))
-        if constraints:
-            cfile = Path(tmp, "constraints.txt")
-            cfile.write_text("\n".join(constraints) + "\n")
-            argv += ["--constraint", str(cfile)]
-        argv.append(str(source))
-        ctx.run(argv, env=env, cwd=tmp, on_line=on_line,
-                hint="uv could not resolve the requirements; its message is above")
-        pins = parse_pins(out.read_text())
-        dirs = local_dirs(options)
-        found = find_local(pins, dirs, tags) if dirs else {}
-        rest = [(name, version) for name, version in pins if name not in found]
-        if rest:
-            pinned = Path(tmp, "pinned.in")
-            pinned.write_text("".join(f"{n}=={v}\n" for n, v in rest))
-            lock_out = Path(tmp, "pylock.toml")
-            ctx.run([*prefix, uv_binary(), "pip", "compile", "--quiet", "--python", ctx.python,
-                     "--no-deps", "--format", "pylock.toml", "--output-file", str(lock_out),
-                     *without_local_dirs(options, dirs), str(pinned)],
-                    env=env, cwd=tmp, on_line=on_line,
-                    hint="uv could not find the pinned files; its message is above")
-            try:
-                found.update(from_uv(tomllib.loads(lock_out.read_text()), tags))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise StepError(f"cannot use uv's resolution: {exc}", step="pip",
-                                where="uv pip compile --format pylock.toml",
-                                hint="check the requirements; set lock = false under [pip] "
-                                     "to install without a lock") from None
+        for name, lines, no_deps in (("deps", request.requirements, False),
+                                     ("nodeps", request.no_deps, True)):
+            if not lines:
+                continue
+            if dirs:
+                packages = _compile_local_first(ctx, Path(tmp), name, lines, request, dirs,
+                                                installed, old, no_deps=no_deps,
+                                                upgrade=upgrade, quiet=quiet)
+            else:
+                prefer = None if upgrade else preferences(installed, old)
+                packages = _compile(ctx, Path(tmp), name, lines, request, prefer,
+                                    no_deps=no_deps, upgrade=upgrade, quiet=quiet)
+            found.update((pkg.name, pkg) for pkg in packages)
     previous = old.by_name() if old else {}
-    packages = []
-    for name, version in pins:
-        pkg = found.get(name)
-        if pkg is None or pkg.version != version:
-            raise StepError(f"no file found for {name}=={version}", step="pip",
-                            hint="check the indexes and find-links folders of the profile")
-        was = previous.get(name)
-        if was is not None and was.version == version and was.sdist and pkg.sdist \
-                and was.sdist.sha256 == pkg.sdist.sha256:
+    for pkg in found.values():
+        was = previous.get(pkg.name)
+        if was is not None and was.version == pkg.version and was.built is not None \
+                and was.source == pkg.source and _same_file(was, pkg):
             pkg.built = was.built
-        pkg.base = installed.get(name) == version and (was is None or was.base)
-        packages.append(pkg)
+        pkg.base = installed.get(pkg.name) == pkg.version and (was is None or was.base) \
+            and pkg.directory is None and pkg.vcs is None and pkg.archive is None
     markers = interp.markers()
-    return Lock(packages, inputs, list(requirements),
+    lock = Lock(sorted(found.values(), key=lambda p: p.name), request.digest,
+                request.requirements + request.no_deps,
                 ".".join(str(n) for n in interp.version), markers.get("implementation_name", ""),
                 markers.get("sys_platform", ""), markers.get("platform_machine", ""))
+    for key, url in request.urls.items():
+        pkg = lock.for_url(url)
+        if pkg is not None:
+            lock.named[key] = pkg.name
+    return lock
+
+
+def _same_file(a: Package, b: Package) -> bool:
+    fa, fb = a.archive or a.sdist, b.archive or b.sdist
+    return (fa is None) == (fb is None) and (fa is None or fa.sha256 == fb.sha256)  # type: ignore[union-attr]

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hashlib
 import json
 import keyword
 import logging
@@ -41,6 +40,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from .errors import BootstrapError, OptionError, StepError
 from .exports import EXPORT_FILE_ENV
+from .fileio import replace_bytes, sha256_bytes
 from .redact import looks_secret, secret_values
 from .store import Store, write_atomic
 
@@ -433,7 +433,7 @@ def run_key(plan: Plan) -> str:
     data = {"version": 1, "notebook": str(plan.notebook), "code": code,
             "parameters": plan.parameters, "inline": plan.inline, "cwd": str(plan.cwd)}
     text = json.dumps(data, sort_keys=True, default=repr, ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return sha256_bytes(text)
 
 
 # -- kernels ---------------------------------------------------------------------------
@@ -514,10 +514,7 @@ def save_marker(marker: Marker) -> None:
     folder = marker_dir()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     data = json.dumps(marker.__dict__, ensure_ascii=False, indent=1).encode()
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".marker-", suffix=".tmp")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, folder / f"{marker.key}.json")
+    replace_bytes(folder / f"{marker.key}.json", data)
 
 
 # -- running -----------------------------------------------------------------------------

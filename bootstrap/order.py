@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from .errors import ProfileError, Problem
+from .errors import Problem, ProfileError
 from .profile import Profile
 
 #: steps whose programs (uv and the builds it runs, commands) see the environment

@@ -78,6 +78,10 @@ def check_when(text: str) -> tuple[str, str | None] | None:
     return None
 
 
+#: a VCS URL without a name, e.g. git+https://github.com/org/repo@v1#subdirectory=python
+_BARE_VCS = re.compile(r"^(?:git|hg|svn|bzr)\+(https?://[^\s;]+)$")
+
+
 def check_requirement(text: str) -> tuple[str, str | None] | None:
     """A pip entry must be one PEP 508 requirement: no options, no local files."""
     from packaging.requirements import InvalidRequirement, Requirement
@@ -93,6 +97,9 @@ def check_requirement(text: str) -> tuple[str, str | None] | None:
     if stripped.startswith(("/", "./", "../", "~", "{")):
         return ("is a folder, not a requirement",
                 "install a folder with a table entry: { path = \"" + stripped + "\" }")
+    bare = _BARE_VCS.match(stripped)
+    if bare and (bare[1].startswith("https://") or is_loopback_url(bare[1])):
+        return None  # a VCS URL as users type it: the name is found when it is resolved
     try:
         req = Requirement(stripped)
     except InvalidRequirement as exc:
@@ -101,7 +108,8 @@ def check_requirement(text: str) -> tuple[str, str | None] | None:
                 f"write it like 'name', 'name==1.2' or 'name>=1,<2' ({first})")
     if req.url is not None:
         scheme = req.url.split("://", 1)[0].lower() if "://" in req.url else ""
-        if scheme not in PIP_URL_SCHEMES:
+        loopback = scheme in ("http", "git+http") and is_loopback_url(req.url.split("+", 1)[-1])
+        if scheme not in PIP_URL_SCHEMES and not loopback:
             return ("direct URL must use https",
                     "use 'name @ https://...' (or git+https://); local files belong in "
                     "find_links or a [[files]] entry")
@@ -313,6 +321,10 @@ class PipPackage:
     #: install only where the condition holds (gpu, no-gpu or a platform)
     when: str | None = field(default=None, metadata=_rule(check_when))
 
+
+    #: build it (sdist, URL, VCS) against the target's installed packages, not a fresh env
+    no_build_isolation: bool = False
+
     def validate(self):
         if (self.requirement is None) == (self.path is None):
             yield (), "needs exactly one of requirement or path", None, \
@@ -361,7 +373,10 @@ class Pip:
                                    metadata=_rule(check_requirements_list, each=True))
     #: indexes and find-links that serve only the packages they name
     indexes: list[PipIndex] = field(default_factory=list)
-    #: install through the pinned lock and the store's wheels (bootstrap/locked.py)
+    #: requirements files (one plain requirement a line), read at restore time
+    requirements: list[str] = field(default_factory=list, metadata=_rule(check_nonempty,
+                                                                          each=True))
+    #: keep the resolution in a lock and install exactly it (bootstrap/lock.py)
     lock: bool = True
 
     def validate(self):

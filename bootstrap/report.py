@@ -120,7 +120,7 @@ class Report:
         rows = [(r.name, r.outcome, f"{r.seconds:.2f}s", r.summary) for r in self.steps]
         widths = [max([len(row[i]) for row in rows] + [4]) for i in range(3)]
         lines = [self.headline()]
-        for (name, mark, secs, summary), r in zip(rows, self.steps):
+        for (name, mark, secs, summary), r in zip(rows, self.steps, strict=True):
             lines.append(f"  {name:<{widths[0]}}  {mark:<{widths[1]}}  {secs:>{widths[2]}}  "
                          f"{summary}".rstrip())
             pad = " " * (widths[0] + widths[1] + widths[2] + 8)

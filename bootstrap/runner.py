@@ -20,19 +20,32 @@ from .context import Context
 from .errors import BootstrapError, OptionError, StepError
 from .platform import detect
 from .profile import Profile, load
-from .report import CHANGED, FAILED, PLANNED, SATISFIED, SKIPPED, Event, Progress, Report, \
-    StepResult, done
+from .report import (
+    CHANGED,
+    FAILED,
+    PLANNED,
+    SATISFIED,
+    SKIPPED,
+    Event,
+    Progress,
+    Report,
+    StepResult,
+    done,
+)
 from .store import Store, kaggle_store, missing_from_attached
 
 
 def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = (),
             skip: Iterable[str] = (), dry_run: bool = False, python: str | None = None,
-            store: str | os.PathLike[str] | None = None, drive: str | os.PathLike[str] | None = None,
-            force: bool = False, progress: Progress | None = None) -> Report:
+            store: str | os.PathLike[str] | None = None,
+            drive: str | os.PathLike[str] | None = None,
+            force: bool = False, progress: Progress | None = None,
+            upgrade: bool = False) -> Report:
     """Bring this machine to what ``profile`` says and return a Report.
 
     ``profile`` is a Profile, a name (store, then shipped profiles), a path or an
     https URL. ``python`` is the interpreter to install into (default: this one).
+    ``upgrade`` makes the pip lock again with the newest versions (on purpose).
     Raises a BootstrapError (with ``.report``) when a step fails.
     """
     platform = detect(store=store, drive=drive)
@@ -57,6 +70,7 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
     if ("venv", "") in selected:
         steps.load("venv").aim(ctx)  # {python} and every install mean the venv's, from the start
     redact.watch(ctx.environ)
+    ctx.state["pip"] = {"upgrade": upgrade}
     report = Report(profile=profile.name or "profile", origin=profile.origin,
                     platform=platform.label, python=ctx.python, dry_run=dry_run)
     report.notes.extend(platform.notes + tuple(store_notes))
@@ -102,7 +116,9 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
 
 def has_gpu(environ) -> tuple[bool, str]:
     """Whether this machine has a GPU, for ``when`` conditions (the gpu step's probe)."""
-    found = steps.load("gpu").probe(environ)
+    from .gpus import probe
+
+    found = probe(environ)
     return bool(found.devices), found.reason or ""
 
 
@@ -115,6 +131,26 @@ def installed(python: str) -> dict[str, str] | None:
         return {name: dist.version for name, dist in inspect(python).distributions().items()}
     except (OSError, BootstrapError):
         return None
+
+
+def lock(profile: str | os.PathLike[str] | Profile, *, upgrade: bool = False,
+         python: str | None = None, store: str | os.PathLike[str] | None = None,
+         progress: Progress | None = None) -> tuple[Path, object, list[str]]:
+    """Resolve ``profile``'s [pip] section and write its lock, installing nothing; return
+    (path, lock, changes). ``upgrade`` moves every pin to the newest version."""
+    platform = detect(store=store)
+    the_store = Store(platform.store_root)
+    if not isinstance(profile, Profile):
+        profile = load(profile, profiles_dir=the_store.profiles)
+    profile = profile.for_platform(platform.name)
+    pip = steps.load("pip")
+    if not pip.wanted(profile):
+        raise OptionError(f"profile {profile.name or profile.origin} has no [pip] packages to "
+                          "lock", where=profile.origin, hint="add packages under [pip]")
+    ctx = Context(profile=profile, platform=platform, store=the_store,
+                  python=target_python(python), progress=progress)
+    ctx.step = "pip"
+    return pip.lock_profile(ctx, upgrade=upgrade)
 
 
 def target_python(python: str | None) -> str:

@@ -38,9 +38,16 @@ from typing import Any, Mapping
 from .capture import Capture, capture
 from .errors import OptionError, ProfileError, StoreError
 from .platform import Platform, detect
-from .profile import DamagedProfileWarning, _PROFILE_NAME, damage, expand, parse
-from .store import ConcurrentWrite, Store, clean_temp, history_copies, history_path, \
-    prune_history, write_atomic
+from .profile import _PROFILE_NAME, DamagedProfileWarning, damage, expand, parse
+from .store import (
+    ConcurrentWrite,
+    Store,
+    clean_temp,
+    history_copies,
+    history_path,
+    prune_history,
+    write_atomic,
+)
 
 DIFF_LINES = 60
 

@@ -229,7 +229,7 @@ def status(*, store: str | os.PathLike[str] | None = None, check: bool = True) -
 
 def gpu_line() -> str:
     """What the gpu step's nvidia-smi query finds (it never raises for a missing GPU)."""
-    from .steps.gpu import probe
+    from .gpus import probe
 
     return probe().describe()
 

@@ -8,30 +8,20 @@ previous file readable.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BootstrapError, StoreError
-
-#: ``expected`` of write_atomic when anything may be replaced
-ANY = object()
-#: a temp file of write_atomic older than this is left over from an interrupted write
-STALE_TEMP_S = 3600.0
-
-
-class ConcurrentWrite(StoreError):
-    """The file changed since it was read: another session wrote it; ``current`` is its text."""
-
-    def __init__(self, path: Path, current: bytes | None) -> None:
-        super().__init__(f"{path.name} was changed by another session since it was read",
-                         where=str(path))
-        self.path = path
-        self.current = current
+from .fileio import (  # the one atomic writer
+    ANY as ANY,
+    ConcurrentWrite as ConcurrentWrite,
+    clean_temp as clean_temp,
+    read_bytes as read_bytes,
+    write_atomic as write_atomic,
+)
 
 
 @dataclass(frozen=True)
@@ -69,86 +59,6 @@ class Store:
             raise StoreError(f"path {relative!r} leaves the store", where=str(self.root),
                              hint="use a path relative to the store, without '..'")
         return target
-
-
-def digest(data: bytes | None) -> str | None:
-    """The sha256 of ``data`` (None for a file that does not exist)."""
-    return None if data is None else hashlib.sha256(data).hexdigest()
-
-
-def read_bytes(path: Path) -> bytes | None:
-    """The content of ``path``, None when it does not exist."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-
-
-def write_atomic(path: Path, data: bytes, *, expected: object = ANY) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves either the old or the new file.
-
-    Temp file in the same folder, flush and fsync, ``os.replace``, then read back
-    and compare (Drive's FUSE mount has been seen to lose writes). With
-    ``expected`` (the bytes read before, None for "did not exist") the file is
-    compared, by content hash, just before it is replaced: when another writer
-    changed it meanwhile, nothing is replaced and ConcurrentWrite is raised.
-    """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise StoreError(f"cannot write {path.name}: {exc.strerror}", where=str(path.parent),
-                         hint="check that the folder exists, is writable and has free space"
-                         ) from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if expected is not ANY:
-            current = read_bytes(path)
-            if digest(current) != digest(expected):  # type: ignore[arg-type]
-                os.unlink(tmp)
-                raise ConcurrentWrite(path, current)
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise StoreError(f"cannot write {path.name}: {exc.strerror}", where=str(path),
-                         hint="check free space and permissions; the previous file is unchanged"
-                         ) from None
-    if path.read_bytes() != data:
-        raise StoreError(f"{path.name} reads back different from what was written",
-                         where=str(path), hint="the disk or Drive mount lost the write; retry")
-
-
-def clean_temp(folder: Path, name: str, older_than: float = STALE_TEMP_S) -> list[Path]:
-    """Delete temp files write_atomic left in ``folder`` when a write was interrupted.
-
-    ``name`` is a regular expression for the names of the files written there
-    (``re.escape("vision.toml")``). Only temp files older than ``older_than``
-    seconds go: a younger one may belong to a write that is still going on.
-    Returns what was deleted.
-    """
-    removed = []
-    pattern = re.compile(rf"^\.(?:{name})\.[A-Za-z0-9_]+\.tmp$")
-    now = time.time()
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return []
-    for entry in entries:
-        if not pattern.match(entry.name):
-            continue
-        try:
-            if now - entry.stat(follow_symlinks=False).st_mtime > older_than:
-                os.unlink(entry.path)
-                removed.append(Path(entry.path))
-        except OSError:
-            pass
-    return removed
 
 
 # -- history of saved profiles ---------------------------------------------------

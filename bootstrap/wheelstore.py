@@ -31,19 +31,23 @@ wait for Drive: ``save`` queues, ``wait`` blocks until the queue is empty
 
 from __future__ import annotations
 
-import collections
 import errno
-import hashlib
 import os
 import shutil
 import tempfile
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
-_CHUNK = 1024 * 1024
+from .fileio import (
+    BLOCK as _CHUNK,
+    hash_file as hash_file,  # the one file hasher
+    sha256 as new_sha256,
+    temp_name,
+)
 
 
 @dataclass(frozen=True)
@@ -74,20 +78,37 @@ def local_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(base).expanduser() / "notebook-bootstrap" / "wheels"
 
 
+#: file systems that read slower per file than a download may come: Drive's FUSE mount
+#: and network shares
+SLOW_FILESYSTEMS = ("fuse", "nfs", "cifs", "smb", "9p", "sshfs")
+
+
+def is_slow(folder: Path, mounts: str = "/proc/self/mounts") -> bool:
+    """Whether ``folder`` is on a FUSE or network mount (BOOTSTRAP_SLOW_STORE=1/0 decides
+    where set)."""
+    forced = os.environ.get("BOOTSTRAP_SLOW_STORE")
+    if forced in ("0", "1"):
+        return forced == "1"
+    try:
+        table = Path(mounts).read_text()
+    except OSError:
+        return False
+    where = os.path.realpath(folder)
+    best, kind = "", ""
+    for line in table.splitlines():
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        point = parts[1].replace("\\040", " ")
+        if (where == point or where.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+            best, kind = point, parts[2]
+    return kind.startswith(SLOW_FILESYSTEMS)
+
+
 def store_path(store_wheels: Path, wheel: Wheel) -> Path:
     if wheel.built:
         return store_wheels / "built" / wheel.sha256[:16] / wheel.filename
     return store_wheels / wheel.filename
-
-
-def hash_file(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as handle:
-        while block := handle.read(_CHUNK):
-            digest.update(block)
-            size += len(block)
-    return digest.hexdigest(), size
 
 
 def verify(path: Path, wheel: Wheel, *, sha256: bool = True) -> None:
@@ -117,7 +138,7 @@ def copy_verified(src: Path, dest: Path, wheel: Wheel, *, sha256: bool = True,
     hashes them itself).
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp = temp_name(dest)
     try:
         linked = False
         if link:
@@ -138,8 +159,35 @@ def copy_verified(src: Path, dest: Path, wheel: Wheel, *, sha256: bool = True,
             tmp.unlink()
 
 
+def copy_unless(src: Path, dest: Path, wheel: Wheel, stop: threading.Event, *,
+                sha256: bool = True) -> bool:
+    """Copy ``src`` to ``dest`` in blocks, checked as ``copy_verified`` does, unless ``stop``
+    is set first (then False, and ``dest`` is partial: the caller removes it)."""
+    digest = new_sha256()
+    size = 0
+    try:
+        with open(src, "rb") as fin, open(dest, "wb") as fout:
+            while block := fin.read(_CHUNK):
+                if stop.is_set():
+                    return False
+                if sha256:
+                    digest.update(block)
+                size += len(block)
+                fout.write(block)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise Damaged(src, f"cannot be read ({exc.strerror})") from None
+    if wheel.size is not None and size != wheel.size:
+        raise Damaged(src, f"is {size} bytes, the lock says {wheel.size} (truncated?)")
+    if sha256 and digest.hexdigest() != wheel.sha256:
+        raise Damaged(src, f"has sha256 {digest.hexdigest()[:16]}..., the lock says "
+                           f"{wheel.sha256[:16]}...")
+    return not stop.is_set()
+
+
 def _copy_hashing(src: Path, dest: Path, wheel: Wheel, *, sha256: bool = True) -> None:
-    digest = hashlib.sha256()
+    digest = new_sha256()
     size = 0
     try:
         if not sha256:  # the kernel's copy (copy_file_range): no bytes through Python
@@ -229,53 +277,22 @@ def put(store_wheels: Path, local: Path, wheel: Wheel, *, checked: bool = False)
 
 # -- work in the background --------------------------------------------------------------
 
-class _Background:
-    """A few worker threads for store saves, started on demand, ended when idle.
-
-    Workers are not daemons, so a CLI run finishes its saves before the process
-    exits; they end as soon as the queue is empty, so nothing lingers.
-    """
-
-    def __init__(self, workers: int = 4) -> None:
-        self.workers = workers
-        self.jobs: collections.deque[tuple[str, Callable[[], bool]]] = collections.deque()
-        self.cond = threading.Condition()
-        self.running = 0
-        self.errors: list[str] = []
-
-    def submit(self, label: str, job: Callable[[], bool]) -> None:
-        with self.cond:
-            self.jobs.append((label, job))
-            if self.running < self.workers:
-                self.running += 1
-                threading.Thread(target=self.run, name="bootstrap-store").start()
-
-    def run(self) -> None:
-        while True:
-            with self.cond:
-                if not self.jobs:
-                    self.running -= 1
-                    self.cond.notify_all()
-                    return
-                label, job = self.jobs.popleft()
-            try:
-                job()
-            except BaseException as exc:  # noqa: BLE001 - reported, never lost in a thread
-                what = exc.what if hasattr(exc, "what") else str(exc) or type(exc).__name__
-                self.errors.append(f"could not save {label} to the store: {what}")
-
-    def wait(self) -> None:
-        with self.cond:
-            while self.running or self.jobs:
-                self.cond.wait()
-
-
-_BACKGROUND = _Background()
+_POOL: ThreadPoolExecutor | None = None
+_PENDING: list[tuple[str, Future[bool]]] = []
+_PENDING_LOCK = threading.Lock()
 
 
 def background(label: str, job: Callable[[], bool]) -> None:
-    """Run ``job`` (returns True when it saved something) on a store worker thread."""
-    _BACKGROUND.submit(label, job)
+    """Run ``job`` (returns True when it saved something) on a store worker thread.
+
+    The pool's threads are joined when the interpreter exits, so a CLI run
+    finishes its saves before the process ends.
+    """
+    global _POOL
+    with _PENDING_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bootstrap-store")
+        _PENDING.append((label, _POOL.submit(job)))
 
 
 def save(store_wheels: Path, local: Path, wheel: Wheel, *, checked: bool = False) -> None:
@@ -285,6 +302,14 @@ def save(store_wheels: Path, local: Path, wheel: Wheel, *, checked: bool = False
 
 def wait() -> list[str]:
     """Block until the store jobs are done; return (and forget) the errors they met."""
-    _BACKGROUND.wait()
-    errors, _BACKGROUND.errors = _BACKGROUND.errors, []
+    with _PENDING_LOCK:
+        pending = list(_PENDING)
+        _PENDING.clear()
+    errors = []
+    for label, future in pending:
+        try:
+            future.result()
+        except BaseException as exc:  # noqa: BLE001 - reported, never lost in a thread
+            what = getattr(exc, "what", None) or str(exc) or type(exc).__name__
+            errors.append(f"could not save {label} to the store: {what}")
     return errors

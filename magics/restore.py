@@ -45,6 +45,8 @@ class BootstrapMagics(Magics):
               help="the persistent store folder (default: per platform; BOOTSTRAP_STORE)")
     @argument("--force", action="store_true",
               help="redo steps that keep a done-marker (e.g. the setup notebook)")
+    @argument("--upgrade", action="store_true",
+              help="make the pip lock again with the newest versions")
     @argument("--restart", action="store_true",
               help="restart the kernel when the install replaced modules it has imported "
                    "(Colab then shows 'Your session crashed' and a Run all stops there)")
@@ -79,7 +81,8 @@ def run(shell: Any, args: Any) -> Any:
     view = LiveView(shell, verbose=args.verbose)
     try:
         report = restore(spec, only=only, skip=skip, dry_run=args.dry_run, python=args.python,
-                         store=args.store, force=args.force, progress=view)
+                         store=args.store, force=args.force, progress=view,
+                         upgrade=args.upgrade)
     except BootstrapError as error:
         view.finish(error.report)
         raise

@@ -7,8 +7,6 @@ the previous version and the notes (secrets kept as references, skipped items).
 
 from __future__ import annotations
 
-from typing import Any
-
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 

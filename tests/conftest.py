@@ -12,6 +12,10 @@ from tests.support.wheels import build_wheel
 
 REPO = Path(__file__).resolve().parent.parent
 
+# shared fixtures: the fakes (and the autouse environment cleaning), the uv-call log
+pytest_plugins = ["tests.support.fakes", "tests.support.uvlog", "tests.support.processes",
+                  "tests.support.storeindex"]
+
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):

@@ -48,13 +48,11 @@ this step looks at. apt-get and dpkg-query are found on PATH.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shlex
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +60,7 @@ from typing import Iterable, Mapping
 
 from ..context import Context
 from ..errors import EnvironmentMismatch, Problem, ProfileError, StepError
+from ..fileio import copy_atomic, sha256_bytes, sha256_file
 from ..process import display
 from ..profile import Profile, check_apt_name
 from . import Check
@@ -464,7 +463,7 @@ def set_key(names: list[str]) -> str:
                       if line.startswith(("ID=", "VERSION_ID=", "VERSION_CODENAME=")))
     data = json.dumps({"packages": sorted(names), "release": ident,
                        "machine": os.uname().machine}, sort_keys=True)
-    return hashlib.sha256(data.encode()).hexdigest()[:16]
+    return sha256_bytes(data)[:16]
 
 
 def deb_identity(filename: str) -> tuple[str, str] | None:
@@ -512,25 +511,11 @@ def read_debs_list(ctx: Context, path: Path) -> list[StoredDeb]:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 def _copy_atomic(src: Path, dest: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    copy_atomic(src, dest)
 
 
 def restore_debs(ctx: Context, stored: list[StoredDeb], archives: Path) -> dict[str, StoredDeb]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from typing import Mapping, MutableMapping
 
-from ..context import Context
+from ..context import Context, expand_in_order
 from ..profile import Profile
 from . import Check
 
@@ -59,12 +59,6 @@ def before(environ: Mapping[str, str]) -> dict[str, str]:
                 base[name] = old
     base.pop(MEMO, None)
     return base
-
-
-def expand_in_order(ctx: Context, entries: Mapping[str, str], environ: Mapping[str, str],
-                    key: str) -> dict[str, str]:
-    """Expand ``entries`` one after another, each seeing the ones before it in ``environ``."""
-    return ctx.expand_in_order(entries, environ, key)
 
 
 def values(ctx: Context) -> dict[str, str]:

@@ -515,12 +515,12 @@ def install(ctx: Context, item: Item) -> None:
     """``uv pip install [-e] DEST`` into the target interpreter."""
     import importlib
 
-    from .pip import uv_binary, uv_environment
+    from .. import uv
 
-    env, cleared = uv_environment(ctx.environ)
+    env, cleared = uv.environment(ctx.environ)
     for setting in cleared:
         ctx.note(f"ignored {setting} from the environment for this install")
-    argv = [uv_binary(), "pip", "install", "--python", ctx.python]
+    argv = uv.pip_install(ctx.python)
     name = project_name(item.dest)
     if name:
         # uv would otherwise keep a build of this folder it made before the checkout moved.

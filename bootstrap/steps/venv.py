@@ -72,7 +72,7 @@ def check(ctx: Context) -> Check:
 
 
 def apply(ctx: Context, plan: Check) -> None:
-    from .pip import uv_binary, uv_environment  # uv's command lines live with the pip step
+    from .. import uv  # every uv command line and its environment
 
     venv = ctx.profile.venv
     assert venv is not None
@@ -83,11 +83,9 @@ def apply(ctx: Context, plan: Check) -> None:
                         where=ctx.where("venv.python"),
                         hint="fix python, or build it with a [[run]] entry whose creates names "
                              "it (the venv step then runs after it)")
-    env, _ = uv_environment(ctx.environ)
-    argv = [uv_binary(), "venv", "--quiet", "--python", the_base]
-    if venv.system_site_packages:
-        argv.append("--system-site-packages")
-    ctx.run([*argv, str(path)], env=env, timeout=TIMEOUT_S,
+    env, _ = uv.environment(ctx.environ)
+    argv = uv.venv(the_base, str(path), system_site_packages=venv.system_site_packages)
+    ctx.run(argv, env=env, timeout=TIMEOUT_S,
             hint="uv could not make the environment; its message is above")
     ctx.note(f"made {path} from {the_base}")
 

@@ -17,9 +17,15 @@ from typing import Any
 import IPython
 import pytest
 
-from tests.support.fakes import FAKES, clean_environ, colab, fake_modules  # noqa: F401
-from tests.support.kernels import KernelEnv, kernel_env, kernel_environment, notebook, \
-    project_wheel, run_notebook
+from tests.support.fakes import FAKES
+from tests.support.kernels import (
+    KernelEnv,
+    kernel_env,
+    kernel_environment,
+    notebook,
+    project_wheel,
+    run_notebook,
+)
 from tests.support.setup_notebooks import code, write_notebook
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("clean_environ")]

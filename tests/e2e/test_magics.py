@@ -14,8 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.kernels import KernelEnv, kernel_env, kernel_environment, notebook, \
-    project_wheel, run_notebook
+from tests.support.kernels import (
+    KernelEnv,
+    kernel_env,
+    kernel_environment,
+    notebook,
+    project_wheel,
+    run_notebook,
+)
 from tests.support.venvs import installed
 
 pytestmark = pytest.mark.slow

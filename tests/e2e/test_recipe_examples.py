@@ -21,7 +21,7 @@ from bootstrap import restore
 from bootstrap.profile import load
 from bootstrap.report import CHANGED, SATISFIED
 from tests.support.archives import tar_gz
-from tests.support.fakes import Lines, clean_environ  # noqa: F401 (clean_environ: a fixture)
+from tests.support.fakes import Lines
 from tests.support.gitrepo import git, make_git_repo
 from tests.support.httpserver import LoopbackServer, self_signed_cert
 from tests.support.index import simple_index

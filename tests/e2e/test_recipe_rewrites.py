@@ -24,11 +24,9 @@ import pytest
 from bootstrap import restore
 from bootstrap.profile import dump, load, parse
 from bootstrap.report import CHANGED, SATISFIED, SKIPPED
-from tests.support.fakes import clean_environ  # noqa: F401 (a fixture)
 from tests.support.gitrepo import git
 from tests.support.httpserver import LoopbackServer
 from tests.support.index import simple_index
-from tests.support.processes import started  # noqa: F401 (a fixture)
 from tests.support.venvs import installed
 from tests.support.wheels import build_wheel, write_wheel
 

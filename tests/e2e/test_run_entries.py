@@ -12,8 +12,7 @@ from bootstrap import restore
 from bootstrap.errors import ProfileError, StepError
 from bootstrap.profile import parse
 from bootstrap.report import CHANGED, SATISFIED
-from tests.support.fakes import Lines, clean_environ, gpu  # noqa: F401 (fixtures)
-from tests.support.processes import started  # noqa: F401 (a fixture)
+from tests.support.fakes import Lines
 
 pytestmark = pytest.mark.usefixtures("clean_environ")
 

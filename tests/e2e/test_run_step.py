@@ -12,7 +12,7 @@ from bootstrap import restore
 from bootstrap.errors import StepError
 from bootstrap.profile import parse
 from bootstrap.report import CHANGED, FAILED, SATISFIED
-from tests.support.fakes import Lines, clean_environ  # noqa: F401 (clean_environ: a fixture)
+from tests.support.fakes import Lines
 from tests.support.gitrepo import clone, make_git_repo
 from tests.support.venvs import installed
 

@@ -11,8 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-import IPython
 import ipykernel
+import IPython
 import pytest
 
 from bootstrap import restore
@@ -20,8 +20,14 @@ from bootstrap.errors import OptionError
 from bootstrap.notebook import KernelDied, NotebookFailed, NotebookTimeout, find_marker, prepare
 from bootstrap.profile import parse
 from bootstrap.store import Store
-from tests.support.setup_notebooks import (REPO, code, errors_in, markdown, read_notebook,
-                                           write_notebook)
+from tests.support.setup_notebooks import (
+    REPO,
+    code,
+    errors_in,
+    markdown,
+    read_notebook,
+    write_notebook,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,6 @@ from bootstrap import restore
 from bootstrap.errors import ProfileError, StepError
 from bootstrap.profile import parse
 from bootstrap.report import CHANGED, PLANNED, SATISFIED
-from tests.support.fakes import clean_environ  # noqa: F401 (a fixture)
-from tests.support.processes import started  # noqa: F401 (a fixture)
 from tests.support.venvs import installed
 
 pytestmark = pytest.mark.usefixtures("clean_environ")

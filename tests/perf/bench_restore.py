@@ -93,7 +93,7 @@ APT_METHODS = ["apt-get", "ours empty", "ours store", "ours no-op cli"]
 
 def uv() -> str:
     sys.path.insert(0, str(REPO))
-    from bootstrap.steps.pip import uv_binary
+    from bootstrap.uv import binary as uv_binary
 
     return uv_binary()
 
@@ -305,7 +305,324 @@ class Bench:
         return float(out.strip())
 
 
+# -- an index served here, at a documented speed -------------------------------------------------
+
+#: Colab's downloads from package indexes are often well over 100 MB/s (PLATFORM-FACTS):
+#: the local index serves 100 MB/s in all, and answers each request after 10 ms
+INDEX_MBPS = 100.0
+INDEX_LATENCY = 0.010
+#: the emulated Drive mount (tests/perf/slowfs.py): tens of MB/s for large files and a
+#: slow first access per file (PLATFORM-FACTS); 30 MB/s and 0.1 s per open
+DRIVE_MBPS = 30.0
+DRIVE_OPEN_LATENCY = 0.1
+
+
+class Pacer:
+    """One link: bytes go through at ``mbps`` in all, whoever sends them."""
+
+    def __init__(self, mbps: float) -> None:
+        import threading
+
+        self.rate = mbps * 1e6
+        self.lock = threading.Lock()
+        self.free_at = time.monotonic()
+
+    def take(self, size: int) -> None:
+        with self.lock:
+            start = max(self.free_at, time.monotonic())
+            self.free_at = start + size / self.rate
+            until = self.free_at
+        delay = until - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def paced_index(folder: Path, *, mbps: float = INDEX_MBPS, latency: float = INDEX_LATENCY):
+    """A PEP 503 index of ``folder`` on 127.0.0.1 (not started): /simple/<project>/ pages and
+    /files/<name>, each answer after ``latency``, the bytes paced to ``mbps``."""
+    import hashlib
+    import html
+    import re
+
+    sys.path.insert(0, str(REPO))
+    from tests.support.httpserver import LoopbackServer, parse_range
+
+    pace = Pacer(mbps)
+
+    def send(req, data: bytes, content_type: str = "application/octet-stream") -> None:
+        time.sleep(latency)
+        status, body, extra = 200, data, {"Accept-Ranges": "bytes"}
+        rng = parse_range(req.headers.get("Range"), len(data))
+        if isinstance(rng, tuple):
+            status, body = 206, data[rng[0]:rng[1] + 1]
+            extra["Content-Range"] = f"bytes {rng[0]}-{rng[1]}/{len(data)}"
+        req.send_response(status)
+        req.send_header("Content-Type", content_type)
+        req.send_header("Content-Length", str(len(body)))
+        for name, value in extra.items():
+            req.send_header(name, value)
+        req.end_headers()
+        if req.command == "HEAD":
+            return
+        view = memoryview(body)
+        for start in range(0, len(body), 256 * 1024):
+            chunk = view[start:start + 256 * 1024]
+            pace.take(len(chunk))
+            req.wfile.write(chunk)
+
+    files = sorted(p for p in folder.iterdir()
+                   if p.suffix == ".whl" or p.name.endswith(".tar.gz"))
+    projects: dict[str, list[Path]] = {}
+    for path in files:
+        name = re.sub(r"[-_.]+", "-", path.name.split("-", 1)[0]).lower()
+        projects.setdefault(name, []).append(path)
+    server = LoopbackServer(root=None)
+
+    def page(body: str):
+        data = f"<!DOCTYPE html><html><body>{body}</body></html>".encode()
+        return lambda req: send(req, data, "text/html")
+
+    server.route("/simple/", page("".join(f'<a href="{p}/">{p}</a>' for p in projects)))
+    for project, paths in projects.items():
+        links = "".join(f'<a href="/files/{html.escape(p.name)}#sha256='
+                        f'{hashlib.sha256(p.read_bytes()).hexdigest()}">{html.escape(p.name)}</a>'
+                        for p in paths)
+        server.route(f"/simple/{project}/", page(links))
+    def serve(data: bytes):
+        return lambda req: send(req, data)
+
+    for path in files:
+        server.route(f"/files/{path.name}", serve(path.read_bytes()))
+    return server
+
+
+def closed_port_url() -> str:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/simple/"
+
+
+# -- a real profile: a scoped index, an sdist by URL, a no_deps entry, plain requirements -----
+
+REAL_SCOPED = "numpy"      # served only by the scoped index, as torch by the CUDA one
+REAL_NO_DEPS = "rich"      # a table entry with no_deps = true
+REAL_METHODS = ["uv cold", "ours empty", "ours store", "ours no-op cli"]
+
+
+class RealBench:
+    """The profile a GPU recipe writes, from indexes served here: each into a fresh venv."""
+
+    def __init__(self, wheels: Path, work: Path, uv_bin: str):
+        self.work = fresh(work)
+        self.uv = uv_bin
+        self.log = work / "commands.log"
+        self.times: dict[str, list[float]] = {m: [] for m in REAL_METHODS}
+        self.index_requests: list[int] = []    # during "ours store": must stay 0
+        scoped, default = fresh(work / "scoped-files"), fresh(work / "default-files")
+        sdist = next(wheels.glob(SDIST.split("==")[0] + "-*.tar.gz"))
+        for path in wheels.iterdir():
+            if path.name.startswith("."):
+                continue
+            target = scoped if path.name.startswith(REAL_SCOPED + "-") else default
+            os.link(path, target / path.name)
+        self.scoped = paced_index(scoped).start()
+        self.default = paced_index(default).start()
+        plain = [p for p in PACKAGES if p not in (REAL_SCOPED, REAL_NO_DEPS)]
+        self.direct = f"{SDIST.split('==')[0]} @ {self.default.url}/files/{sdist.name}"
+        listed = ", ".join(json.dumps(p) for p in [*plain, REAL_SCOPED, self.direct])
+        self.profile = work / "profile" / "real.toml"
+        self.profile.parent.mkdir()
+        self.profile.write_text(
+            f'version = 1\nname = "real"\n\n[pip]\n'
+            f'index_url = "{self.default.url}/simple/"\n'
+            f'packages = [{listed},\n  {{ requirement = "{REAL_NO_DEPS}", no_deps = true }}]\n\n'
+            f'[[pip.indexes]]\nurl = "{self.scoped.url}/simple/"\npackages = ["{REAL_SCOPED}"]\n')
+        # what a uv user writes for the same: the scoped index through [tool.uv.sources]
+        self.uv_inputs = work / "uv-inputs"
+        (self.uv_inputs / "scoped").mkdir(parents=True)
+        (self.uv_inputs / "req.in").write_text("\n".join([*plain, self.direct]) + "\n")
+        (self.uv_inputs / "scoped" / "pyproject.toml").write_text(
+            f'[project]\nname = "scoped"\nversion = "0"\ndependencies = ["{REAL_SCOPED}"]\n'
+            f'[tool.uv.sources]\n{REAL_SCOPED} = {{ index = "scoped" }}\n'
+            f'[[tool.uv.index]]\nname = "scoped"\nurl = "{self.scoped.url}/simple/"\n'
+            'explicit = true\n')
+        self.store = work / "store-warm"
+
+    def close(self) -> None:
+        self.scoped.stop()
+        self.default.stop()
+
+    def venv(self, path: Path) -> Path:
+        if path.exists():
+            shutil.rmtree(path)
+        run([self.uv, "venv", "--quiet", "--python", sys.executable, str(path)], env=clean_env())
+        return path / "bin" / "python"
+
+    def ours(self, python: Path, store: Path, local: Path, cache: Path) -> float:
+        env = clean_env(PYTHONPATH=str(REPO), UV_CACHE_DIR=str(cache),
+                        BOOTSTRAP_WHEEL_CACHE=str(local), BOOTSTRAP_PLATFORM="local",
+                        BOOTSTRAP_DRIVE=str(self.work / "drive"),
+                        XDG_DATA_HOME=str(self.work / "xdg"))
+        return run([sys.executable, "-m", "bootstrap", "restore", str(self.profile), "--python",
+                    str(python), "--store", str(store), "-q"], env=env, log=self.log)
+
+    def uv_cold(self, python: Path, cache: Path) -> float:
+        env = clean_env(UV_CACHE_DIR=str(cache))
+        index = ["--index-url", f"{self.default.url}/simple/"]
+        first = run([self.uv, "pip", "install", "--quiet", "--python", str(python), *index,
+                     "-r", str(self.uv_inputs / "req.in"),
+                     "-r", str(self.uv_inputs / "scoped" / "pyproject.toml")],
+                    env=env, log=self.log)
+        return first + run([self.uv, "pip", "install", "--quiet", "--python", str(python),
+                            *index, "--no-deps", REAL_NO_DEPS], env=env, log=self.log)
+
+    def setup(self) -> None:
+        (self.work / "drive").mkdir(exist_ok=True)
+        python = self.venv(self.work / "setup-venv")
+        self.ours(python, self.store, self.work / "setup-local", self.work / "setup-cache")
+        for folder in ("setup-venv", "setup-local", "setup-cache"):
+            shutil.rmtree(self.work / folder)
+
+    def round(self, i: int) -> None:
+        w = fresh(self.work / f"round-{i}")
+        t = self.times
+        python = self.venv(w / "venv")
+        t["uv cold"].append(self.uv_cold(python, fresh(w / "cache")))
+        shutil.rmtree(w / "venv")
+        shutil.rmtree(w / "cache")
+
+        python = self.venv(w / "venv")
+        t["ours empty"].append(self.ours(python, fresh(w / "store"), fresh(w / "local"),
+                                         fresh(w / "cache")))
+        for folder in ("venv", "store", "local", "cache"):
+            shutil.rmtree(w / folder)
+
+        python = self.venv(w / "venv")
+        before = self.scoped.count() + self.default.count()
+        t["ours store"].append(self.ours(python, self.store, fresh(w / "local"),
+                                         fresh(w / "cache")))
+        self.index_requests.append(self.scoped.count() + self.default.count() - before)
+        t["ours no-op cli"].append(self.ours(python, self.store, w / "local", w / "cache"))
+        shutil.rmtree(w)
+
+
+# -- the store on an emulated Drive -------------------------------------------------------------
+
+DRIVE_METHODS = ["uv cold", "ours lock, no store", "ours drive store",
+                 "ours drive store, index down"]
+
+
+class DriveBench:
+    """The wheels profile from an index served here at INDEX_MBPS, with the store on a FUSE
+    mount throttled to DRIVE_MBPS and DRIVE_OPEN_LATENCY per open (tests/perf/slowfs.py)."""
+
+    def __init__(self, wheels: Path, work: Path, uv_bin: str):
+        self.work = fresh(work)
+        self.uv = uv_bin
+        self.log = work / "commands.log"
+        self.times: dict[str, list[float]] = {m: [] for m in DRIVE_METHODS}
+        self.index = paced_index(wheels).start()
+        self.backing = fresh(work / "drive-backing")
+        self.mount = fresh(work / "drive")
+        self.fuse = subprocess.Popen(
+            [sys.executable, str(HERE / "slowfs.py"), str(self.backing), str(self.mount),
+             "--mbps", str(DRIVE_MBPS), "--open-latency", str(DRIVE_OPEN_LATENCY)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            if any(line.split()[1] == str(self.mount)
+                   for line in Path("/proc/self/mounts").read_text().splitlines()):
+                break
+            time.sleep(0.1)
+        else:
+            self.close()
+            raise SystemExit("drive benchmark: the FUSE mount did not come up")
+        listed = ", ".join(json.dumps(p) for p in PACKAGES)
+        self.profile = work / "profile" / "drive.toml"
+        self.profile.parent.mkdir()
+        self.profile.write_text(f'version = 1\nname = "drive"\n\n[pip]\npackages = [{listed}]\n'
+                                'index_url = "{env:BENCH_INDEX}"\n')
+        self.req = work / "requirements.txt"
+        self.req.write_text("\n".join(PACKAGES) + "\n")
+        self.store = self.mount / "store-warm"       # on the emulated Drive
+        self.lock_only = work / "store-lock-only"    # the lock, no wheels, on the local disk
+        self.offline_ok: list[bool] = []
+
+    def close(self) -> None:
+        subprocess.run(["fusermount3", "-u", str(self.mount)], check=False)
+        self.fuse.wait(timeout=30)
+        self.index.stop()
+
+    def venv(self, path: Path) -> Path:
+        if path.exists():
+            shutil.rmtree(path)
+        run([self.uv, "venv", "--quiet", "--python", sys.executable, str(path)], env=clean_env())
+        return path / "bin" / "python"
+
+    def ours(self, python: Path, store: Path, local: Path, cache: Path, index: str) -> float:
+        env = clean_env(PYTHONPATH=str(REPO), UV_CACHE_DIR=str(cache),
+                        BOOTSTRAP_WHEEL_CACHE=str(local), BOOTSTRAP_PLATFORM="local",
+                        BOOTSTRAP_DRIVE=str(self.work / "drive-root"), BENCH_INDEX=index,
+                        XDG_DATA_HOME=str(self.work / "xdg"))
+        return run([sys.executable, "-m", "bootstrap", "restore", str(self.profile), "--python",
+                    str(python), "--store", str(store), "-q"], env=env, log=self.log)
+
+    def setup(self) -> None:
+        (self.work / "drive-root").mkdir(exist_ok=True)
+        python = self.venv(self.work / "setup-venv")
+        self.ours(python, self.store, self.work / "setup-local", self.work / "setup-cache",
+                  f"{self.index.url}/simple/")
+        shutil.copytree(self.store / "profiles", self.lock_only / "profiles")
+        for folder in ("setup-venv", "setup-local", "setup-cache"):
+            shutil.rmtree(self.work / folder)
+
+    def round(self, i: int) -> None:
+        w = fresh(self.work / f"round-{i}")
+        t = self.times
+        index = f"{self.index.url}/simple/"
+        python = self.venv(w / "venv")
+        t["uv cold"].append(run([self.uv, "pip", "install", "--quiet", "--python", str(python),
+                                 "--index-url", index, "-r", str(self.req)],
+                                env=clean_env(UV_CACHE_DIR=str(fresh(w / "cache"))),
+                                log=self.log))
+        shutil.rmtree(w / "venv")
+        shutil.rmtree(w / "cache")
+
+        # the same restore without the store: the lock, every wheel from the index
+        python = self.venv(w / "venv")
+        store = w / "store"
+        shutil.copytree(self.lock_only, store)
+        t["ours lock, no store"].append(self.ours(python, store, fresh(w / "local"),
+                                                  fresh(w / "cache"), index))
+        for folder in ("venv", "store", "local", "cache"):
+            shutil.rmtree(w / folder)
+
+        python = self.venv(w / "venv")
+        t["ours drive store"].append(self.ours(python, self.store, fresh(w / "local"),
+                                               fresh(w / "cache"), index))
+        shutil.rmtree(w / "venv")
+
+        python = self.venv(w / "venv")
+        t["ours drive store, index down"].append(self.ours(
+            python, self.store, fresh(w / "local2"), fresh(w / "cache2"), closed_port_url()))
+        self.offline_ok.append(True)  # run() raises when a restore fails
+        shutil.rmtree(w)
+
+
 # -- the apt profile --------------------------------------------------------------------------
+
+def drive_unavailable() -> str | None:
+    """Why the emulated Drive cannot be mounted here (None: it can)."""
+    try:
+        import mfusepy  # noqa: F401
+    except (ImportError, OSError) as exc:
+        return f"it needs mfusepy and libfuse ({exc})"
+    if not shutil.which("fusermount3") or not os.path.exists("/dev/fuse"):
+        return "it needs fusermount3 (Debian: fuse3) and /dev/fuse"
+    return None
+
 
 def apt_unavailable() -> str | None:
     """Why the apt profile cannot run here (None: it can)."""
@@ -450,8 +767,12 @@ def fmt(seconds: float) -> str:
 
 
 def table(name: str, times: dict[str, list[float]]) -> tuple[str, dict[str, dict]]:
+    """The profile's table, and its summary: median, min, max, n and the ratio to uv cold
+    (``x uv cold``) of each method."""
     summary = {m: stats(v) for m, v in times.items() if v}
     base = summary["uv cold"]["median"]
+    for s in summary.values():
+        s["x uv cold"] = round(s["median"] / base, 3)
     lines = [f"profile {name!r}", f"  {'method':<24}{'median':>10}{'min - max':>22}{'x uv cold':>11}"]
     for method, s in summary.items():
         lines.append(f"  {method:<24}{fmt(s['median']):>10}"
@@ -473,6 +794,21 @@ def bars(results: dict[str, dict[str, dict]], startup: dict[str, object]) -> lis
     ratio("wheels", "ours store", "raw tar x", 2.0, "wheels only: ours, warm store <= 2 x raw tar x")
     ratio("wheels", "ours empty", "uv cold", 1.15, "wheels only: ours, empty store <= 1.15 x uv cold")
     ratio("sdist", "ours empty", "uv cold", 1.15, "with sdist: ours, empty store <= 1.15 x uv cold")
+    ratio("real", "ours store", "uv cold", 0.2,
+          "real profile: ours, store (fresh VM) <= 0.2 x uv cold")
+    ratio("drive", "ours drive store", "ours lock, no store", 1.0,
+          "store on Drive: ours, drive store <= 1.0 x the same restore without it")
+    ratio("drive", "ours drive store", "uv cold", 1.15,
+          "store on Drive: ours, drive store <= 1.15 x uv cold")
+    real = results.get("real", {})
+    if "_index_requests" in real:
+        asked = real["_index_requests"]
+        out.append(("real profile: index requests of a fresh VM with the store == 0",
+                    not any(asked), str(asked)))
+    drive = results.get("drive", {})
+    if "ours drive store, index down" in drive:
+        out.append(("store on Drive: a restore with the index down works", True,
+                    fmt(drive["ours drive store, index down"]["median"])))
     for profile in ("wheels", "sdist"):
         s = results.get(profile, {})
         if "ours no-op cli" in s:
@@ -499,21 +835,23 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=7, help="rounds per profile (default 7)")
     parser.add_argument("--pip-rounds", type=int, default=3,
                         help="rounds that include pip, the slowest method (default 3)")
-    parser.add_argument("--only", choices=("wheels", "sdist", "apt"), help="one profile only")
+    parser.add_argument("--only", nargs="+", choices=("wheels", "sdist", "apt", "real", "drive"),
+                        help="these profiles only")
     args = parser.parse_args()
     rounds = 1 if args.quick else args.rounds
     pip_rounds = min(rounds, 1 if args.quick else args.pip_rounds)
 
-    wheels = inputs() if args.only != "apt" else OUT / "inputs" / "wheels"
+    wheels = inputs() if args.only != ["apt"] else OUT / "inputs" / "wheels"
     compile_package()
     uv_bin = uv()
     info = machine()
     print(f"machine: {info['cpus']} CPUs ({info['cpu']}), {info['memory']}, {info['system']}, "
           f"Python {info['python']}, {info['uv']}", flush=True)
     sdist_name = SDIST.split("==")[0]
-    profiles = {"wheels": PACKAGES, "sdist": PACKAGES + [sdist_name], "apt": APT_PACKAGES}
+    profiles = {"wheels": PACKAGES, "sdist": PACKAGES + [sdist_name], "apt": APT_PACKAGES,
+                "real": PACKAGES, "drive": PACKAGES}
     if args.only:
-        profiles = {args.only: profiles[args.only]}
+        profiles = {name: profiles[name] for name in args.only}
     work = Path(tempfile.mkdtemp(prefix="bench-", dir=OUT))
     results: dict[str, dict[str, dict]] = {}
     tables = []
@@ -537,6 +875,41 @@ def main() -> int:
                 text, summary = apt_table(apt.times)
                 results[name] = summary
                 results[name]["_raw"] = apt.times  # type: ignore[assignment]
+                tables.append(text)
+                print(text, flush=True)
+                continue
+            if name in ("real", "drive"):
+                why = None if name == "real" else drive_unavailable()
+                if why:
+                    print(f"[drive] left out: {why}", flush=True)
+                    tables.append(f"profile 'drive': left out ({why})")
+                    continue
+                other = (RealBench if name == "real" else DriveBench)(wheels, work / name, uv_bin)
+                print(f"[{name}] setting up (the store and lock of an earlier VM) ...",
+                      flush=True)
+                try:
+                    other.setup()
+                    for i in range(rounds):
+                        print(f"[{name}] round {i + 1}/{rounds}", flush=True)
+                        other.round(i)
+                finally:
+                    other.close()
+                text, summary = table(name, other.times)
+                if name == "drive":
+                    base = summary["ours lock, no store"]["median"]
+                    for s in summary.values():
+                        s["x without store"] = round(s["median"] / base, 3)
+                    summary["_emulation"] = {  # type: ignore[assignment]
+                        "drive_mbps": DRIVE_MBPS, "drive_open_latency_s": DRIVE_OPEN_LATENCY,
+                        "index_mbps": INDEX_MBPS, "index_latency_s": INDEX_LATENCY}
+                    text += (f"\n  (store on a FUSE mount at {DRIVE_MBPS:g} MB/s, "
+                             f"{DRIVE_OPEN_LATENCY:g} s per open; index at {INDEX_MBPS:g} MB/s, "
+                             f"{INDEX_LATENCY * 1000:g} ms per request)")
+                else:
+                    summary["_index_requests"] = other.index_requests  # type: ignore[assignment]
+                    text += f"\n  index requests during 'ours store': {other.index_requests}"
+                results[name] = summary
+                results[name]["_raw"] = other.times  # type: ignore[assignment]
                 tables.append(text)
                 print(text, flush=True)
                 continue
@@ -569,7 +942,8 @@ def main() -> int:
               f", %load_ext bootstrap in IPython {fmt(statistics.median(startup['%load_ext bootstrap']))}"  # type: ignore[arg-type]
               if startup["%load_ext bootstrap"] else
               f", %load_ext bootstrap: {startup['%load_ext error']}"))
-    checks = bars({k: {m: s for m, s in v.items() if m != "_raw"} for k, v in results.items()},
+    checks = bars({k: {m: s for m, s in v.items() if m not in ("_raw", "_emulation")}
+                   for k, v in results.items()},
                   startup)
     print("bars:")
     for label, ok, value in checks:

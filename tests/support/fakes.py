@@ -2,9 +2,8 @@
 
 The fakes themselves live in ``tests/fakes`` (``nvidia-smi``, ``google.colab``,
 ``kaggle_secrets``) and follow the real interfaces; see their docstrings for the
-environment variables that steer them. Import the fixtures into a test module:
-
-    from tests.support.fakes import colab, fake_modules, gpu, kaggle  # noqa: F401
+environment variables that steer them. The fixtures are a pytest plugin
+(``pytest_plugins`` in ``tests/conftest.py``): a test names them and gets them:
 
     def test_x(gpu, colab):
         gpu("t4")                 # nvidia-smi on PATH reports a Tesla T4
@@ -55,9 +54,10 @@ def _forget_fake_modules() -> None:
             del sys.modules[name]
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def clean_environ():
-    """os.environ as it was before the test: restore() sets variables (env, secrets) for real."""
+    """os.environ as it was before the test: restore() sets variables (env, secrets) for real.
+    For every test (a pytest plugin, see tests/conftest.py)."""
     import os
 
     saved = dict(os.environ)

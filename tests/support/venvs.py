@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def uv() -> str:
-    from bootstrap.steps.pip import uv_binary
+    from bootstrap.uv import binary as uv_binary
 
     return uv_binary()
 

@@ -22,7 +22,6 @@ from bootstrap.profile import Apt, Profile, parse
 from bootstrap.report import CHANGED, PLANNED, SATISFIED
 from bootstrap.steps import apt
 from tests.support import fakeapt
-from tests.support.fakes import gpu  # noqa: F401 (a fixture)
 
 REPO = Path(__file__).resolve().parents[2]
 BAD_NAMES = ["-oAPT::Update::Pre-Invoke::=x", "vim;id", "../x"]

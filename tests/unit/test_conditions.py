@@ -9,8 +9,6 @@ from bootstrap import restore
 from bootstrap.conditions import Facts, conditions, facts, resolve
 from bootstrap.profile import parse
 from bootstrap.report import CHANGED, SATISFIED
-from tests.support.fakes import clean_environ, gpu  # noqa: F401 (fixtures)
-from tests.support.processes import started  # noqa: F401 (a fixture)
 from tests.support.venvs import installed
 
 pytestmark = pytest.mark.usefixtures("clean_environ")

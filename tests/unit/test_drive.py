@@ -15,7 +15,6 @@ from bootstrap.errors import EnvironmentMismatch, StepError
 from bootstrap.profile import parse
 from bootstrap.runner import select
 from bootstrap.steps import drive as drive_step
-from tests.support.fakes import clean_environ, colab, fake_modules  # noqa: F401
 from tests.support.fakes import FAKES, step_context, write_profile
 
 pytestmark = pytest.mark.usefixtures("clean_environ")

@@ -194,7 +194,7 @@ def test_a_download_with_the_wrong_sha256_stops_the_script(tmp_path):
 
 
 def test_requirements_come_from_the_lock_with_sha256s(tmp_path, isolated, wheelhouse):
-    from bootstrap.locked import lock_profile
+    from bootstrap import lock_profile
 
     store_profiles = isolated["store"] / "profiles"
     store_profiles.mkdir(parents=True)
@@ -343,9 +343,10 @@ def test_shell_words_quote_literals_and_expand_placeholders():
 
 
 def test_faces_agree_and_bad_input_is_an_option_error(tmp_path, isolated):
+    from IPython.core.interactiveshell import InteractiveShell
+
     import bootstrap
     from bootstrap.errors import OptionError
-    from IPython.core.interactiveshell import InteractiveShell
 
     path = write(tmp_path, PROFILE)
     api = bootstrap.export_profile(path, "ray", tmp_path / "api")

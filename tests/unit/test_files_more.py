@@ -14,9 +14,7 @@ import bootstrap
 from bootstrap.errors import ProfileError, StepError
 from bootstrap.profile import FileEntry, Profile, parse
 from bootstrap.report import CHANGED, SATISFIED
-from tests.support.fakes import clean_environ  # noqa: F401 (a fixture)
 from tests.support.httpserver import LoopbackServer
-from tests.support.processes import started  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.usefixtures("clean_environ")
 
@@ -172,15 +170,15 @@ def test_validation_of_the_new_keys():
         """, source="f.toml")
     lines = [p.line() for p in caught.value.problems]
     assert lines[0].startswith("f.toml: files[0]: has content and append: needs exactly one")
-    assert any(l.startswith("f.toml: files[1].append: must be one non-empty line") for l in lines)
-    assert any(l.startswith("f.toml: files[2].unpack: only an archive can be unpacked")
-               for l in lines)
-    assert any(l.startswith("f.toml: files[2].sha256: is for downloaded or copied files")
-               for l in lines)
-    assert any(l.startswith("f.toml: files[3].source: is a URL, not a path") for l in lines)
-    assert any(l.startswith("f.toml: files[4].content: unknown placeholder {nope}")
-               for l in lines)
-    assert any(l.startswith("f.toml: files[4].when: is not a condition") for l in lines)
+    assert any(line.startswith("f.toml: files[1].append: must be one non-empty line") for line in lines)
+    assert any(line.startswith("f.toml: files[2].unpack: only an archive can be unpacked")
+               for line in lines)
+    assert any(line.startswith("f.toml: files[2].sha256: is for downloaded or copied files")
+               for line in lines)
+    assert any(line.startswith("f.toml: files[3].source: is a URL, not a path") for line in lines)
+    assert any(line.startswith("f.toml: files[4].content: unknown placeholder {nope}")
+               for line in lines)
+    assert any(line.startswith("f.toml: files[4].when: is not a condition") for line in lines)
     assert len(lines) == 7, lines
 
 

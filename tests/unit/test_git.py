@@ -10,8 +10,7 @@ import pytest
 
 import bootstrap
 from bootstrap.errors import StepError
-from bootstrap.profile import GitRepo as GitEntry
-from bootstrap.profile import Profile, parse
+from bootstrap.profile import GitRepo as GitEntry, Profile, parse
 from bootstrap.report import CHANGED, PLANNED, SATISFIED
 from bootstrap.steps import git as gitstep
 from tests.support.gitrepo import GitRepo, head_of

@@ -10,7 +10,6 @@ import bootstrap
 from bootstrap import process
 from bootstrap.errors import EnvironmentMismatch
 from bootstrap.steps import gpu as gpu_step
-from tests.support.fakes import clean_environ, gpu  # noqa: F401
 from tests.support.fakes import step_context, write_profile
 from tests.support.venvs import installed
 

@@ -416,8 +416,9 @@ def test_a_file_that_is_not_a_notebook_is_an_option_error(tmp_path):
 
 
 def test_faces_agree_api_cli_and_magic(tmp_path, isolated):
-    import bootstrap
     from IPython.core.interactiveshell import InteractiveShell
+
+    import bootstrap
 
     source = NOTEBOOKS / "colab_finetune.ipynb"
     dry = bootstrap.import_notebook(source, name="ft", dry_run=True)
@@ -430,7 +431,9 @@ def test_faces_agree_api_cli_and_magic(tmp_path, isolated):
     assert f"imported {source} as profile ft" in done.stdout
     assert "cell 6: !ls -la" in done.stdout
     written = dry.path.read_text()
-    strip = lambda text: [l for l in text.splitlines() if not l.startswith("# Imported by")]  # noqa: E731
+    def strip(text: str) -> list[str]:
+        return [line for line in text.splitlines() if not line.startswith("# Imported by")]
+
     assert strip(written) == strip(dry.toml)
 
     shell = InteractiveShell.instance()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,12 +16,10 @@ import bootstrap
 from bootstrap import wheelstore
 from bootstrap.cli import main
 from bootstrap.store import attached_stores
-from tests.support.fakes import clean_environ, fake_modules, kaggle  # noqa: F401
 from tests.support.venvs import installed, make_venv
-from tests.unit.test_wheelstore import (EVERYTHING, closed_port_url, index,  # noqa: F401
-                                        local_cache, packages, write_profile)
+from tests.unit.test_wheelstore import EVERYTHING, closed_port_url, write_profile
 
-pytestmark = pytest.mark.usefixtures("clean_environ")
+pytestmark = pytest.mark.usefixtures("clean_environ", "local_cache")
 
 
 def tree(root: Path) -> dict[str, str]:

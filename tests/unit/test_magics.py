@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.fakes import colab, fake_modules  # noqa: F401 (fixtures)
 from tests.support.venvs import installed
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,7 +12,6 @@ import pytest
 import bootstrap
 from bootstrap.errors import EnvironmentMismatch
 from bootstrap.platform import detect, detect_name
-from tests.support.fakes import clean_environ, fake_modules, gpu, kaggle  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("clean_environ")
 REPO = Path(__file__).resolve().parents[2]

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from bootstrap.errors import ProfileError
-from bootstrap.profile import (MAX_PROFILE_BYTES, Pip, Profile, builtin_names, dump, expand, load,
-                               parse)
+from bootstrap.profile import (
+    MAX_PROFILE_BYTES,
+    Pip,
+    builtin_names,
+    dump,
+    expand,
+    load,
+    parse,
+)
 
 
 def errors_of(text: str, source: str = "vision.toml") -> str:
@@ -319,3 +325,25 @@ def test_file_downloads_need_https():
     ''')
     assert "vision.toml: files[0].url: downloads need an https URL (got 'file:///etc/passwd')" \
         in text
+
+
+def test_pip_entries_a_bare_vcs_url_and_loopback_http_urls():
+    from bootstrap.profile import check_requirement
+
+    assert check_requirement("git+https://github.com/org/repo") is None
+    assert check_requirement("git+https://github.com/org/repo@v1.2#subdirectory=python") is None
+    assert check_requirement("git+http://127.0.0.1:8000/repo.git") is None  # a local mirror
+    assert check_requirement("zeta @ http://127.0.0.1:8000/zeta-1.0.tar.gz") is None
+    assert check_requirement("zeta @ http://example.org/zeta-1.0.tar.gz")[0] == \
+        "direct URL must use https"
+    assert check_requirement("git+ssh://git@github.com/org/repo")[0] == \
+        "is not a PEP 508 requirement"
+
+
+def test_pip_requirements_files_and_no_build_isolation_validate():
+    from bootstrap.profile import parse
+
+    profile = parse('[pip]\nrequirements = ["{drive}/proj/requirements.txt"]\n'
+                    'packages = [{ requirement = "flash-attn", no_build_isolation = true }]\n')
+    assert profile.pip.requirements == ["{drive}/proj/requirements.txt"]
+    assert profile.pip.packages[0].no_build_isolation is True

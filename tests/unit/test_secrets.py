@@ -10,7 +10,6 @@ import pytest
 import bootstrap
 from bootstrap.errors import StepError
 from bootstrap.steps import secrets as secrets_step
-from tests.support.fakes import clean_environ, colab, fake_modules, kaggle  # noqa: F401
 from tests.support.fakes import step_context, write_profile
 
 pytestmark = pytest.mark.usefixtures("clean_environ")

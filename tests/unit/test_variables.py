@@ -10,8 +10,6 @@ from bootstrap.cli import main
 from bootstrap.errors import ProfileError
 from bootstrap.profile import parse
 from bootstrap.report import SATISFIED
-from tests.support.fakes import clean_environ  # noqa: F401 (a fixture)
-from tests.support.processes import started  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.usefixtures("clean_environ")
 

@@ -18,43 +18,25 @@ from pathlib import Path
 import pytest
 
 import bootstrap
-from bootstrap import lock as lockfile
-from bootstrap import wheelstore
+from bootstrap import lock as lockfile, wheelstore
 from bootstrap.cli import main
 from bootstrap.errors import StepError
-from bootstrap.locked import installed_wheel
+from bootstrap.installer import as_wheel
 from bootstrap.report import CHANGED, SATISFIED
-from tests.support.index import simple_index
 from tests.support.venvs import installed, make_venv, uv
-from tests.support.wheels import build_sdist, build_wheel
+from tests.support.wheels import build_wheel
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ["beta", "gamma[fast]", "zeta"]
 EVERYTHING = {"alpha": "2.0", "beta": "1.0", "gamma": "3.1", "delta": "0.5", "zeta": "1.0"}
 
-
-@pytest.fixture(scope="module")
-def packages(tmp_path_factory, wheelhouse) -> Path:
-    """The session's test wheels plus zeta, which exists only as an sdist."""
-    folder = tmp_path_factory.mktemp("index-files")
-    for wheel in wheelhouse.glob("*.whl"):
-        shutil.copy2(wheel, folder)
-    build_sdist(folder, "zeta", "1.0")
-    return folder
+# packages, index and local_cache: tests/support/storeindex.py
+pytestmark = pytest.mark.usefixtures("local_cache")
 
 
-@pytest.fixture
-def index(packages):
-    with simple_index(packages) as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def local_cache(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "local-wheels"
-    monkeypatch.setenv("BOOTSTRAP_WHEEL_CACHE", str(folder))
-    yield folder
-    wheelstore.wait()
+def installed_wheel(pkg: lockfile.Package) -> wheelstore.Wheel:
+    """The wheel a locked package installs here: the index's, else the one built for it."""
+    return as_wheel(pkg.wheels[0]) if pkg.wheels else as_wheel(pkg.built, built=True)
 
 
 def closed_port_url() -> str:
@@ -138,12 +120,12 @@ def test_second_vm_restores_from_the_store_with_the_network_unreachable(
     assert pip.outcome == CHANGED
     assert installed(fresh_venv) == EVERYTHING
     assert f"wrote {lock_of(profile)} (5 packages)" in pip.details
-    assert "saving 5 wheels to the store in the background" in pip.details
+    assert "saving 5 new wheels to the store in the background" in pip.details
     assert wheelstore.wait() == []
     lock = lockfile.read(lock_of(tmp_path / "work.toml"))
     assert lock is not None and {p.name: p.version for p in lock.packages} == EVERYTHING
     zeta = lock.by_name()["zeta"]
-    assert zeta.wheel is None and zeta.sdist is not None and zeta.built is not None
+    assert not zeta.wheels and zeta.sdist is not None and zeta.built is not None
     stored = sorted(p.name for p in (isolated["store"] / "wheels").rglob("*.whl"))
     assert stored == sorted([f"{n}-{v}-py3-none-any.whl" for n, v in EVERYTHING.items()])
 
@@ -247,7 +229,7 @@ def test_altered_wheel_in_the_local_folder_is_replaced_from_the_store_offline(
     assert installed(second) == EVERYTHING
     assert files_of(second) == files_of(fresh_venv)
     wheel = wheelstore.Wheel(copy.name, lockfile.read(lock_of(profile)).by_name()["gamma"]
-                             .wheel.sha256)
+                             .wheels[0].sha256)
     wheelstore.verify(copy, wheel)  # the local folder holds the good file now
 
 
@@ -288,7 +270,7 @@ def test_a_lock_that_no_longer_fits_is_noted_and_resolved_again(
     profile = write_profile(tmp_path, ["beta"])
     report = bootstrap.restore(str(profile), python=str(fresh_venv))
     assert installed(fresh_venv) == {"alpha": "1.0", "beta": "1.0"}
-    assert "saving 1 wheel to the store in the background" in report.step("pip").details
+    assert "saving 1 new wheel to the store in the background" in report.step("pip").details
     lock_path = lock_of(tmp_path / "work.toml")
     alpha = lockfile.read(lock_path).by_name()["alpha"]
     assert (alpha.version, alpha.base) == ("1.0", True)
@@ -339,31 +321,42 @@ def test_bootstrap_lock_keeps_versions_unless_upgrade(tmp_path, index, fresh_ven
     out = capsys.readouterr().out
     assert f"wrote {lock_path}: 2 packages, 1 changed\n  alpha 1.0 -> 2.0\n" in out
     assert lockfile.read(lock_path).by_name()["alpha"].version == "2.0"
+    # the API does the same: back to the constraint, then on purpose to the newest again
+    profile = write_profile(tmp_path, ["alpha", "beta"], 'constraints = ["alpha<2"]\n')
+    path, lock, changes = bootstrap.lock_profile(str(profile), python=str(fresh_venv))
+    assert path == lock_path and changes == ["alpha 2.0 -> 1.0"]
+    profile = write_profile(tmp_path, ["alpha", "beta"])
+    _, lock, changes = bootstrap.lock_profile(str(profile), python=str(fresh_venv),
+                                              upgrade=True)
+    assert lock.by_name()["alpha"].version == "2.0" and changes == ["alpha 1.0 -> 2.0"]
 
 
-def test_what_the_lock_does_not_cover_is_installed_directly(tmp_path, fresh_venv):
-    from bootstrap.locked import bypass_reason
-    from bootstrap.profile import Pip
-
-    assert bypass_reason(Pip(packages=["alpha>=1", "beta[x]; python_version > '3'"])) is None
-    assert bypass_reason(Pip(packages=["x @ https://example.org/x-1.0-py3-none-any.whl"])) == \
-        "direct URL requirements are installed directly"
-    assert bypass_reason(Pip(packages=["alpha"], lock=False)) == "lock = false"
+def test_lock_false_resolves_afresh_where_a_lock_keeps_its_pins(tmp_path, fresh_venv,
+                                                                monkeypatch):
     wheels = tmp_path / "wheels"
     build_wheel(wheels, "delta", "0.5")
-    profile = tmp_path / "nolock.toml"
-    profile.write_text(f'[pip]\npackages = ["delta"]\nno_index = true\nfind_links = '
-                       f'["{wheels}"]\nlock = false\n')
-    bootstrap.restore(str(profile), python=str(fresh_venv))
+    body = f'[pip]\npackages = ["delta"]\nno_index = true\nfind_links = ["{wheels}"]\n'
+    locked, fresh = tmp_path / "locked.toml", tmp_path / "fresh.toml"
+    locked.write_text(body)
+    fresh.write_text(body + "lock = false\n")
+    for profile in (locked, fresh):
+        bootstrap.restore(str(profile), python=str(fresh_venv))
     assert installed(fresh_venv) == {"delta": "0.5"}
-    assert not (tmp_path / "pylock.nolock.toml").exists()
+    build_wheel(wheels, "delta", "0.6")  # a newer release appears
+    vm2 = new_vm(tmp_path, monkeypatch, "vm2")
+    bootstrap.restore(str(locked), python=str(vm2))
+    assert installed(vm2) == {"delta": "0.5"}  # the lock's pin
+    vm3 = new_vm(tmp_path, monkeypatch, "vm3")
+    bootstrap.restore(str(fresh), python=str(vm3))
+    assert installed(vm3) == {"delta": "0.6"}  # resolved afresh
+    assert bootstrap.restore(str(fresh), python=str(vm3)).step("pip").outcome == SATISFIED
 
 
 def test_lock_file_round_trips_and_is_pep751_shaped():
     lock = lockfile.Lock(
-        [lockfile.Package("alpha", "1.0", wheel=lockfile.Artifact(
-            "alpha-1.0-py3-none-any.whl", "a" * 64, "https://x.org/alpha-1.0-py3-none-any.whl", 12),
-            base=True),
+        [lockfile.Package("alpha", "1.0", wheels=[lockfile.Artifact(
+            "alpha-1.0-py3-none-any.whl", "a" * 64,
+            "https://x.org/alpha-1.0-py3-none-any.whl", 12)], base=True),
          lockfile.Package("zeta", "1.0", sdist=lockfile.Artifact(
              "zeta-1.0.tar.gz", "b" * 64, "https://x.org/zeta-1.0.tar.gz"),
              built=lockfile.Artifact("zeta-1.0-py3-none-any.whl", "c" * 64, None, 99))],
@@ -391,10 +384,10 @@ def test_a_lock_without_a_store_downloads_and_builds_once_then_the_store_serves(
 
     second = new_vm(tmp_path, monkeypatch, "vm2")
     report = bootstrap.restore(str(profile), python=str(second))
-    details = report.step("pip").details
+    notes = report.step("pip").details
     assert (f"installed 5 locked packages from {lock_path.name} (4 downloaded, "
-            "1 built from source)") in details
-    assert "saving 5 new wheels to the store in the background" in details
+            "1 built from source)") in notes
+    assert "saving 5 new wheels to the store in the background" in notes
     assert installed(second) == EVERYTHING
     assert wheelstore.wait() == []
     rebuilt = lockfile.read(lock_path).by_name()["zeta"].built
@@ -408,18 +401,6 @@ def test_a_lock_without_a_store_downloads_and_builds_once_then_the_store_serves(
     third = offline_vm(tmp_path, index, monkeypatch, "vm3")
     restores_from_the_store(profile, third)
     assert files_of(third) == files_of(second)
-
-
-def test_when_uvs_cache_lacks_the_built_wheel_it_is_built_once_in_the_background(
-        tmp_path, index, fresh_venv, monkeypatch, isolated):
-    from bootstrap import locked
-
-    monkeypatch.setattr(locked, "uv_cache_dir", lambda ctx: None)  # e.g. a uv cache layout change
-    profile = filled_store(tmp_path, index, fresh_venv, monkeypatch)
-    zeta = lockfile.read(lock_of(profile)).by_name()["zeta"]
-    assert zeta.built is not None  # written into the lock by the background build
-    wheel = installed_wheel(zeta)
-    wheelstore.verify(wheelstore.store_path(isolated["store"] / "wheels", wheel), wheel)
 
 
 def test_locks_live_in_the_store(tmp_path, isolated):
@@ -475,3 +456,74 @@ def test_files_of_a_find_links_folder_are_copied_never_linked(tmp_path, packages
     assert wheelstore.wait() == []
     assert len(list((isolated["store"] / "wheels").rglob("*.whl"))) == 5
     assert {p.name: (p.stat().st_nlink, p.stat().st_ctime_ns) for p in links.iterdir()} == before
+
+
+def test_a_slow_store_races_the_index_and_either_source_gives_the_same_install(
+        tmp_path, index, fresh_venv, monkeypatch, isolated):
+    profile = filled_store(tmp_path, index, fresh_venv, monkeypatch)
+    monkeypatch.setenv("BOOTSTRAP_SLOW_STORE", "1")  # as on Drive's FUSE mount
+    second = new_vm(tmp_path, monkeypatch, "vm2")
+    report = bootstrap.restore(str(profile), python=str(second))
+    note = next(n for n in report.step("pip").details if n.startswith("installed 5 locked"))
+    counts = {label: int(n) for n, label in
+              (part.split(" ", 1) for part in note[note.index("(") + 1:-1].split(", "))}
+    # each index wheel came from whichever source was first; the built one from the store
+    assert sum(counts.values()) == 5 and counts.get("from the store", 0) >= 1, note
+    assert set(counts) <= {"from the store", "downloaded"}, note
+    assert installed(second) == EVERYTHING
+    assert files_of(second) == files_of(fresh_venv)
+    assert wheelstore.wait() == []
+    assert not [p for p in (isolated["store"] / "wheels").rglob("*") if p.name.endswith(".tmp")]
+
+    # the index gone: every download fails, the store wins every race
+    third = offline_vm(tmp_path, index, monkeypatch, "vm3")
+    restores_from_the_store(profile, third)
+    assert files_of(third) == files_of(fresh_venv)
+
+
+def test_is_slow_knows_fuse_and_network_mounts(tmp_path, monkeypatch):
+    mounts = tmp_path / "mounts"
+    mounts.write_text("/dev/sda1 / ext4 rw 0 0\n"
+                      "drive /content/drive fuse.drive rw 0 0\n"
+                      "server:/x /mnt/nfs nfs4 rw 0 0\n")
+    monkeypatch.delenv("BOOTSTRAP_SLOW_STORE", raising=False)
+    assert wheelstore.is_slow(Path("/content/drive/MyDrive/.bootstrap/wheels"), str(mounts))
+    assert wheelstore.is_slow(Path("/mnt/nfs/store"), str(mounts))
+    assert not wheelstore.is_slow(Path("/content/drive2"), str(mounts))
+    assert not wheelstore.is_slow(Path("/home/me/store"), str(mounts))
+    monkeypatch.setenv("BOOTSTRAP_SLOW_STORE", "1")
+    assert wheelstore.is_slow(Path("/home/me/store"), str(mounts))
+
+
+def test_every_source_kind_round_trips_through_packaging_pylock():
+    """VCS commits, direct URLs and folders are PEP 751 packages too; packaging validates
+    what is written and what is read, and selects the wheel for this interpreter."""
+    import platform
+    import sys
+
+    from bootstrap.interpreter import inspect
+
+    python = ".".join(str(n) for n in sys.version_info[:3])
+    lock = lockfile.Lock(
+        [lockfile.Package("alpha", "1.0", wheels=[
+            lockfile.Artifact("alpha-1.0-py2-none-any.whl", "e" * 64, "https://x.org/a2.whl"),
+            lockfile.Artifact("alpha-1.0-py3-none-any.whl", "a" * 64, "https://x.org/a3.whl")]),
+         lockfile.Package("hello-tools", "0.3", vcs=lockfile.Vcs(
+             "https://github.com/org/repo", "0123456789abcdef0123456789abcdef01234567", "python"),
+             built=lockfile.Artifact("hello_tools-0.3-py3-none-any.whl", "b" * 64, None, 7)),
+         lockfile.Package("mine", "", directory="/content/repo/python"),
+         lockfile.Package("zeta", "1.0", archive=lockfile.Artifact(
+             "zeta-1.0.tar.gz", "c" * 64, "https://x.org/zeta-1.0.tar.gz", 5))],
+        inputs="d" * 64, python=python, implementation=sys.implementation.name,
+        sys_platform=sys.platform, machine=platform.machine(),
+        named={"pip.packages[1]": "hello-tools"})
+    text = lockfile.dump(lock, profile="work.toml")
+    assert lockfile.parse(text) == lock
+    chosen = {s.package.name: s for s in lockfile.select(lock, inspect(sys.executable))}
+    assert set(chosen) == {"alpha", "hello-tools", "zeta"}  # the folder is installed from itself
+    assert chosen["alpha"].wheel.filename == "alpha-1.0-py3-none-any.whl"
+    assert not chosen["hello-tools"].build and chosen["zeta"].build  # zeta was never built
+    assert lock.for_entry("pip.packages[1]", "git+https://elsewhere/x").name == "hello-tools"
+    assert lock.for_url("zeta @ https://x.org/zeta-1.0.tar.gz".split(" @ ")[1]).name == "zeta"
+    other = lockfile.Lock(lock.packages, lock.inputs, python="2.7.18")
+    assert lockfile.misfit(other, lock.inputs, inspect(sys.executable), {}) is not None

@@ -21,8 +21,7 @@ import json as _json
 import os as _os
 import time as _time
 
-from google.colab import _ipython as ipython
-from google.colab import errors
+from google.colab import _ipython as ipython, errors
 
 
 class MessageError(errors.Error):

@@ -17,8 +17,7 @@ import os as _os
 import re as _re
 import threading
 
-from google.colab import _message
-from google.colab import errors
+from google.colab import _message, errors
 
 
 class NotebookAccessError(Exception):
