@@ -25,7 +25,7 @@ relative to its ``cwd``) exists, the ``unless`` command (argv, run in the
 same cwd and env) exits 0, or, with ``once = true``, a marker says it ran on
 this VM. The marker sits in the local state folder (never the store: a new
 VM must run it again) and is keyed by the entry's content, so an edited entry
-runs again. An entry with no guard runs on every restore; within one restore
+runs again; ``--force`` runs it again. An entry with no guard runs on every restore; within one restore
 it counts as done once it ran. Each guard is read right before its entry
 would run, so an earlier entry can make a later one unnecessary.
 
@@ -140,11 +140,10 @@ def done(ctx: Context, item: Entry) -> str | None:
     if item.index in ctx.state[ctx.step].get("ran", ()) and \
             (not item.guarded or item.command.once):  # once: even if its marker could not be kept
         return "ran in this restore"
-    if item.command.once:
+    if item.command.once and not ctx.force:  # --force runs it again (once per restore)
         from .vmstate import find_mark
 
-        mark = find_mark(MARKS, item.key)
-        if mark is not None:
+        if find_mark(MARKS, item.key) is not None:
             return "ran once on this VM (once = true)"
     return guard_holds(ctx, item)
 

@@ -298,3 +298,17 @@ def test_once_without_a_writable_state_folder_runs_and_says_it_will_run_again(tm
     assert report.step("run").outcome == CHANGED
     assert any("could not record that it ran" in n and "runs it again" in n
                for n in report.step("run").notes), report.step("run").notes
+
+
+def test_force_runs_a_once_entry_again_once(tmp_path):
+    text = """
+        [[run]]
+        argv = ["sh", "-c", "echo ran >> log.txt"]
+        once = true
+    """
+    restore(parse(text, source="once.toml"))
+    assert restore(parse(text, source="once.toml")).step("run").outcome == SATISFIED
+    forced = restore(parse(text, source="once.toml"), force=True)
+    assert forced.step("run").outcome == CHANGED
+    assert (tmp_path / "log.txt").read_text() == "ran\nran\n"      # once more, not twice more
+    assert restore(parse(text, source="once.toml")).step("run").outcome == SATISFIED
