@@ -152,7 +152,7 @@ def guard_holds(ctx: Context, item: Entry) -> str | None:
     """Why the ``creates`` or ``unless`` guard says ``item`` is done, else None."""
     if item.creates is not None and os.path.lexists(item.creates):
         return f"{item.creates} exists"
-    if item.unless is not None and item.cwd.is_dir():
+    if item.unless is not None and item.cwd.is_dir() and not missing_program(item.unless):
         from . import process
 
         try:
@@ -165,6 +165,11 @@ def guard_holds(ctx: Context, item: Entry) -> str | None:
     return None
 
 
+def missing_program(argv: list[str]) -> bool:
+    """Whether ``argv`` names its program by a path that is not there (yet)."""
+    return os.sep in argv[0] and not os.path.lexists(argv[0])
+
+
 def pending_reason(item: Entry) -> str:
     reasons = []
     if item.command.once:
@@ -172,10 +177,14 @@ def pending_reason(item: Entry) -> str:
     if item.creates is not None:
         reasons.append(f"{item.creates} missing")
     if item.unless is not None:
-        if item.cwd.is_dir():
-            reasons.append(f"{display(item.unless)} fails")
-        else:
+        if not item.cwd.is_dir():
             reasons.append(f"{display(item.unless)} not tried yet: {item.cwd} does not exist")
+        elif missing_program(item.unless):
+            # e.g. {python} of a [venv] that this restore makes later
+            reasons.append(f"{display(item.unless)} not tried yet: {item.unless[0]} "
+                           "does not exist")
+        else:
+            reasons.append(f"{display(item.unless)} fails")
     return ", ".join(reasons) or "no guard: runs on every restore"
 
 

@@ -17,7 +17,7 @@ from typing import Iterable
 
 from . import conditions, mutex, order, redact, steps
 from .context import Context
-from .errors import BootstrapError, OptionError, StepError
+from .errors import BootstrapError, NoInterpreter, OptionError, StepError
 from .platform import detect
 from .profile import Profile, load
 from .report import CHANGED, FAILED, PLANNED, SATISFIED, SKIPPED, Event, Progress, Report, \
@@ -74,10 +74,6 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
         for name, reason in selected:
             if reason:
                 report.steps.append(StepResult(name, SKIPPED, reason))
-                continue
-            if dry_run and name == "pip" and not os.path.exists(ctx.python):
-                report.steps.append(StepResult(name, PLANNED, f"install into {ctx.python} once "
-                                                              "[venv] has made it"))
                 continue
             result = run_step(name, ctx)
             report.steps.append(result)
@@ -192,6 +188,11 @@ def run_step(name: str, ctx: Context) -> StepResult:
             error.step = name
         result.outcome, result.summary = FAILED, error.what
         result.data["error"] = error
+        if not_made_yet(ctx, error):
+            # every step that looks into the target (pip, [[git]] install, ...) lands here
+            result.outcome = PLANNED
+            result.summary = f"install into {ctx.python} once [venv] has made it"
+            del result.data["error"]
     except KeyboardInterrupt:
         # the running command was given time to stop cleanly (process.stop); the
         # next restore repairs whatever it left half done
@@ -205,6 +206,12 @@ def run_step(name: str, ctx: Context) -> StepResult:
     result.notes[:] = [redact.mask(note) for note in result.notes]
     emit(ctx.progress, Event("end", name, result.summary, result))
     return result
+
+
+def not_made_yet(ctx: Context, error: BootstrapError) -> bool:
+    """Whether ``error`` only says that the [venv] this dry run plans is not there yet."""
+    return (ctx.dry_run and isinstance(error, NoInterpreter) and error.python == ctx.python
+            and "base" in ctx.state.get("venv", {}) and not os.path.exists(ctx.python))
 
 
 def emit(progress: Progress | None, event: Event) -> None:
