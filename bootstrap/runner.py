@@ -45,7 +45,8 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
         steps.load("drive").before_lookup(platform, os.fspath(profile))
         profile = load(profile, profiles_dir=the_store.profiles)
     profile = profile.for_platform(platform.name)
-    facts = conditions.facts(profile, platform.name, lambda: has_gpu(os.environ))
+    probed: dict[str, object] = {}  # nvidia-smi is asked once: conditions and the gpu step share it
+    facts = conditions.facts(profile, platform.name, lambda: has_gpu(os.environ, probed))
     profile = conditions.resolve(profile, facts)
     redact.declare(profile.secrets)
     selected = select(profile, only, skip)
@@ -54,6 +55,7 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
     ctx = Context(profile=profile, platform=platform, store=the_store,
                   python=target_python(python), dry_run=dry_run, force=force, progress=progress,
                   environ=dict(os.environ) if dry_run else os.environ, facts=facts)
+    ctx.state.setdefault("gpu", {}).update(probed)
     if ("venv", "") in selected:
         steps.load("venv").aim(ctx)  # {python} and every install mean the venv's, from the start
     redact.watch(ctx.environ)
@@ -96,10 +98,13 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
     return report
 
 
-def has_gpu(environ) -> tuple[bool, str]:
-    """Whether this machine has a GPU, for ``when`` conditions (the gpu step's probe)."""
-    found = steps.load("gpu").probe(environ)
-    return bool(found.devices), found.reason or ""
+def has_gpu(environ, probed: dict[str, object]) -> tuple[bool, str]:
+    """Whether this machine has a GPU, for ``when`` conditions (the gpu step's probe).
+
+    The probe's answer is kept in ``probed["probe"]``; the runner hands it to the gpu
+    step (``ctx.state["gpu"]``), which then does not ask nvidia-smi again."""
+    found = probed.setdefault("probe", steps.load("gpu").probe(environ))
+    return bool(found.devices), found.reason or ""  # type: ignore[attr-defined]
 
 
 def installed(python: str) -> dict[str, str] | None:
