@@ -12,7 +12,7 @@ from bootstrap import restore
 from bootstrap.errors import ProfileError, StepError
 from bootstrap.profile import parse
 from bootstrap.report import CHANGED, SATISFIED
-from tests.support.fakes import Lines, clean_environ, gpu  # noqa: F401 (fixtures)
+from tests.support.fakes import Lines, clean_environ, colab, fake_modules, gpu  # noqa: F401
 from tests.support.processes import started  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.usefixtures("clean_environ")
@@ -312,3 +312,54 @@ def test_force_runs_a_once_entry_again_once(tmp_path):
     assert forced.step("run").outcome == CHANGED
     assert (tmp_path / "log.txt").read_text() == "ran\nran\n"      # once more, not twice more
     assert restore(parse(text, source="once.toml")).step("run").outcome == SATISFIED
+
+
+def test_on_colab_run_entries_without_cwd_need_no_drive(tmp_path, colab, monkeypatch):
+    from tests.support.fakes import write_profile
+
+    start = tmp_path / "started-here"
+    start.mkdir()
+    monkeypatch.chdir(start)
+    plain = write_profile(tmp_path, '[[run]]\nargv = ["touch", "here"]\ncreates = "here"\n')
+    report = restore(plain)
+    assert "drive" not in [r.name for r in report.steps]
+    assert (start / "here").exists()
+
+    # a [workdir] on the VM's disk (not under {drive}) is the default cwd; Drive stays
+    # unmounted
+    project = colab.root / "content" / "project"
+    with_workdir = write_profile(tmp_path, f'[workdir]\npath = "{project}"\ncreate = true\n'
+                                           '[[run]]\nargv = ["touch", "made"]\n'
+                                           'creates = "made"\n')
+    report = restore(with_workdir)
+    assert "drive" not in [r.name for r in report.steps]
+    assert (project / "made").exists()
+    assert colab.calls() == [] and not os.path.ismount(colab.mountpoint)
+
+
+def test_the_cli_names_the_profile_and_the_literal_brace_form(tmp_path, isolated):
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if k != "SURELY_UNSET_VAR"}
+        return subprocess.run([sys.executable, "-m", "bootstrap", *args], capture_output=True,
+                              text=True, env={**env, "PYTHONPATH": str(repo)}, timeout=120)
+
+    (isolated["store"] / "profiles").mkdir(parents=True, exist_ok=True)
+    (isolated["store"] / "profiles" / "unset.toml").write_text(
+        '[[run]]\nargv = ["echo", "{env:SURELY_UNSET_VAR}"]\n')
+    done = cli("restore", "--dry-run", "unset")          # by name, from the store
+    assert done.returncode == 3
+    assert "error: invalid profile unset.toml\n" in done.stderr
+    assert "invalid profile profile" not in done.stderr + done.stdout
+    assert "{env:SURELY_UNSET_VAR:-value}" in done.stderr
+
+    (tmp_path / "find.toml").write_text(
+        '[[run]]\nargv = ["find", ".", "-exec", "rm", "{}", "+"]\n')
+    done = cli("validate", str(tmp_path / "find.toml"))
+    assert done.returncode == 3
+    assert "run[0].argv: has {} (an unknown placeholder)" in done.stderr
+    assert "hint: write {{}} for literal braces, e.g. find's -exec ... {{}} +" in done.stderr
