@@ -25,8 +25,8 @@ relative to its ``cwd``) exists, the ``unless`` command (argv, run in the
 same cwd and env) exits 0, or, with ``once = true``, a marker says it ran on
 this VM. The marker sits in the local state folder (never the store: a new
 VM must run it again) and is keyed by the entry's content, so an edited entry
-runs again; ``--force`` runs it again. An entry with no guard runs on every restore; within one restore
-it counts as done once it ran. Each guard is read right before its entry
+runs again; ``--force`` runs it again. An entry with no guard runs on every
+restore; within one restore it counts as done once it ran. Each guard is read right before its entry
 would run, so an earlier entry can make a later one unnecessary.
 
 A ``check = true`` entry is a smoke test: it runs on every restore (not in a

@@ -45,7 +45,7 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
         steps.load("drive").before_lookup(platform, os.fspath(profile))
         profile = load(profile, profiles_dir=the_store.profiles)
     profile = profile.for_platform(platform.name)
-    probed: dict[str, object] = {}  # nvidia-smi is asked once: conditions and the gpu step share it
+    probed: dict[str, object] = {}  # one nvidia-smi probe for conditions and the gpu step
     facts = conditions.facts(profile, platform.name, lambda: has_gpu(os.environ, probed))
     profile = conditions.resolve(profile, facts)
     redact.declare(profile.secrets)
@@ -103,7 +103,9 @@ def has_gpu(environ, probed: dict[str, object]) -> tuple[bool, str]:
 
     The probe's answer is kept in ``probed["probe"]``; the runner hands it to the gpu
     step (``ctx.state["gpu"]``), which then does not ask nvidia-smi again."""
-    found = probed.setdefault("probe", steps.load("gpu").probe(environ))
+    if "probe" not in probed:
+        probed["probe"] = steps.load("gpu").probe(environ)
+    found = probed["probe"]
     return bool(found.devices), found.reason or ""  # type: ignore[attr-defined]
 
 
@@ -189,15 +191,15 @@ def run_step(name: str, ctx: Context) -> StepResult:
                                      "reported success without doing it; run with --debug")
             result.outcome, result.summary = CHANGED, done(before.summary, after.summary)
     except BootstrapError as error:
-        if isinstance(error, StepError) and error.step is None:
-            error.step = name
-        result.outcome, result.summary = FAILED, error.what
-        result.data["error"] = error
         if not_made_yet(ctx, error):
-            # every step that looks into the target (pip, [[git]] install, ...) lands here
+            # every step that looks into the target (pip, a [[git]] install...) lands here
             result.outcome = PLANNED
             result.summary = f"install into {ctx.python} once [venv] has made it"
-            del result.data["error"]
+        else:
+            if isinstance(error, StepError) and error.step is None:
+                error.step = name
+            result.outcome, result.summary = FAILED, error.what
+            result.data["error"] = error
     except KeyboardInterrupt:
         # the running command was given time to stop cleanly (process.stop); the
         # next restore repairs whatever it left half done
