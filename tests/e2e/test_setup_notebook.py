@@ -290,3 +290,20 @@ def test_a_marker_that_cannot_be_kept_is_a_note_and_the_next_restore_runs_it(
                and note.endswith("the next restore runs it again") for note in row.notes)
     assert restore(profile).step("setup").outcome == "changed"
     assert (drive / "runs.log").read_text() == "ran\nran\n"
+
+
+def test_force_and_a_reboot_run_the_notebook_again(isolated, tmp_path):
+    drive = isolated["drive"]
+    write_notebook(drive / "setup.ipynb", [
+        code("with open('runs.log', 'a') as log:\n    log.write('ran\\n')")])
+    profile = parse('[setup]\nnotebook = "setup.ipynb"\n', source="s.toml")
+    assert restore(profile).step("setup").outcome == "changed"
+    assert restore(profile).step("setup").outcome == "satisfied"
+    forced = restore(profile, force=True)
+    assert forced.step("setup").outcome == "changed"        # once, not again by its re-check
+    assert (drive / "runs.log").read_text() == "ran\nran\n"
+
+    [marker] = (tmp_path / "state" / "setup-markers").glob("*.json")
+    marker.write_text(marker.read_text().replace('"boot_id": "', '"boot_id": "other-'))
+    assert restore(profile).step("setup").outcome == "changed"   # another boot: runs again
+    assert (drive / "runs.log").read_text() == "ran\nran\nran\n"
