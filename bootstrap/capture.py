@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 from .errors import OptionError
 from .fileio import replace_bytes, sha256_bytes
 from .redact import clean_url, is_secret
+from .vmstate import boot_id, this_boot
 
 TOOL_DIST = "notebook-bootstrap"
 APT_HISTORY = "/var/log/apt/history.log"
@@ -149,12 +150,6 @@ def baseline_path(environ: Mapping[str, str] | None = None) -> Path:
     return state_dir(environ) / "baseline.json"
 
 
-def _boot_id() -> str:
-    from .vmstate import boot_id
-
-    return boot_id() or ""
-
-
 def _digest(value: str) -> str:
     # values are kept as digests only, so no secret reaches the disk
     return sha256_bytes(value)
@@ -173,7 +168,7 @@ def take_baseline(path: str | os.PathLike[str] | None = None, *, python: str | N
         if not force and load_baseline(target, python=python) is not None:
             return target
         data = {
-            "format": BASELINE_FORMAT, "boot_id": _boot_id(), "python": python or sys.executable,
+            "format": BASELINE_FORMAT, "boot_id": boot_id(), "python": python or sys.executable,
             "time": time.time(), "cwd": os.getcwd(),
             "dirs": {str(d): sorted(e.name for e in _metadata_dirs(d))
                      for d in install_dirs(python)},
@@ -195,7 +190,7 @@ def load_baseline(path: str | os.PathLike[str] | None = None, *, python: str | N
     except (OSError, ValueError):
         return None
     if (not isinstance(data, dict) or data.get("format") != BASELINE_FORMAT
-            or data.get("boot_id") != _boot_id()
+            or not this_boot(data)
             or data.get("python") != (python or sys.executable)):
         return None
     return data

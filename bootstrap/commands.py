@@ -25,8 +25,8 @@ relative to its ``cwd``) exists, the ``unless`` command (argv, run in the
 same cwd and env) exits 0, or, with ``once = true``, a marker says it ran on
 this VM. The marker sits in the local state folder (never the store: a new
 VM must run it again) and is keyed by the entry's content, so an edited entry
-runs again. An entry with no guard runs on every restore; within one restore
-it counts as done once it ran. Each guard is read right before its entry
+runs again; ``--force`` runs it again. An entry with no guard runs on every
+restore; within one restore it counts as done once it ran. Each guard is read right before its entry
 would run, so an earlier entry can make a later one unnecessary.
 
 A ``check = true`` entry is a smoke test: it runs on every restore (not in a
@@ -140,11 +140,10 @@ def done(ctx: Context, item: Entry) -> str | None:
     if item.index in ctx.state[ctx.step].get("ran", ()) and \
             (not item.guarded or item.command.once):  # once: even if its marker could not be kept
         return "ran in this restore"
-    if item.command.once:
+    if item.command.once and not ctx.force:  # --force runs it again (once per restore)
         from .vmstate import find_mark
 
-        mark = find_mark(MARKS, item.key)
-        if mark is not None:
+        if find_mark(MARKS, item.key) is not None:
             return "ran once on this VM (once = true)"
     return guard_holds(ctx, item)
 
@@ -153,7 +152,7 @@ def guard_holds(ctx: Context, item: Entry) -> str | None:
     """Why the ``creates`` or ``unless`` guard says ``item`` is done, else None."""
     if item.creates is not None and os.path.lexists(item.creates):
         return f"{item.creates} exists"
-    if item.unless is not None and item.cwd.is_dir():
+    if item.unless is not None and item.cwd.is_dir() and not missing_program(item.unless):
         from . import process
 
         try:
@@ -166,6 +165,11 @@ def guard_holds(ctx: Context, item: Entry) -> str | None:
     return None
 
 
+def missing_program(argv: list[str]) -> bool:
+    """Whether ``argv`` names its program by a path that is not there (yet)."""
+    return os.sep in argv[0] and not os.path.lexists(argv[0])
+
+
 def pending_reason(item: Entry) -> str:
     reasons = []
     if item.command.once:
@@ -173,10 +177,14 @@ def pending_reason(item: Entry) -> str:
     if item.creates is not None:
         reasons.append(f"{item.creates} missing")
     if item.unless is not None:
-        if item.cwd.is_dir():
-            reasons.append(f"{display(item.unless)} fails")
-        else:
+        if not item.cwd.is_dir():
             reasons.append(f"{display(item.unless)} not tried yet: {item.cwd} does not exist")
+        elif missing_program(item.unless):
+            # e.g. {python} of a [venv] that this restore makes later
+            reasons.append(f"{display(item.unless)} not tried yet: {item.unless[0]} "
+                           "does not exist")
+        else:
+            reasons.append(f"{display(item.unless)} fails")
     return ", ".join(reasons) or "no guard: runs on every restore"
 
 

@@ -130,6 +130,16 @@ class OptionError(BootstrapError):
     exit_code = 2
 
 
+class NoInterpreter(OptionError):
+    """There is no Python at the path given as the interpreter to install into.
+
+    ``python`` is that path: in a dry run it may be a [venv] not made yet."""
+
+    def __init__(self, python: str, **kwargs: str | None) -> None:
+        super().__init__(f"no Python at {python}", **kwargs)  # type: ignore[arg-type]
+        self.python = python
+
+
 class StepError(BootstrapError):
     """A restore step failed: a command exited non-zero, a postcondition did not hold."""
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from .errors import OptionError
+from .errors import NoInterpreter, OptionError
 
 #: how much of a RECORD is read to find the distribution's top-level names
 RECORD_HEAD = 4096
@@ -153,8 +153,8 @@ def inspect(python: str) -> Interpreter:
     """Describe the interpreter at ``python`` without running it where possible."""
     exe = Path(python)
     if not exe.exists():
-        raise OptionError(f"no Python at {python}", where="--python",
-                          hint="give the path of a python executable, e.g. VENV/bin/python")
+        raise NoInterpreter(python, where="--python",
+                            hint="give the path of a python executable, e.g. VENV/bin/python")
     if python == sys.executable or is_running(python):
         paths = tuple(p for p in sys.path if p and os.path.isdir(p))
         return Interpreter(python, paths, tuple(sys.version_info[:3]))  # type: ignore[arg-type]

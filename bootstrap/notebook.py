@@ -40,7 +40,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from .errors import BootstrapError, OptionError, StepError
 from .exports import EXPORT_FILE_ENV
-from .fileio import replace_bytes, sha256_bytes
+from .fileio import sha256_bytes
 from .redact import looks_secret, secret_values
 from .store import Store, write_atomic
 
@@ -480,41 +480,34 @@ def resolve_kernel(explicit: str | None, nb: Any) -> tuple[str, str]:
 
 # -- markers ---------------------------------------------------------------------------
 
-def marker_dir(environ: Mapping[str, str] | None = None) -> Path:
-    from .vmstate import state_dir
-
-    return state_dir(environ) / "setup-markers"
-
-
-def _boot_id() -> str | None:
-    # a marker from before a reboot (another VM) does not count
-    from .vmstate import boot_id
-
-    return boot_id()
+#: the kind of the setup markers in the local state folder (``setup-markers/``)
+MARKS = "setup"
 
 
 def find_marker(key: str, *, inline: bool = False) -> Marker | None:
+    """The marker of a run of this notebook with these parameters on this VM, or None."""
     if inline:
         return _INLINE_DONE.get(key)
-    path = marker_dir() / f"{key}.json"
+    from .vmstate import find_mark
+
+    data = find_mark(MARKS, key)
+    if data is None:
+        return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        marker = Marker(**data)
-    except (OSError, ValueError, TypeError):
+        return Marker(**{k: v for k, v in data.items() if k in Marker.__dataclass_fields__})
+    except TypeError:
         return None
-    if marker.key != key or marker.boot_id != _boot_id():
-        return None
-    return marker
 
 
 def save_marker(marker: Marker) -> None:
+    """Record the run; raises StoreError when the marker cannot be written."""
     if marker.mode == "inline":
         _INLINE_DONE[marker.key] = marker
         return
-    folder = marker_dir()
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    data = json.dumps(marker.__dict__, ensure_ascii=False, indent=1).encode()
-    replace_bytes(folder / f"{marker.key}.json", data)
+    from .vmstate import save_mark
+
+    save_mark(MARKS, marker.key, {k: v for k, v in marker.__dict__.items()
+                                  if k not in ("key", "boot_id")})
 
 
 # -- running -----------------------------------------------------------------------------
@@ -537,6 +530,8 @@ def run_setup(notebook: str | os.PathLike[str], parameters: Mapping[str, Any] | 
 
 def run(plan: Plan, store: Store, *, shell: Any = None, on_cell: OnCell | None = None) -> Outcome:
     """Run the planned notebook now and record the success in a marker."""
+    from .vmstate import boot_id
+
     start = time.monotonic()
     notes = list(plan.notes)
     if plan.inline:
@@ -546,8 +541,12 @@ def run(plan: Plan, store: Store, *, shell: Any = None, on_cell: OnCell | None =
     finished = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     marker = Marker(key=plan.key, notebook=str(plan.notebook), finished=finished,
                     output=str(output) if output else None, exported=exported,
-                    mode="inline" if plan.inline else "papermill", boot_id=_boot_id())
-    save_marker(marker)
+                    mode="inline" if plan.inline else "papermill", boot_id=boot_id())
+    try:
+        save_marker(marker)
+    except BootstrapError as error:
+        notes.append(f"could not record that {plan.name} ran ({error.what}); "
+                     "the next restore runs it again")
     plan.done = marker
     return Outcome(plan, ran=True, output=output, exported=exported,
                    seconds=time.monotonic() - start, notes=notes, finished=finished)

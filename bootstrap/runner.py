@@ -17,7 +17,7 @@ from typing import Iterable
 
 from . import conditions, mutex, order, redact, steps
 from .context import Context
-from .errors import BootstrapError, OptionError, StepError
+from .errors import BootstrapError, NoInterpreter, OptionError, StepError
 from .platform import detect
 from .profile import Profile, load
 from .report import (
@@ -58,7 +58,8 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
         steps.load("drive").before_lookup(platform, os.fspath(profile))
         profile = load(profile, profiles_dir=the_store.profiles)
     profile = profile.for_platform(platform.name)
-    facts = conditions.facts(profile, platform.name, lambda: has_gpu(os.environ))
+    probed: dict[str, object] = {}  # one nvidia-smi probe for conditions and the gpu step
+    facts = conditions.facts(profile, platform.name, lambda: has_gpu(os.environ, probed))
     profile = conditions.resolve(profile, facts)
     redact.declare(profile.secrets)
     selected = select(profile, only, skip)
@@ -67,6 +68,7 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
     ctx = Context(profile=profile, platform=platform, store=the_store,
                   python=target_python(python), dry_run=dry_run, force=force, progress=progress,
                   environ=dict(os.environ) if dry_run else os.environ, facts=facts)
+    ctx.state.setdefault("gpu", {}).update(probed)
     if ("venv", "") in selected:
         steps.load("venv").aim(ctx)  # {python} and every install mean the venv's, from the start
     redact.watch(ctx.environ)
@@ -89,10 +91,6 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
             if reason:
                 report.steps.append(StepResult(name, SKIPPED, reason))
                 continue
-            if dry_run and name == "pip" and not os.path.exists(ctx.python):
-                report.steps.append(StepResult(name, PLANNED, f"install into {ctx.python} once "
-                                                              "[venv] has made it"))
-                continue
             result = run_step(name, ctx)
             report.steps.append(result)
             if result.outcome == FAILED:
@@ -114,12 +112,17 @@ def restore(profile: str | os.PathLike[str] | Profile, *, only: Iterable[str] = 
     return report
 
 
-def has_gpu(environ) -> tuple[bool, str]:
-    """Whether this machine has a GPU, for ``when`` conditions (the gpu step's probe)."""
-    from .gpus import probe
+def has_gpu(environ, probed: dict[str, object]) -> tuple[bool, str]:
+    """Whether this machine has a GPU, for ``when`` conditions (the gpu step's probe).
 
-    found = probe(environ)
-    return bool(found.devices), found.reason or ""
+    The probe's answer is kept in ``probed["probe"]``; the runner hands it to the gpu
+    step (``ctx.state["gpu"]``), which then does not ask nvidia-smi again."""
+    if "probe" not in probed:
+        from .gpus import probe
+
+        probed["probe"] = probe(environ)
+    found = probed["probe"]
+    return bool(found.devices), found.reason or ""  # type: ignore[attr-defined]
 
 
 def installed(python: str) -> dict[str, str] | None:
@@ -224,10 +227,15 @@ def run_step(name: str, ctx: Context) -> StepResult:
                                      "reported success without doing it; run with --debug")
             result.outcome, result.summary = CHANGED, done(before.summary, after.summary)
     except BootstrapError as error:
-        if isinstance(error, StepError) and error.step is None:
-            error.step = name
-        result.outcome, result.summary = FAILED, error.what
-        result.data["error"] = error
+        if not_made_yet(ctx, error):
+            # every step that looks into the target (pip, a [[git]] install...) lands here
+            result.outcome = PLANNED
+            result.summary = f"install into {ctx.python} once [venv] has made it"
+        else:
+            if isinstance(error, StepError) and error.step is None:
+                error.step = name
+            result.outcome, result.summary = FAILED, error.what
+            result.data["error"] = error
     except KeyboardInterrupt:
         # the running command was given time to stop cleanly (process.stop); the
         # next restore repairs whatever it left half done
@@ -241,6 +249,12 @@ def run_step(name: str, ctx: Context) -> StepResult:
     result.notes[:] = [redact.mask(note) for note in result.notes]
     emit(ctx.progress, Event("end", name, result.summary, result))
     return result
+
+
+def not_made_yet(ctx: Context, error: BootstrapError) -> bool:
+    """Whether ``error`` only says that the [venv] this dry run plans is not there yet."""
+    return (ctx.dry_run and isinstance(error, NoInterpreter) and error.python == ctx.python
+            and "base" in ctx.state.get("venv", {}) and not os.path.exists(ctx.python))
 
 
 def emit(progress: Progress | None, event: Event) -> None:

@@ -64,6 +64,12 @@ def boot_id() -> str | None:
         return None
 
 
+def this_boot(data: Any) -> bool:
+    """Whether ``data`` (a record read back from the local state folder) was written on
+    this boot: one that survived a reboot or was copied from another VM does not count."""
+    return isinstance(data, dict) and data.get("boot_id") == boot_id()
+
+
 def record(restored: Restored, environ: Mapping[str, str] | None = None) -> Path:
     """Write ``restored`` as the last restore on this VM; raises StoreError on failure."""
     from .redact import mask
@@ -86,16 +92,23 @@ def last(environ: Mapping[str, str] | None = None) -> Restored | None:
     path = state_path(environ)
     try:
         data: Any = json.loads(path.read_text())
-        restored = Restored(**{k: v for k, v in data.items()
-                               if k in Restored.__dataclass_fields__})
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError):
         return None
-    if restored.boot_id != boot_id():
+    if not this_boot(data):
         return None
-    return restored
+    try:
+        return Restored(**{k: v for k, v in data.items() if k in Restored.__dataclass_fields__})
+    except TypeError:
+        return None
 
 
 # -- markers: "this ran on this VM" -------------------------------------------------
+#
+# One marker per thing that ran (a setup notebook, a ``once = true`` entry), in
+# ``KIND-markers/KEY.json`` of the state folder. The key is a digest of what ran
+# (the notebook and its parameters, the entry's content), so an edited entry
+# has another key and runs again; the boot id makes a marker from before a
+# reboot count for nothing. ``--force`` is the caller's: it just does not ask.
 
 def mark_path(kind: str, key: str, environ: Mapping[str, str] | None = None) -> Path:
     return state_dir(environ) / f"{kind}-markers" / f"{key}.json"
@@ -105,20 +118,31 @@ def find_mark(kind: str, key: str, environ: Mapping[str, str] | None = None
               ) -> dict[str, Any] | None:
     """The marker ``key`` of ``kind`` written on this boot, or None."""
     try:
-        data = json.loads(mark_path(kind, key, environ).read_text())
+        data = json.loads(mark_path(kind, key, environ).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or data.get("key") != key or data.get("boot_id") != boot_id():
+    if not this_boot(data) or data.get("key") != key:
         return None
     return data
 
 
 def save_mark(kind: str, key: str, data: Mapping[str, Any],
               environ: Mapping[str, str] | None = None) -> Path:
-    """Record that ``key`` of ``kind`` ran on this VM; raises StoreError on failure."""
+    """Record that ``key`` of ``kind`` ran on this VM; raises StoreError on failure.
+
+    The folder is private to the user: a marker may hold values a setup notebook
+    exported."""
+    from .errors import StoreError
     from .store import write_atomic
 
     path = mark_path(kind, key, environ)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise StoreError(f"cannot keep a marker: {exc.strerror}", where=str(path.parent),
+                         hint="check that the local state folder (BOOTSTRAP_STATE_DIR, "
+                              "default ~/.cache/notebook-bootstrap) is writable") from None
     record_ = {**data, "key": key, "boot_id": boot_id(), "at": time.time()}
-    write_atomic(path, (json.dumps(record_, indent=1, sort_keys=True) + "\n").encode())
+    write_atomic(path, (json.dumps(record_, ensure_ascii=False, indent=1, sort_keys=True)
+                        + "\n").encode())
     return path

@@ -8,7 +8,9 @@ the CUDA version. Each call has a time limit (``TIMEOUT``, or the environment
 variable ``BOOTSTRAP_GPU_TIMEOUT`` in seconds).
 Changes: nothing on the machine. It puts what it found in ``ctx.state["gpu"]``
 (``name``, ``memory_gib``, ``driver``, ``cuda``, ``count``, ``devices``,
-``reason``) for the report and the status magic.
+``reason``) for the report and the status magic. nvidia-smi is asked once per
+restore: when a ``when = "gpu"`` condition needed it first, the runner leaves
+that answer in ``ctx.state["gpu"]["probe"]`` and this step uses it.
 
 A machine without an NVIDIA GPU may be a TPU runtime: Colab's and Kaggle's
 TPU VMs say so in their environment (``TPU_ACCELERATOR_TYPE``, ``ISTPUVM=1``,
@@ -115,7 +117,9 @@ def record(ctx: Context, found: Probe) -> None:
 
 
 def check(ctx: Context) -> Check:
-    found = probe(ctx.environ)
+    # the runner asked already when a `when = "gpu"` condition needed the answer
+    found = ctx.state.get("gpu", {}).get("probe") or probe(ctx.environ)
+    ctx.state.setdefault("gpu", {})["probe"] = found
     tpu = None if found.devices else probe_tpu(ctx.environ)
     record(ctx, found)
     ctx.state["gpu"]["tpu"] = None if tpu is None else {"kind": tpu.kind, "chips": tpu.chips}

@@ -297,3 +297,68 @@ def test_once_without_a_writable_state_folder_runs_and_says_it_will_run_again(tm
     assert report.step("run").outcome == CHANGED
     assert any("could not record that it ran" in n and "runs it again" in n
                for n in report.step("run").notes), report.step("run").notes
+
+
+def test_force_runs_a_once_entry_again_once(tmp_path):
+    text = """
+        [[run]]
+        argv = ["sh", "-c", "echo ran >> log.txt"]
+        once = true
+    """
+    restore(parse(text, source="once.toml"))
+    assert restore(parse(text, source="once.toml")).step("run").outcome == SATISFIED
+    forced = restore(parse(text, source="once.toml"), force=True)
+    assert forced.step("run").outcome == CHANGED
+    assert (tmp_path / "log.txt").read_text() == "ran\nran\n"      # once more, not twice more
+    assert restore(parse(text, source="once.toml")).step("run").outcome == SATISFIED
+
+
+def test_on_colab_run_entries_without_cwd_need_no_drive(tmp_path, colab, monkeypatch):
+    from tests.support.fakes import write_profile
+
+    start = tmp_path / "started-here"
+    start.mkdir()
+    monkeypatch.chdir(start)
+    plain = write_profile(tmp_path, '[[run]]\nargv = ["touch", "here"]\ncreates = "here"\n')
+    report = restore(plain)
+    assert "drive" not in [r.name for r in report.steps]
+    assert (start / "here").exists()
+
+    # a [workdir] on the VM's disk (not under {drive}) is the default cwd; Drive stays
+    # unmounted
+    project = colab.root / "content" / "project"
+    with_workdir = write_profile(tmp_path, f'[workdir]\npath = "{project}"\ncreate = true\n'
+                                           '[[run]]\nargv = ["touch", "made"]\n'
+                                           'creates = "made"\n')
+    report = restore(with_workdir)
+    assert "drive" not in [r.name for r in report.steps]
+    assert (project / "made").exists()
+    assert colab.calls() == [] and not os.path.ismount(colab.mountpoint)
+
+
+def test_the_cli_names_the_profile_and_the_literal_brace_form(tmp_path, isolated):
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if k != "SURELY_UNSET_VAR"}
+        return subprocess.run([sys.executable, "-m", "bootstrap", *args], capture_output=True,
+                              text=True, env={**env, "PYTHONPATH": str(repo)}, timeout=120)
+
+    (isolated["store"] / "profiles").mkdir(parents=True, exist_ok=True)
+    (isolated["store"] / "profiles" / "unset.toml").write_text(
+        '[[run]]\nargv = ["echo", "{env:SURELY_UNSET_VAR}"]\n')
+    done = cli("restore", "--dry-run", "unset")          # by name, from the store
+    assert done.returncode == 3
+    assert "error: invalid profile unset.toml\n" in done.stderr
+    assert "invalid profile profile" not in done.stderr + done.stdout
+    assert "{env:SURELY_UNSET_VAR:-value}" in done.stderr
+
+    (tmp_path / "find.toml").write_text(
+        '[[run]]\nargv = ["find", ".", "-exec", "rm", "{}", "+"]\n')
+    done = cli("validate", str(tmp_path / "find.toml"))
+    assert done.returncode == 3
+    assert "run[0].argv: has {} (an unknown placeholder)" in done.stderr
+    assert "hint: write {{}} for literal braces, e.g. find's -exec ... {{}} +" in done.stderr

@@ -278,3 +278,38 @@ def test_a_colab_saved_notebook_sees_the_parameters_over_its_own_first_cell(isol
     tags = [c.metadata.get("tags", []) for c in saved.cells]
     assert tags[:2] == [["parameters"], ["injected-parameters"]]
     assert "epochs = 7" in saved.cells[1].source
+
+
+def test_a_marker_that_cannot_be_kept_is_a_note_and_the_next_restore_runs_it(
+        isolated, tmp_path, monkeypatch):
+    drive = isolated["drive"]
+    write_notebook(drive / "setup.ipynb", [
+        code("with open('runs.log', 'a') as log:\n    log.write('ran\\n')")])
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the state folder would be")
+    monkeypatch.setenv("BOOTSTRAP_STATE_DIR", str(blocked))
+    profile = parse('[setup]\nnotebook = "setup.ipynb"\n', source="s.toml")
+    first = restore(profile)
+    row = first.step("setup")
+    assert row.outcome == "changed", row.summary
+    assert any(note.startswith("could not record that setup.ipynb ran (cannot keep a marker")
+               and note.endswith("the next restore runs it again") for note in row.notes)
+    assert restore(profile).step("setup").outcome == "changed"
+    assert (drive / "runs.log").read_text() == "ran\nran\n"
+
+
+def test_force_and_a_reboot_run_the_notebook_again(isolated, tmp_path):
+    drive = isolated["drive"]
+    write_notebook(drive / "setup.ipynb", [
+        code("with open('runs.log', 'a') as log:\n    log.write('ran\\n')")])
+    profile = parse('[setup]\nnotebook = "setup.ipynb"\n', source="s.toml")
+    assert restore(profile).step("setup").outcome == "changed"
+    assert restore(profile).step("setup").outcome == "satisfied"
+    forced = restore(profile, force=True)
+    assert forced.step("setup").outcome == "changed"        # once, not again by its re-check
+    assert (drive / "runs.log").read_text() == "ran\nran\n"
+
+    [marker] = (tmp_path / "state" / "setup-markers").glob("*.json")
+    marker.write_text(marker.read_text().replace('"boot_id": "', '"boot_id": "other-'))
+    assert restore(profile).step("setup").outcome == "changed"   # another boot: runs again
+    assert (drive / "runs.log").read_text() == "ran\nran\nran\n"

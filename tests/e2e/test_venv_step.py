@@ -103,3 +103,52 @@ def test_validation():
     assert any(line.startswith("v.toml: venv.python: unknown placeholder {nope}")
                for line in lines)
     assert any(line.startswith("v.toml: venv.path: missing required key") for line in lines)
+
+
+def test_a_dry_run_plans_every_install_into_a_venv_not_made_yet(tmp_path, wheelhouse):
+    from tests.support.gitrepo import GitRepo, clone
+    from tests.support.wheels import project_files
+
+    origin = GitRepo.create(tmp_path / "origin")
+    origin.commit(project_files("nbgitdemo", "1.0", package=True), "one")
+    clone(origin.path, tmp_path / "code" / "demo")       # the clone is there, the venv is not
+    venv_python = f"{tmp_path}/envs/work/bin/python"
+    profile = parse(f"""
+        [venv]
+        path = "{tmp_path}/envs/work"
+        python = "{BASE}"
+
+        [[git]]
+        url = "{origin.url}"
+        dest = "{tmp_path}/code/demo"
+        install = true
+
+        [pip]
+        no_index = true
+        find_links = ["{wheelhouse}"]
+        packages = ["alpha==2.0"]
+
+        [[run]]
+        argv = ["{{python}}", "-c", "open('smoke', 'w')"]
+        unless = ["{{python}}", "-c", "import nbgitdemo"]
+    """, source="v.toml")
+    plan = restore(profile, dry_run=True)
+    outcomes = {r.name: (r.outcome, r.summary) for r in plan.steps if r.name != "gpu"}
+    assert outcomes == {
+        "venv": (PLANNED, f"create {tmp_path}/envs/work"),
+        "git": (PLANNED, f"install into {venv_python} once [venv] has made it"),
+        "pip": (PLANNED, f"install into {venv_python} once [venv] has made it"),
+        "run": (PLANNED, "1 of 1 command to run"),
+    }
+    [action] = plan.step("run").actions
+    assert action.startswith(f"run[0]: {venv_python} -c ")
+    assert action.endswith(f"import nbgitdemo' not tried yet: {venv_python} does not exist)")
+    assert not (tmp_path / "envs").exists()
+
+    # the same steps for real: the plan was right
+    report = restore(profile)
+    assert [report.step(n).outcome for n in ("venv", "git", "pip")] == [CHANGED] * 3
+    # the guard, read once the venv is there, sees the [[git]] install
+    assert report.step("run").outcome == SATISFIED and not (tmp_path / "smoke").exists()
+    assert installed(venv_python) == {"alpha": "2.0", "nbgitdemo": "1.0"}
+

@@ -87,3 +87,29 @@ def test_a_default_still_orders_after_the_step_that_sets_the_variable():
     found = order.needs(profile, ["secrets", "files"])
     assert [n.line() for n in found] == [
         "files after secrets: files uses {env:HF_TOKEN}, set by [secrets]"]
+
+
+def test_nvidia_smi_is_asked_once_for_conditions_and_the_gpu_step(tmp_path, gpu, monkeypatch):
+    log = tmp_path / "nvidia-smi.log"
+    monkeypatch.setenv("FAKE_NVIDIA_SMI_LOG", str(log))
+    gpu("t4")
+    profile = parse("""
+        [gpu]
+        min_memory_gib = 15
+
+        [[run]]
+        argv = ["touch", "built-with-cuda"]
+        creates = "built-with-cuda"
+        when = "gpu"
+    """, source="g.toml")
+    report = restore(profile)
+    assert report.step("gpu").summary.startswith("Tesla T4")
+    assert report.step("run").outcome == CHANGED and (tmp_path / "built-with-cuda").exists()
+    calls = log.read_text().splitlines()
+    # one probe: the CSV query and the table, once each
+    assert len(calls) == 2 and calls[0].startswith("--query-gpu=") and calls[1] == ""
+
+    # without a GPU condition the gpu step still asks, once
+    log.unlink()
+    restore(parse("[gpu]\nmin_memory_gib = 15\n", source="g.toml"))
+    assert len(log.read_text().splitlines()) == 2
