@@ -160,8 +160,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if report.variables:
         import json
 
-        for name, value in report.variables.items():
-            print(f"variable {name} = {json.dumps(value, ensure_ascii=False)}")
+        from .redact import mask
+
+        for name, value in report.variables.items():  # the notebook gets the value; output not
+            print(mask(f"variable {name} = {json.dumps(value, ensure_ascii=False)}"))
     for error in wait_for_store():  # wheels still being saved to the store
         print(f"warning: {error}", file=sys.stderr)
     return 0

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .redact import is_secret
+from .redact import clean_url, is_secret
 from .errors import OptionError, ProfileError
 from .profile import (_PROFILE_NAME, check_apt_name, check_argv, check_env_name,
                       check_requirement, check_url, parse)
@@ -69,6 +69,8 @@ PIP_QUIET = frozenset({
 PIP_QUIET_VALUE = frozenset({"--root-user-action", "--progress-bar", "--timeout", "--retries",
                              "--trusted-host", "--upgrade-strategy", "--cache-dir",
                              "--exists-action"})
+#: pip options whose value is an index or find-links URL (which may carry a credential)
+INDEX_OPTIONS = frozenset({"-i", "--index-url", "--extra-index-url", "-f", "--find-links"})
 APT_VALUE_OPTIONS = frozenset({"-o", "-t", "--target-release", "-c", "--config-file"})
 CELL_SHELLS = frozenset({"bash", "sh", "shell", "script"})
 CELL_PYTHON = frozenset({"capture", "time", "timeit", "prun", "debug"})
@@ -839,6 +841,16 @@ class _Reader:
 
     # pip -------------------------------------------------------------------------------
 
+    def without_credential(self, url: str) -> str:
+        """An index or find-links URL to write down: its credential left out, with a note."""
+        cleaned, removed = clean_url(url)
+        if removed:
+            self.notes.append(
+                f"cell {self.cell}: the index URL {cleaned} held a credential; kept without "
+                "it: keep the credential in the secret store and write it back as a [secrets] "
+                "reference, e.g. https://user:{env:INDEX_TOKEN}@host/simple")
+        return cleaned
+
     def pip_install(self, args: list[str], text: str, cwd: str) -> None:
         if not args or args[0] != "install":
             if args[:1] in (["list"], ["freeze"], ["show"], ["check"], ["--version"], ["-V"]):
@@ -851,6 +863,8 @@ class _Reader:
         names: set[str] = set()
         entries: list[tuple[str, str]] = []
         for option, value in pip_options(args[1:]):
+            if value and option in INDEX_OPTIONS:
+                value = self.without_credential(value)
             if option == "":
                 entries.append(("req", value or ""))
             elif option in ("-U", "--upgrade") or re.match(r"^-[qvU]*U[qvU]*$", option):

@@ -170,9 +170,16 @@ def _values_of(environ: Mapping[str, str]) -> frozenset[str]:
     return values
 
 
+#: A profile's placeholder standing for a whole value (``{env:HF_TOKEN}``, ``{drive}``): a
+#: reference to a secret, not one (a ``{env:NAME:-default}`` can hold one, so is not this).
+_REFERENCE = re.compile(r"\{(?:env:)?[A-Za-z_][A-Za-z0-9_]*\}")
+
+
 def _mask_userinfo(match: re.Match[str]) -> str:
     info = match.group("info")
-    user, colon, _ = info.partition(":")
+    user, colon, password = info.partition(":")
+    if colon and _REFERENCE.fullmatch(password):
+        return match.group(0)
     if colon:
         return f"{match.group('scheme')}{user}:{MASK}@" if not _token_like(user) \
             else f"{match.group('scheme')}{MASK}@"
@@ -186,7 +193,8 @@ def _token_like(text: str) -> bool:
 
 
 def _mask_pair(match: re.Match[str]) -> str:
-    if match.group("value") and is_secret_query_name(match.group("name")):
+    value = match.group("value")
+    if value and is_secret_query_name(match.group("name")) and not _REFERENCE.fullmatch(value):
         return f"{match.group('lead')}{match.group('name')}={MASK}"
     return match.group(0)
 
@@ -216,6 +224,11 @@ def mask(text: str, environ: Mapping[str, str] | None = None) -> str:
         if value in text:
             text = text.replace(value, MASK)
     return mask_shapes(text)
+
+
+def secret_lines(text: str) -> list[int]:
+    """The numbers (from 1) of the lines of ``text`` that hold a secret value (not a reference)."""
+    return [number for number, line in enumerate(text.splitlines(), 1) if mask(line) != line]
 
 
 def clean_url(url: str) -> tuple[str, bool]:

@@ -136,6 +136,13 @@ class Report:
     def __str__(self) -> str:
         return self.text()
 
+    def __repr__(self) -> str:
+        # the plain-text form a notebook saves beside the HTML: ``variables`` hold real values
+        import dataclasses
+
+        fields = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self))
+        return mask(f"Report({fields})")
+
     def _repr_html_(self) -> str:
         import html
 

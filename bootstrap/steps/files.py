@@ -123,7 +123,7 @@ def resolve(ctx: Context, index: int, entry: FileEntry, trusted: dict[str, str])
     dest = ctx.path(entry.dest, f"{key}.dest")
     if entry.url is not None:
         return Item(index, entry, dest, ctx.expand(entry.url, f"{key}.url"), None,
-                    trusted=None if entry.sha256 else trusted.get(entry.url))
+                    trusted=None if entry.sha256 else trusted.get(trust_key(entry.url)))
     if entry.content is not None:
         return Item(index, entry, dest, None, None,
                     text=ctx.expand(entry.content, f"{key}.content"))
@@ -151,8 +151,19 @@ def trust_path(ctx: Context) -> Path:
     return lock.with_name(f"downloads.{stem}.json")
 
 
+def trust_key(url: str) -> str:
+    """A URL as the record keeps it: as the profile writes it, less any secret part.
+
+    The record is kept in the store (on Drive, in a pack): a password or a token in
+    the URL stays out of it, and every VM computes the same key.
+    """
+    from ..redact import clean_url
+
+    return clean_url(url)[0]
+
+
 def read_trusted(ctx: Context) -> dict[str, str]:
-    """URL (as the profile writes it) -> sha256 recorded on its first download."""
+    """URL (``trust_key``) -> sha256 recorded on its first download."""
     if not any(e.url is not None and e.sha256 is None for e in ctx.profile.files):
         return {}
     path = trust_path(ctx)
@@ -165,8 +176,9 @@ def read_trusted(ctx: Context) -> dict[str, str]:
                         where=str(path), hint="fix or delete the file; a deleted record is "
                                               "made again from the next download") from None
     found = data.get("sha256") if isinstance(data, dict) else None
-    return {k: v for k, v in found.items() if isinstance(v, str)} if isinstance(found, dict) \
-        else {}
+    # keys written whole by an older version are read (and written back) cleaned
+    return {trust_key(k): v for k, v in found.items() if isinstance(v, str)} \
+        if isinstance(found, dict) else {}
 
 
 def record_trusted(ctx: Context, url: str, digest: str) -> None:
@@ -174,7 +186,7 @@ def record_trusted(ctx: Context, url: str, digest: str) -> None:
 
     path = trust_path(ctx)
     current = read_trusted(ctx)
-    current[url] = digest
+    current[trust_key(url)] = digest
     data = {"comment": "sha256 of each download the profile gives without one, recorded on "
                        "its first download and required on every later one",
             "sha256": dict(sorted(current.items()))}

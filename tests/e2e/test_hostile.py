@@ -1,0 +1,200 @@
+"""Hostile and faulty input, run as a user would: real processes, real files, loopback servers.
+
+Each test plants a secret that looks like nothing (no token shape, so only the
+``[secrets]`` table, a secret-looking name or a URL's userinfo/query can give it
+away) and reads every output and every file written for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.archives import tar_gz
+from tests.support.httpserver import LoopbackServer, send_bytes
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET = "plain-looking-value-42"
+PASSWORD = "plainpass77xy"
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120
+        ) -> subprocess.CompletedProcess:
+    full = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
+    return subprocess.run([sys.executable, "-m", "bootstrap", *args], capture_output=True,
+                          text=True, env=full, timeout=timeout)
+
+
+def files_holding(folder: Path, *values: str) -> list[Path]:
+    """Every file under ``folder`` that holds one of ``values``."""
+    found = []
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            if any(v.encode() in data for v in values):
+                found.append(path)
+    return found
+
+
+# -- [variables] and [[files]] content: the value goes where asked, never to output ---------
+
+def test_restore_prints_no_secret_from_variables_or_file_content(tmp_path, isolated):
+    target = tmp_path / "out" / "token.txt"
+    rc = tmp_path / "out" / "rc"
+    profile = tmp_path / "v.toml"
+    profile.write_text(f"""
+[secrets]
+DATA_ACCESS = "DATA_ACCESS"
+[variables]
+TOK = "{{env:DATA_ACCESS}}"
+URL = "https://me:{{env:DATA_ACCESS}}@host.example/x"
+[[files]]
+dest = "{target}"
+content = "token={{env:DATA_ACCESS}}\\n"
+[[files]]
+dest = "{rc}"
+append = "export DATA_ACCESS={{env:DATA_ACCESS}}"
+""")
+    for args in (["--dry-run"], ["-v"], ["-v"]):
+        done = cli("restore", str(profile), *args, env={"DATA_ACCESS": SECRET})
+        assert done.returncode == 0, done.stderr
+        assert SECRET not in done.stdout + done.stderr
+        assert "variable TOK = \"***\"" in done.stdout
+    assert target.read_text() == f"token={SECRET}\n"       # the file gets the value
+    assert rc.read_text().splitlines() == [f"export DATA_ACCESS={SECRET}"]
+    assert files_holding(isolated["store"], SECRET) == []
+    assert files_holding(tmp_path / "vm-state", SECRET) == []
+    status = cli("status", env={"DATA_ACCESS": SECRET})
+    assert SECRET not in status.stdout + status.stderr
+
+
+def test_the_report_repr_is_masked_but_its_variables_hold_the_value(tmp_path, monkeypatch):
+    """The notebook's plain-text form of a returned Report is its repr: saved in .ipynb files."""
+    import bootstrap
+
+    monkeypatch.setenv("DATA_ACCESS", SECRET)
+    profile = tmp_path / "r.toml"
+    profile.write_text('[secrets]\nDATA_ACCESS = "DATA_ACCESS"\n'
+                       '[variables]\nTOK = "{env:DATA_ACCESS}"\n')
+    report = bootstrap.restore(str(profile))
+    assert report.variables == {"TOK": SECRET}              # pushed into the notebook: the point
+    assert SECRET not in repr(report) and SECRET not in str(report)
+    assert SECRET not in report._repr_html_()
+
+
+# -- trust on first use: the record holds no secret and still matches -----------------------
+
+def test_first_use_record_keeps_no_token_and_matches_on_the_next_vm(tmp_path, isolated):
+    body = b"weights" * 100
+    with LoopbackServer(routes={"/w.bin": lambda req: send_bytes(req, body)}) as srv:
+        url = f"http://u:{PASSWORD}@127.0.0.1:{srv.port}/w.bin?token={SECRET}&v=1"
+        profile = tmp_path / "t.toml"
+        dest = tmp_path / "w.bin"
+        profile.write_text(f'name = "t"\n[[files]]\nurl = "{url}"\ndest = "{dest}"\n')
+        first = cli("restore", str(profile))
+        assert first.returncode == 0, first.stderr
+        [record] = (isolated["store"] / "profiles" / "locks").glob("downloads.t*.json")
+        saved = json.loads(record.read_text())["sha256"]
+        assert list(saved) == [f"http://127.0.0.1:{srv.port}/w.bin?v=1"]
+        assert files_holding(isolated["store"], SECRET, PASSWORD) == []
+        assert SECRET not in first.stdout + first.stderr and PASSWORD not in first.stdout
+        # the next VM: the file is gone, the record must still be found and enforced
+        dest.unlink()
+        body = b"changed upstream"
+        second = cli("restore", str(profile))
+        assert second.returncode != 0
+        assert "does not match" in second.stdout + second.stderr
+        assert SECRET not in second.stdout + second.stderr
+
+
+# -- import, export, pack: no secret value in any file written or any output -----------------
+
+def _notebook(path: Path, *cells: str) -> Path:
+    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {"colab": {}},
+                                "cells": [{"cell_type": "code", "metadata": {}, "outputs": [],
+                                           "execution_count": None, "source": c}
+                                          for c in cells]}))
+    return path
+
+
+def test_import_keeps_no_secret_of_a_notebook(tmp_path, isolated):
+    values = ["hf_AbCdEfGhIjKlMnOpQrStUvWxYz012345", PASSWORD, "glpatplain0123456789",
+              "plaintok99887766", "sigvalue55443322", "plainwandbkey1234", "gitpass7766"]
+    nb = _notebook(
+        tmp_path / "leaky.ipynb",
+        f'import os\nos.environ["HF_TOKEN"] = "{values[0]}"',
+        f"!huggingface-cli login --token {values[0]}",
+        f"!pip install --index-url https://alice:{PASSWORD}@pypi.example.org/simple torch",
+        f"!pip install --extra-index-url https://__token__:{values[2]}@gitlab.example.com/"
+        "api/v4/projects/1/packages/pypi/simple mypkg",
+        f'!wget "https://files.example.org/x.bin?token={values[3]}" -O /content/x.bin',
+        f"!wget -q https://files.example.org/y.bin?sig={values[4]} -O /content/y.bin",
+        f"%env WANDB_API_KEY={values[5]}",
+        f"!git clone https://oauth2:{values[6]}@gitlab.example.com/org/repo.git /content/repo")
+    done = cli("import", str(nb))
+    assert done.returncode == 0, done.stderr
+    assert not any(v in done.stdout + done.stderr for v in values)
+    assert files_holding(isolated["store"], *values) == []
+    text = (isolated["store"] / "profiles" / "leaky.toml").read_text()
+    # the index stays, without its credential, and the output says why
+    assert 'url = "https://pypi.example.org/simple"' in text
+    assert "held a credential" in done.stdout
+
+
+LEAKY_PROFILE = f"""
+name = "leaky"
+[secrets]
+DATA_ACCESS = "DATA_ACCESS"
+[env]
+MY_API_KEY = "plainapikey55667788"
+DERIVED = "{{env:DATA_ACCESS}}"
+[pip]
+packages = ["nb-demo-hello"]
+index_url = "https://alice:{PASSWORD}@pypi.example.org/simple"
+extra_index_urls = ["https://x.example.org/simple?token={SECRET}"]
+[[pip.indexes]]
+url = "https://bob:{PASSWORD}@cuda.example.org/simple"
+packages = ["torch"]
+[[files]]
+url = "https://files.example.org/x.bin?token={SECRET}"
+dest = "/tmp/x.bin"
+"""
+
+
+@pytest.mark.parametrize("target", ["repo2docker", "devcontainer", "ray"])
+def test_export_writes_no_secret(tmp_path, target):
+    profile = tmp_path / "leaky.toml"
+    profile.write_text(LEAKY_PROFILE)
+    done = cli("export", str(profile), "--to", target, str(tmp_path / "out"),
+               env={"DATA_ACCESS": "plain-env-value-9"})
+    assert done.returncode == 0, done.stderr
+    values = [PASSWORD, SECRET, "plainapikey55667788", "plain-env-value-9"]
+    assert files_holding(tmp_path / "out", *values) == []
+    assert not any(v in done.stdout + done.stderr for v in values)
+    # the index is still there, without its credential, and the output says why
+    assert "https://pypi.example.org/simple" in "".join(
+        p.read_text() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert "pip.index_url https://pypi.example.org/simple: its credential" in done.stdout
+
+
+def test_pack_refuses_a_profile_holding_a_secret_and_writes_nothing(tmp_path):
+    profile = tmp_path / "leaky.toml"
+    profile.write_text(LEAKY_PROFILE)
+    done = cli("pack", str(profile), str(tmp_path / "pack"))
+    assert done.returncode != 0
+    assert f"{profile}:" in done.stderr and "secret" in done.stderr
+    assert PASSWORD not in done.stdout + done.stderr
+    assert not (tmp_path / "pack").exists()
+    # a reference to a secret is fine: the profile is packed
+    profile.write_text('name = "fine"\n[secrets]\nDATA_ACCESS = "DATA_ACCESS"\n'
+                       '[pip]\nindex_url = "https://me:{env:DATA_ACCESS}@pypi.example.org/simple"\n'
+                       '[[files]]\nurl = "https://h.example.org/x?token={env:DATA_ACCESS}"\n'
+                       'dest = "/tmp/x"\n')
+    done = cli("pack", str(profile), str(tmp_path / "pack"))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "pack" / "profiles" / "fine.toml").is_file()
