@@ -647,10 +647,15 @@ class Profile:
                     "write ENV_NAME = \"SECRET_NAME\" (the name in the secret store, never a value)"
         import keyword
 
+        import builtins
+
         for name in self.variables:
             if not name.isidentifier() or keyword.iskeyword(name):
                 yield ("variables", name), "is not a Python variable name", name, \
                     "the notebook gets it as a variable: use names like PROJECT_ROOT"
+            elif hasattr(builtins, name) or name.startswith("__"):
+                yield ("variables", name), "would hide Python's own name in the notebook", \
+                    name, "the notebook gets it as a variable: use names like PROJECT_ROOT"
         for name in self.platforms:
             if name not in PLATFORM_NAMES:
                 yield ("platforms", name), "unknown platform", name, \
@@ -697,19 +702,30 @@ def toml_reader() -> Any:
 
 
 def _depth_problem(data: Any, source: str) -> Problem | None:
-    stack = [(data, 1)]
+    from .schema import key_path
+
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
     while stack:
-        value, depth = stack.pop()
-        if depth > MAX_DEPTH:
+        value, path = stack.pop()
+        if len(path) >= MAX_DEPTH:
             return Problem(source, f"is nested deeper than {MAX_DEPTH} levels", has_value=False,
                            hint="a profile is a few flat tables; check for runaway brackets")
+        where = f"{source}: {key_path(path)}" if path else source
         if isinstance(value, dict):
-            stack.extend((v, depth + 1) for v in value.values())
+            for key, item in value.items():
+                if "\0" in key:
+                    return Problem(source, "has a key holding a NUL character (\\u0000)",
+                                   has_value=False, hint="no path, name or command can hold "
+                                                         "one: remove it")
+                stack.append((item, (*path, key)))
         elif isinstance(value, list):
-            stack.extend((v, depth + 1) for v in value)
+            stack.extend((item, (*path, i)) for i, item in enumerate(value))
         elif isinstance(value, float) and not math.isfinite(value):
-            return Problem(source, "holds a number that is nan or inf", has_value=False,
+            return Problem(where, "holds a number that is nan or inf", has_value=False,
                            hint="write finite numbers only")
+        elif isinstance(value, str) and "\0" in value:
+            return Problem(where, "holds a NUL character (\\u0000)", has_value=False,
+                           hint="no path, name or command can hold one: remove it")
     return None
 
 

@@ -198,3 +198,46 @@ def test_pack_refuses_a_profile_holding_a_secret_and_writes_nothing(tmp_path):
     done = cli("pack", str(profile), str(tmp_path / "pack"))
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "pack" / "profiles" / "fine.toml").is_file()
+
+
+# -- hostile profile text for the newer keys: a ProfileError naming file:key, with a hint ----
+
+@pytest.mark.parametrize("text, key", [
+    ('[[files]]\ncontent = "x"\ndest = "/tmp/a\\u0000b"\n', "files[0].dest"),
+    ('[[run]]\nargv = ["ls", "a\\u0000b"]\n', "run[0].argv[1]"),
+    ('[[build]]\nargv = ["true"]\ntimeout = nan\n', "build[0].timeout"),
+    ('[[run]]\ncommands = [["true"]]\ntimeout = -inf\n', "run[0].timeout"),
+    ('[[files]]\nurl = "https://h.example/x"\ndest = "/tmp/x"\nmax_size = nan\n',
+     "files[0].max_size"),
+    ('[[files]]\nurl = "https://h.example/x"\ndest = "/tmp/x"\nmax_size = "lots"\n',
+     "files[0].max_size"),
+    ('[[files]]\ncontent = "x"\ndest = "/tmp/x"\nmode = 0o7777777\n', "files[0].mode"),
+    ('[[files]]\ncontent = "x"\ndest = "/tmp/x"\nwhen = "gpu and and"\n', "files[0].when"),
+    ('[env]\nA = "{env:X:-{env:Y:-{env:Z}}}"\n', "env.A"),
+    ('[env]\nA = "{cpus/0}"\n', "env.A"),
+    ('[variables]\nprint = "x"\n', "variables.print"),
+    ('[variables]\n__builtins__ = "x"\n', "variables.__builtins__"),
+    ('[variables]\n"1abc" = "x"\n', "variables"),
+    ('[venv]\npath = ""\n', "venv.path"),
+])
+def test_hostile_text_for_new_keys_is_a_profile_error(tmp_path, text, key):
+    profile = tmp_path / "bad.toml"
+    profile.write_text(text)
+    for args in (["validate", str(profile)], ["restore", str(profile), "--dry-run"]):
+        done = cli(*args, timeout=30)
+        assert done.returncode == 3, done.stderr
+        assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+        assert f"bad.toml: {key}" in done.stderr and "hint:" in done.stderr
+
+
+def test_a_venv_at_the_root_or_the_store_is_refused_not_replaced(tmp_path, isolated):
+    isolated["store"].mkdir(parents=True, exist_ok=True)
+    (isolated["store"] / "keep.txt").write_text("mine")
+    for path in ("/", str(isolated["store"])):
+        profile = tmp_path / "v.toml"
+        profile.write_text(f'[venv]\npath = "{path}"\n')
+        done = cli("restore", str(profile), timeout=60)
+        assert done.returncode != 0
+        assert "is not a virtual environment" in done.stdout + done.stderr
+        assert "Traceback" not in done.stderr
+    assert (isolated["store"] / "keep.txt").read_text() == "mine"
