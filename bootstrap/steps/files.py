@@ -333,6 +333,7 @@ def apply(ctx: Context, plan: Check) -> None:
             raise StepError(f"{item.dest} already exists and was not unpacked by "
                             "notebook-bootstrap", where=ctx.where(f"{item.key}.dest"),
                             hint="move it away (it is never replaced), or choose another dest")
+        refuse_planted_link(ctx, item)
         if item.why and item.why.startswith("mode is "):
             pass  # only the permissions differ: no second download or copy
         elif item.text is not None:
@@ -350,13 +351,41 @@ def apply(ctx: Context, plan: Check) -> None:
                                 hint="check that the file belongs to this user") from None
 
 
+def refuse_planted_link(ctx: Context, item: Item) -> None:
+    """Stop before writing through a link that a clone or an unpacked archive brought.
+
+    A ``dest`` inside a git checkout or an unpacked folder (content from elsewhere)
+    must stay inside it: a link there pointing out (``config.yaml -> ~/.ssh/...``)
+    was planted by whoever made the repository. Links the user made (``~/.bashrc``
+    -> a dotfiles clone) lie outside such folders and are followed.
+    """
+    dest = Path(os.path.abspath(item.dest))
+    real = dest.resolve()
+    if real == dest:
+        return
+    for folder in dest.parents:
+        if (folder / ".git").exists() or (folder / MARKER).is_file():
+            inside = folder.resolve()
+            if real != inside and inside not in real.parents:
+                raise StepError(f"{dest} leads out of {folder} through a link inside it "
+                                f"(to {real})", where=ctx.where(f"{item.key}.dest"),
+                                hint="the link came with the repository or archive; nothing "
+                                     "is written through it: choose a dest that is a plain "
+                                     "file there, or remove the link")
+            return
+
+
 def write_text(ctx: Context, item: Item) -> None:
-    """Write ``content``, or add the ``append`` line at the end; atomically either way."""
+    """Write ``content``, or add the ``append`` line at the end; atomically either way.
+
+    A ``dest`` that is a link (``~/.bashrc`` -> a dotfiles clone) is followed: the
+    file it points to is written and the link stays.
+    """
     from ..errors import StoreError
     from ..store import write_atomic
 
     assert item.text is not None
-    dest = item.dest
+    dest = item.dest.resolve() if item.dest.is_symlink() else item.dest
     if item.entry.content is not None:
         text = item.text
     else:

@@ -241,3 +241,110 @@ def test_a_venv_at_the_root_or_the_store_is_refused_not_replaced(tmp_path, isola
         assert "is not a virtual environment" in done.stdout + done.stderr
         assert "Traceback" not in done.stderr
     assert (isolated["store"] / "keep.txt").read_text() == "mine"
+
+
+# -- nothing written outside its destination ---------------------------------------------
+
+def _tar(path: Path, members: list[tuple[str, str, bytes | str]]) -> Path:
+    """A .tar.gz of (kind, name, data or link target) members: "file", "symlink", "hardlink"."""
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tf:
+        for kind, name, data in members:
+            info = tarfile.TarInfo(name)
+            if kind == "file":
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+            else:
+                info.type = tarfile.SYMTYPE if kind == "symlink" else tarfile.LNKTYPE
+                info.linkname = str(data)
+                tf.addfile(info)
+    return path
+
+
+def _zip_with_link(path: Path, name: str, target: str) -> Path:
+    import stat
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("ok.txt", "fine")
+        info = zipfile.ZipInfo(name)
+        info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zf.writestr(info, target)
+    return path
+
+
+def test_archives_from_drive_never_write_outside_their_folder(tmp_path, isolated):
+    drive, outside = isolated["drive"], tmp_path / "outside"
+    outside.mkdir()
+    (outside / "target.txt").write_text("untouched")
+    archives = [
+        _tar(drive / "dotdot.tar.gz", [("file", "ok.txt", b"x"),
+                                       ("file", "../../escaped.txt", b"pwned")]),
+        _tar(drive / "abs.tar.gz", [("file", f"{outside}/abs.txt", b"pwned")]),
+        _tar(drive / "dirlink.tar.gz", [("symlink", "link", str(outside)),
+                                        ("file", "link/planted.txt", b"pwned")]),
+        _tar(drive / "filelink.tar.gz", [("file", "a.txt", b"x"),
+                                         ("symlink", "cfg", f"{outside}/target.txt")]),
+        _tar(drive / "hard.tar.gz", [("file", "a.txt", b"x"), ("hardlink", "b", "/etc/passwd")]),
+        _zip_with_link(drive / "link.zip", "cfg", f"{outside}/target.txt"),
+    ]
+    for archive in archives:
+        out = tmp_path / "unpacked" / archive.name.split(".")[0]
+        profile = tmp_path / "a.toml"
+        # after the archive, a write into its folder: must not follow a planted link
+        profile.write_text(f'[[files]]\nsource = "{{drive}}/{archive.name}"\ndest = "{out}"\n'
+                           f'unpack = true\n[[files]]\ndest = "{out}/cfg"\ncontent = "pwned"\n')
+        done = cli("restore", str(profile), timeout=60)
+        assert done.returncode != 0, archive.name
+        assert "Traceback" not in done.stderr
+        assert not out.exists() or not any(p.is_symlink() for p in out.rglob("*"))
+    assert (outside / "target.txt").read_text() == "untouched"
+    assert sorted(p.name for p in outside.iterdir()) == ["target.txt"]
+    assert not list(tmp_path.rglob("escaped.txt"))
+
+
+def test_a_link_planted_in_a_clone_is_not_written_through(tmp_path):
+    from tests.support.gitrepo import GitRepo
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "authorized_keys").write_text("mine\n")
+    origin = GitRepo.create(tmp_path / "origin")
+    (origin.path / "config.yaml").symlink_to(outside / "authorized_keys")
+    (origin.path / "conf.d").symlink_to(outside)
+    origin.commit({"README": "hi"}, "links")
+    checkout = tmp_path / "checkout"
+    for dest, how in ((checkout / "config.yaml", 'append = "ssh-rsa attacker"'),
+                      (checkout / "conf.d" / "new.txt", 'content = "pwned"')):
+        profile = tmp_path / "g.toml"
+        profile.write_text(f'[[git]]\nurl = "{origin.url}"\ndest = "{checkout}"\n'
+                           f'[[files]]\ndest = "{dest}"\n{how}\n')
+        done = cli("restore", str(profile), timeout=60)
+        assert done.returncode != 0
+        assert "through a link inside it" in done.stdout + done.stderr
+        assert f"{profile.name}: files[0].dest" in done.stdout + done.stderr
+    assert (outside / "authorized_keys").read_text() == "mine\n"
+    assert sorted(p.name for p in outside.iterdir()) == ["authorized_keys"]
+
+
+def test_the_users_own_links_are_followed_and_kept(tmp_path):
+    """~/.bashrc -> a dotfiles clone: the dotfiles file gets the line, the link stays."""
+    dotfiles, home = tmp_path / "dotfiles", tmp_path / "home"
+    dotfiles.mkdir()
+    home.mkdir()
+    (dotfiles / "bashrc").write_text("alias ll='ls -l'\n")
+    (dotfiles / "cfg.yaml").write_text("old: 1\n")
+    (home / ".bashrc").symlink_to("../dotfiles/bashrc")
+    (home / "cfg.yaml").symlink_to(dotfiles / "cfg.yaml")
+    profile = tmp_path / "l.toml"
+    profile.write_text(f'[[files]]\ndest = "{home}/.bashrc"\nappend = "export X=1"\n'
+                       f'[[files]]\ndest = "{home}/cfg.yaml"\ncontent = "new: 2\\n"\n')
+    done = cli("restore", str(profile), timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert (home / ".bashrc").is_symlink() and (home / "cfg.yaml").is_symlink()
+    assert (dotfiles / "bashrc").read_text() == "alias ll='ls -l'\nexport X=1\n"
+    assert (dotfiles / "cfg.yaml").read_text() == "new: 2\n"
+    again = cli("restore", str(profile), timeout=60)
+    assert again.returncode == 0 and "2 files in place" in again.stdout
