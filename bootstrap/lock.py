@@ -258,8 +258,13 @@ def _str(value: str) -> str:
 def _inline(artifact: Artifact, *, url: bool = True) -> str:
     parts = [f"name = {_str(artifact.filename)}"]
     if url and artifact.url:
+        from .redact import clean_url
+
         key = "url" if "://" in artifact.url else "path"
-        parts.append(f"{key} = {_str(artifact.url)}")
+        # the lock is kept in the store (on Drive, in a pack): an index's signed link or
+        # credential is left out (a signed link expires anyway; the store keeps the wheel)
+        shown = clean_url(artifact.url)[0] if key == "url" else artifact.url
+        parts.append(f"{key} = {_str(shown)}")
     if artifact.size is not None:
         parts.append(f"size = {artifact.size}")
     parts.append(f"hashes = {{ sha256 = {_str(artifact.sha256)} }}")

@@ -348,3 +348,59 @@ def test_the_users_own_links_are_followed_and_kept(tmp_path):
     assert (dotfiles / "cfg.yaml").read_text() == "new: 2\n"
     again = cli("restore", str(profile), timeout=60)
     assert again.returncode == 0 and "2 files in place" in again.stdout
+
+
+# -- the lock and the wheel store: an index's credential is not written into them ----------
+
+@pytest.mark.parametrize("how", ["literal", "reference"])
+def test_index_credentials_stay_out_of_the_lock_store_and_output(tmp_path, isolated, wheelhouse,
+                                                                 fresh_venv, how):
+    from tests.support.index import simple_index
+    from tests.support.venvs import installed
+
+    password = "{env:INDEX_PASS}" if how == "reference" else PASSWORD
+    with simple_index(wheelhouse) as index:
+        url = f"http://alice:{password}@127.0.0.1:{index.port}/simple/"
+        profile = tmp_path / "idx.toml"
+        profile.write_text(f'[secrets]\nINDEX_PASS = "INDEX_PASS"\n'
+                           f'[pip]\npackages = ["beta"]\nindex_url = "{url}"\n')
+        done = cli("restore", str(profile), "--python", str(fresh_venv), "-v",
+                   env={"INDEX_PASS": PASSWORD}, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert installed(fresh_venv) == {"alpha": "2.0", "beta": "1.0"}
+    assert PASSWORD not in done.stdout + done.stderr
+    assert files_holding(isolated["store"], PASSWORD) == []
+    assert files_holding(tmp_path / "vm-state", PASSWORD) == []
+    assert files_holding(tmp_path / "local-wheels", PASSWORD) == []
+
+
+def test_signed_wheel_links_of_an_index_are_not_kept_in_the_lock(tmp_path, isolated, wheelhouse,
+                                                                 fresh_venv):
+    """An index (an artifact registry) may link its files with a signature in the query."""
+    import hashlib
+    import html
+
+    from tests.support.venvs import installed, make_venv
+
+    wheel = next(wheelhouse.glob("delta-0.5-*.whl"))
+    data = wheel.read_bytes()
+    link = (f'<a href="/files/{html.escape(wheel.name)}?token={SECRET}&amp;X-Amz-Signature='
+            f'{SECRET}#sha256={hashlib.sha256(data).hexdigest()}">{html.escape(wheel.name)}</a>')
+    page = f"<!DOCTYPE html><html><body>{link}</body></html>".encode()
+    routes = {"/simple/delta/": lambda req: send_bytes(req, page, honor_range=False,
+                                                       content_type="text/html"),
+              f"/files/{wheel.name}": lambda req: send_bytes(req, data)}
+    with LoopbackServer(routes=routes) as index:
+        profile = tmp_path / "signed.toml"
+        profile.write_text(f'[pip]\npackages = ["delta"]\nindex_url = "{index.url}/simple/"\n')
+        done = cli("restore", str(profile), "--python", str(fresh_venv), "-v", timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert SECRET not in done.stdout + done.stderr
+    assert files_holding(isolated["store"], SECRET) == []
+    [lock] = (isolated["store"] / "profiles" / "locks").glob("pylock.*.toml")
+    assert f"/files/{wheel.name}" in lock.read_text()
+    # the next VM (a fresh Python, the index gone) installs from the lock and the store
+    other = make_venv(tmp_path / "vm2")
+    again = cli("restore", str(profile), "--python", str(other), timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert installed(other) == {"delta": "0.5"}
