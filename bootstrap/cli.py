@@ -160,10 +160,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if report.variables:
         import json
 
-        from .redact import mask
+        from .redact import MASK, is_secret, mask
 
         for name, value in report.variables.items():  # the notebook gets the value; output not
-            print(mask(f"variable {name} = {json.dumps(value, ensure_ascii=False)}"))
+            shown = MASK if is_secret(name, value) else json.dumps(value, ensure_ascii=False)
+            print(mask(f"variable {name} = {shown}"))
     for error in wait_for_store():  # wheels still being saved to the store
         print(f"warning: {error}", file=sys.stderr)
     return 0

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .redact import clean_url, is_secret
+from .redact import clean_url, is_secret, mask
 from .errors import OptionError, ProfileError
 from .profile import (_PROFILE_NAME, check_apt_name, check_argv, check_env_name,
                       check_requirement, check_url, parse)
@@ -311,7 +311,7 @@ class _Reader:
             text = self.shown + text
         if is_secret("", text):
             text = "(a line holding a secret value; not copied)"
-        self.skipped.append(Skipped(self.cell, text, reason))
+        self.skipped.append(Skipped(self.cell, text, mask(reason)))
 
     # Python ----------------------------------------------------------------------------
 
@@ -938,6 +938,10 @@ class _Reader:
             if no_deps:
                 table["no_deps"] = True
             self.pip[f"path:{folder}"] = table
+            return None
+        if is_secret("", target):
+            self.skip(text, "the URL holds a credential or a signature; not copied: keep the "
+                      "file in the store (store = ...) or on an index")
             return None
         requirement = _requirement(target)
         if requirement is None:

@@ -10,7 +10,11 @@ The one place that decides. A text is masked of:
 - the values of query parameters with token-like names (``token``, ``sig``,
   ``X-Amz-Signature``...);
 - known token shapes (Hugging Face, GitHub, OpenAI, Slack, AWS, GitLab,
-  ngrok, Google...), whatever variable or file they came from.
+  ngrok, Google...), whatever variable or file they came from;
+- the value of an ``Authorization:`` header and of a netrc ``password``.
+
+A whole-value placeholder (``https://me:{env:INDEX_TOKEN}@host``) is a
+reference to a secret, not one, and stays.
 
 Progress lines, report rows, every error field, printed command lines, dry-run
 plans, the VM record, saved profiles and setup-notebook parameters all go
@@ -82,6 +86,12 @@ _CANDIDATE = re.compile(r"[A-Za-z0-9_-]{13}|hooks\.slack\.com|discord|PRIVATE KE
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<info>[^\s/?#@]+)@")
 #: ``?name=value`` and ``&name=value`` pairs.
 _QUERY_PAIR = re.compile(r"(?P<lead>[?&;])(?P<name>[A-Za-z0-9_.\-]+)=(?P<value>[^&#\s\"'<>]*)")
+
+#: A secret written after a keyword: an HTTP ``Authorization`` header (``curl -H``, ``wget
+#: --header``) and a netrc line (``machine H login U password P``). The value is masked.
+_KEYED = re.compile(r"(?P<lead>\bAuthorization\s*[:=]\s*(?:(?:Bearer|Basic|Token|Bot)\s+)?"
+                    r"|\bmachine\s+\S+\s+login\s+\S+\s+password\s+)(?P<value>[^\s\"'\\]+)",
+                    re.I)
 
 #: A remembered or environment value shorter than this is not masked (it would
 #: mask every "1" and "true" in the output); a declared one needs ``DECLARED_MIN``.
@@ -209,6 +219,8 @@ def mask_shapes(text: str) -> str:
         text = _USERINFO.sub(_mask_userinfo, text)
     if "=" in text:
         text = _QUERY_PAIR.sub(_mask_pair, text)
+    if "uthorization" in text or "password" in text.lower():
+        text = _KEYED.sub(lambda m: m.group("lead") + MASK, text)
     return text
 
 

@@ -53,6 +53,7 @@ DATA_ACCESS = "DATA_ACCESS"
 [variables]
 TOK = "{{env:DATA_ACCESS}}"
 URL = "https://me:{{env:DATA_ACCESS}}@host.example/x"
+SERVICE_PASSWORD = "written-in-the-profile"
 [[files]]
 dest = "{target}"
 content = "token={{env:DATA_ACCESS}}\\n"
@@ -65,6 +66,7 @@ append = "export DATA_ACCESS={{env:DATA_ACCESS}}"
         assert done.returncode == 0, done.stderr
         assert SECRET not in done.stdout + done.stderr
         assert "variable TOK = \"***\"" in done.stdout
+        assert "variable SERVICE_PASSWORD = ***" in done.stdout   # a secret's name: masked
     assert target.read_text() == f"token={SECRET}\n"       # the file gets the value
     assert rc.read_text().splitlines() == [f"export DATA_ACCESS={SECRET}"]
     assert files_holding(isolated["store"], SECRET) == []
@@ -135,7 +137,11 @@ def test_import_keeps_no_secret_of_a_notebook(tmp_path, isolated):
         f'!wget "https://files.example.org/x.bin?token={values[3]}" -O /content/x.bin',
         f"!wget -q https://files.example.org/y.bin?sig={values[4]} -O /content/y.bin",
         f"%env WANDB_API_KEY={values[5]}",
-        f"!git clone https://oauth2:{values[6]}@gitlab.example.com/org/repo.git /content/repo")
+        f"!git clone https://oauth2:{values[6]}@gitlab.example.com/org/repo.git /content/repo",
+        f'!pip install "https://files.example.org/pkg-1.0-py3-none-any.whl?token={values[3]}"',
+        f"!pip install git+https://oauth2:{values[6]}@gitlab.example.com/org/repo.git",
+        f'!curl -H "Authorization: Bearer {values[1]}" -o /content/m.bin https://h.example.org/m',
+        f'!echo "machine h.example.org login u password {values[1]}" > ~/.netrc')
     done = cli("import", str(nb))
     assert done.returncode == 0, done.stderr
     assert not any(v in done.stdout + done.stderr for v in values)
