@@ -1482,7 +1482,7 @@ def import_notebook(notebook: str | os.PathLike[str], *, name: str | None = None
     in ``profiles/history/`` before it is replaced.
     """
     from .platform import detect
-    from .store import Store, history_path, prune_history, write_atomic
+    from .store import ConcurrentWrite, Store, history_path, prune_history, write_atomic
 
     result = read_notebook(notebook, name=name)
     target = Store(detect(store=store).store_root).profile_path(result.name)
@@ -1501,7 +1501,17 @@ def import_notebook(notebook: str | os.PathLike[str], *, name: str | None = None
     if previous is not None:
         result.history = history_path(target)
         write_atomic(result.history, previous)
-    write_atomic(target, result.toml.encode())
+    try:
+        write_atomic(target, result.toml.encode(), expected=previous)
+    except ConcurrentWrite:  # another session wrote it since: theirs stays, ours goes to history
+        from .errors import StoreError
+
+        ours = history_path(target)
+        write_atomic(ours, result.toml.encode())
+        raise StoreError(f"profile {result.name} was changed by another session while it was "
+                         "imported; nothing was overwritten", where=str(target),
+                         hint=f"the imported version is kept as {ours}: compare the two and "
+                              f"copy what you want into {target.name}") from None
     result.written = True
     prune_history(target)
     return result

@@ -410,3 +410,31 @@ def test_signed_wheel_links_of_an_index_are_not_kept_in_the_lock(tmp_path, isola
     again = cli("restore", str(profile), "--python", str(other), timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
     assert installed(other) == {"delta": "0.5"}
+
+
+# -- no lost update --------------------------------------------------------------------
+
+def test_an_import_that_races_another_writer_overwrites_nothing(tmp_path, isolated, monkeypatch):
+    """Another VM saves the profile while the import writes it: both versions are kept."""
+    from bootstrap import import_notebook, store
+    from bootstrap.errors import StoreError
+
+    nb = _notebook(tmp_path / "race.ipynb", "!pip install -q requests")
+    target = isolated["store"] / "profiles" / "race.toml"
+    target.parent.mkdir(parents=True)
+    target.write_text('name = "race"\n')
+    real = store.history_path
+    theirs = 'name = "race"\n[env]\nFROM_THE_OTHER_VM = "1"\n'
+
+    def history_path_while_another_vm_saves(path):
+        if path == target and "FROM_THE_OTHER_VM" not in target.read_text():
+            store.write_atomic(target, theirs.encode())
+        return real(path)
+
+    monkeypatch.setattr(store, "history_path", history_path_while_another_vm_saves)
+    with pytest.raises(StoreError) as caught:
+        import_notebook(str(nb))
+    assert target.read_text() == theirs                       # the other VM's save stands
+    kept = [p.read_text() for p in (target.parent / "history").glob("race*.toml")]
+    assert any("requests" in text for text in kept)           # and the import is in history
+    assert "nothing was overwritten" in str(caught.value)
