@@ -460,7 +460,8 @@ def copy_item(ctx: Context, item: Item) -> None:
 
     assert item.source is not None
     if not item.source.is_file() and item.entry.store is None:
-        raise StepError(f"{item.source} does not exist", where=ctx.where(f"{item.key}.source"),
+        what = "is not a regular file" if item.source.exists() else "does not exist"
+        raise StepError(f"{item.source} {what}", where=ctx.where(f"{item.key}.source"),
                         hint="check the path (on Colab, files on Drive are under {drive}, "
                              "MyDrive), or fix source")
     if not item.source.is_file():

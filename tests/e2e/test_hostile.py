@@ -438,3 +438,20 @@ def test_an_import_that_races_another_writer_overwrites_nothing(tmp_path, isolat
     kept = [p.read_text() for p in (target.parent / "history").glob("race*.toml")]
     assert any("requests" in text for text in kept)           # and the import is in history
     assert "nothing was overwritten" in str(caught.value)
+
+
+@pytest.mark.parametrize("entry, says", [
+    ('source = "/dev/zero"\ndest = "{out}/zero.bin"', "/dev/zero is not a regular file"),
+    ('source = "/dev/zero"\ndest = "{out}/z"\nunpack = true', "/dev/zero is not a regular file"),
+    ('content = "x"\ndest = "~nosuchuser-xyz/x"', "files[0].dest: names a home folder"),
+    ('content = "x"\ndest = "/"', "/ is a folder, not a file"),
+])
+def test_odd_sources_and_dests_fail_cleanly_and_quickly(tmp_path, entry, says):
+    out = tmp_path / "out"
+    profile = tmp_path / "odd.toml"
+    profile.write_text("[[files]]\n" + entry.replace("{out}", str(out)) + "\n")
+    done = cli("restore", str(profile), timeout=30)
+    assert done.returncode != 0
+    assert says in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert not out.exists()
