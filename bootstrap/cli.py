@@ -225,11 +225,12 @@ def cmd_setup(args: argparse.Namespace) -> int:
     print(outcome.summary())
     for note in outcome.notes:
         print(f"note: {note}")
-    from .redact import mask
+    from .redact import MASK, is_secret, mask
 
     for name, value in outcome.exported.items():
         # a notebook may hand back a token: the terminal (and a log of it) must not show it
-        print(mask(f"exported {name} = {json.dumps(value, ensure_ascii=False)}"))
+        shown = json.dumps(value, ensure_ascii=False)
+        print(mask(f"exported {name} = {MASK if is_secret(name, shown) else shown}"))
     return 0
 
 
