@@ -238,6 +238,14 @@ def mask(text: str, environ: Mapping[str, str] | None = None) -> str:
     return mask_shapes(text)
 
 
+def shown_values(values: Mapping[str, object]) -> dict[str, object]:
+    """``values`` (name -> value: [variables], a setup notebook's exports) to show: a value
+    that is secret by its name or its shape is ``MASK``; ``mask`` the text they go into."""
+    return {name: MASK if isinstance(value, str) and is_secret(name, value)
+            or not isinstance(value, str) and is_secret_name(name) else value
+            for name, value in values.items()}
+
+
 def secret_lines(text: str) -> list[int]:
     """The numbers (from 1) of the lines of ``text`` that hold a secret value (not a reference)."""
     return [number for number, line in enumerate(text.splitlines(), 1) if mask(line) != line]

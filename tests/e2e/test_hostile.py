@@ -82,10 +82,12 @@ def test_the_report_repr_is_masked_but_its_variables_hold_the_value(tmp_path, mo
     monkeypatch.setenv("DATA_ACCESS", SECRET)
     profile = tmp_path / "r.toml"
     profile.write_text('[secrets]\nDATA_ACCESS = "DATA_ACCESS"\n'
-                       '[variables]\nTOK = "{env:DATA_ACCESS}"\n')
+                       '[variables]\nTOK = "{env:DATA_ACCESS}"\nAPI_KEY = "in-the-profile-1"\n')
     report = bootstrap.restore(str(profile))
-    assert report.variables == {"TOK": SECRET}              # pushed into the notebook: the point
-    assert SECRET not in repr(report) and SECRET not in str(report)
+    # pushed into the notebook: the point
+    assert report.variables == {"TOK": SECRET, "API_KEY": "in-the-profile-1"}
+    for text in (repr(report), str(report)):
+        assert SECRET not in text and "in-the-profile-1" not in text
     assert SECRET not in report._repr_html_()
 
 
