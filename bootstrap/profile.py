@@ -551,6 +551,13 @@ class Venv:
     python: str | None = field(default=None, metadata=_rule(check_nonempty))
     system_site_packages: bool = False
 
+    def validate(self):
+        # a venv is made in a folder of its own: these folders hold other things
+        if self.path.rstrip("/") in ("", "~", "{home}", "{drive}", "{store}",
+                                     "/content", "/kaggle/working", "/usr", "/usr/local"):
+            yield ("path",), "is a folder that holds other things, not one for a venv", \
+                self.path, "give a folder of its own, e.g. path = \"/content/venv\""
+
 
 @dataclass
 class Workdir:

@@ -227,6 +227,8 @@ def test_pack_refuses_a_profile_holding_a_secret_and_writes_nothing(tmp_path):
     ('[variables]\n__builtins__ = "x"\n', "variables.__builtins__"),
     ('[variables]\n"1abc" = "x"\n', "variables"),
     ('[venv]\npath = ""\n', "venv.path"),
+    ('[venv]\npath = "/"\n', "venv.path"),
+    ('[venv]\npath = "{store}"\n', "venv.path"),
 ])
 def test_hostile_text_for_new_keys_is_a_profile_error(tmp_path, text, key):
     profile = tmp_path / "bad.toml"
@@ -241,10 +243,10 @@ def test_hostile_text_for_new_keys_is_a_profile_error(tmp_path, text, key):
 def test_a_venv_at_the_root_or_the_store_is_refused_not_replaced(tmp_path, isolated):
     isolated["store"].mkdir(parents=True, exist_ok=True)
     (isolated["store"] / "keep.txt").write_text("mine")
-    for path in ("/", str(isolated["store"])):
+    for path in ("/", str(isolated["store"])):   # reached through a placeholder
         profile = tmp_path / "v.toml"
-        profile.write_text(f'[venv]\npath = "{path}"\n')
-        done = cli("restore", str(profile), timeout=60)
+        profile.write_text('[venv]\npath = "{env:SOMEWHERE}"\n')
+        done = cli("restore", str(profile), env={"SOMEWHERE": path}, timeout=60)
         assert done.returncode != 0
         assert "is not a virtual environment" in done.stdout + done.stderr
         assert "Traceback" not in done.stderr
