@@ -60,12 +60,24 @@ content = "token={{env:DATA_ACCESS}}\\n"
 [[files]]
 dest = "{rc}"
 append = "export DATA_ACCESS={{env:DATA_ACCESS}}"
+[[run]]
+argv = ["true", "{{env:DATA_ACCESS}}"]
+once = true
+[[run]]
+name = "smoke"
+argv = ["sh", "-c", "echo the value is $DATA_ACCESS"]
+check = true
+[[build]]
+commands = [["true"], ["sh", "-c", "echo $0; exit 0", "{{env:DATA_ACCESS}}"]]
+creates = "{rc}"
 """)
     for args in (["--dry-run"], ["-v"], ["-v"]):
         done = cli("restore", str(profile), *args, env={"DATA_ACCESS": SECRET})
         assert done.returncode == 0, done.stderr
         assert SECRET not in done.stdout + done.stderr
         assert "variable TOK = \"***\"" in done.stdout
+        if args != ["--dry-run"]:
+            assert "the value is ***" in done.stdout + done.stderr     # the check's output
         assert "variable SERVICE_PASSWORD = ***" in done.stdout   # a secret's name: masked
     assert target.read_text() == f"token={SECRET}\n"       # the file gets the value
     assert rc.read_text().splitlines() == [f"export DATA_ACCESS={SECRET}"]
@@ -95,8 +107,12 @@ def test_the_report_repr_is_masked_but_its_variables_hold_the_value(tmp_path, mo
 
 def test_first_use_record_keeps_no_token_and_matches_on_the_next_vm(tmp_path, isolated):
     body = b"weights" * 100
-    with LoopbackServer(routes={"/w.bin": lambda req: send_bytes(req, body)}) as srv:
-        url = f"http://u:{PASSWORD}@127.0.0.1:{srv.port}/w.bin?token={SECRET}&v=1"
+    def serve(req):
+        send_bytes(req, body)
+
+    with LoopbackServer(routes={f"/w.bin/{'hf_' + 'Ab1' * 10}": serve}) as srv:
+        hf = "hf_" + "Ab1" * 10                    # a token shape in the path, too
+        url = f"http://u:{PASSWORD}@127.0.0.1:{srv.port}/w.bin/{hf}?token={SECRET}&v=1"
         profile = tmp_path / "t.toml"
         dest = tmp_path / "w.bin"
         profile.write_text(f'name = "t"\n[[files]]\nurl = "{url}"\ndest = "{dest}"\n')
@@ -104,8 +120,8 @@ def test_first_use_record_keeps_no_token_and_matches_on_the_next_vm(tmp_path, is
         assert first.returncode == 0, first.stderr
         [record] = (isolated["store"] / "profiles" / "locks").glob("downloads.t*.json")
         saved = json.loads(record.read_text())["sha256"]
-        assert list(saved) == [f"http://127.0.0.1:{srv.port}/w.bin?v=1"]
-        assert files_holding(isolated["store"], SECRET, PASSWORD) == []
+        assert list(saved) == [f"http://127.0.0.1:{srv.port}/w.bin/***?v=1"]
+        assert files_holding(isolated["store"], SECRET, PASSWORD, hf) == []
         assert SECRET not in first.stdout + first.stderr and PASSWORD not in first.stdout
         # the next VM: the file is gone, the record must still be found and enforced
         dest.unlink()
