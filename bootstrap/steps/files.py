@@ -169,13 +169,17 @@ def read_trusted(ctx: Context) -> dict[str, str]:
         return {}
     path = trust_path(ctx)
     try:
-        data = json.loads(path.read_text())
+        return _parse_trusted(path.read_bytes())
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
         raise StepError(f"the recorded digests of downloads cannot be read: {exc}",
                         where=str(path), hint="fix or delete the file; a deleted record is "
                                               "made again from the next download") from None
+
+
+def _parse_trusted(raw: bytes) -> dict[str, str]:
+    data = json.loads(raw)
     found = data.get("sha256") if isinstance(data, dict) else None
     # keys written whole by an older version are read (and written back) cleaned
     return {trust_key(k): v for k, v in found.items() if isinstance(v, str)} \
@@ -183,15 +187,25 @@ def read_trusted(ctx: Context) -> dict[str, str]:
 
 
 def record_trusted(ctx: Context, url: str, digest: str) -> None:
-    from ..store import write_atomic
+    """Add ``url``'s digest to the record; another VM's record written meanwhile is kept."""
+    from ..store import ConcurrentWrite, read_bytes, write_atomic
 
     path = trust_path(ctx)
-    current = read_trusted(ctx)
-    current[trust_key(url)] = digest
-    data = {"comment": "sha256 of each download the profile gives without one, recorded on "
-                       "its first download and required on every later one",
-            "sha256": dict(sorted(current.items()))}
-    write_atomic(path, (json.dumps(data, indent=1) + "\n").encode())
+    for _ in range(5):
+        before = read_bytes(path)
+        try:
+            current = _parse_trusted(before) if before is not None else {}
+        except ValueError:
+            current = {}   # a damaged record: made again (read_trusted said so already)
+        current[trust_key(url)] = digest
+        data = {"comment": "sha256 of each download the profile gives without one, recorded "
+                           "on its first download and required on every later one",
+                "sha256": dict(sorted(current.items()))}
+        try:
+            write_atomic(path, (json.dumps(data, indent=1) + "\n").encode(), expected=before)
+            return
+        except ConcurrentWrite:
+            continue  # another VM recorded a download meanwhile: merge with its record
 
 
 def _stat(path: Path) -> tuple[int, int] | None:

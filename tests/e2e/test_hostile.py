@@ -475,3 +475,28 @@ def test_odd_sources_and_dests_fail_cleanly_and_quickly(tmp_path, entry, says):
     assert says in done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert not out.exists()
+
+
+def test_two_vms_recording_first_use_digests_at_once_lose_neither(tmp_path, isolated,
+                                                                  monkeypatch):
+    import bootstrap
+    from bootstrap import store
+
+    real = store.read_bytes
+    other = {"comment": "", "sha256": {"https://other.example/y.bin": "0" * 64}}
+
+    def read_while_another_vm_records(path):
+        data = real(path)
+        if path.name.startswith("downloads.") and b"other.example" not in (data or b""):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(other))        # the other VM's record lands now
+        return data
+
+    monkeypatch.setattr(store, "read_bytes", read_while_another_vm_records)
+    with LoopbackServer(routes={"/x.bin": lambda req: send_bytes(req, b"x" * 10)}) as srv:
+        url = f"{srv.url}/x.bin"
+        profile = tmp_path / "two.toml"
+        profile.write_text(f'[[files]]\nurl = "{url}"\ndest = "{tmp_path}/x.bin"\n')
+        assert bootstrap.restore(str(profile)).ok
+    [record] = (isolated["store"] / "profiles" / "locks").glob("downloads.two*.json")
+    assert set(json.loads(record.read_text())["sha256"]) == {"https://other.example/y.bin", url}
