@@ -244,6 +244,8 @@ def test_pack_refuses_a_profile_holding_a_secret_and_writes_nothing(tmp_path):
     ('[variables]\n"1abc" = "x"\n', "variables"),
     ('[venv]\npath = ""\n', "venv.path"),
     ('[venv]\npath = "/"\n', "venv.path"),
+    ('[secrets]\nDB = "db"\n[[run]]\nshell = "psql -c \'x\' {env:DB}"\n', "run[0].shell"),
+    ('[[build]]\nshell = "huggingface-cli login --token {env:HF_TOKEN}"\n', "build[0].shell"),
     ('[venv]\npath = "{store}"\n', "venv.path"),
 ])
 def test_hostile_text_for_new_keys_is_a_profile_error(tmp_path, text, key):
