@@ -652,6 +652,7 @@ class Profile:
             if not secret.strip():
                 yield ("secrets", key), "must name a secret", secret, \
                     "write ENV_NAME = \"SECRET_NAME\" (the name in the secret store, never a value)"
+        import builtins
         import keyword
 
         from .redact import is_secret_name
@@ -666,8 +667,6 @@ class Profile:
                             f"write ${name} (or \"${name}\"): the shell reads it from the " \
                             "environment, where [secrets] put it"
                         break
-        import builtins
-
         for name in self.variables:
             if not name.isidentifier() or keyword.iskeyword(name):
                 yield ("variables", name), "is not a Python variable name", name, \
