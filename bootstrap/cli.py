@@ -163,8 +163,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if report.variables:
         import json
 
-        for name, value in report.variables.items():
-            print(f"variable {name} = {json.dumps(value, ensure_ascii=False)}")
+        from .redact import MASK, mask, shown_values
+
+        # the notebook gets the values; the output does not
+        for name, value in shown_values(report.variables).items():
+            shown = MASK if value == MASK else json.dumps(value, ensure_ascii=False)
+            print(mask(f"variable {name} = {shown}"))
     for error in wait_for_store():  # wheels still being saved to the store
         print(f"warning: {error}", file=sys.stderr)
     return 0
@@ -223,11 +227,12 @@ def cmd_setup(args: argparse.Namespace) -> int:
     print(outcome.summary())
     for note in outcome.notes:
         print(f"note: {note}")
-    from .redact import mask
+    from .redact import MASK, mask, shown_values
 
-    for name, value in outcome.exported.items():
+    for name, value in shown_values(outcome.exported).items():
         # a notebook may hand back a token: the terminal (and a log of it) must not show it
-        print(mask(f"exported {name} = {json.dumps(value, ensure_ascii=False)}"))
+        shown = MASK if value == MASK else json.dumps(value, ensure_ascii=False)
+        print(mask(f"exported {name} = {shown}"))
     return 0
 
 

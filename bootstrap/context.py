@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping, MutableMapping, Sequence
 
 from . import process
+from .errors import Problem, ProfileError
 from .platform import Platform
 from .profile import Profile, check_expanded, expand
 from .report import Event, Progress
@@ -89,7 +90,13 @@ class Context:
 
     def path(self, text: str, key: str, *, base: Path | None = None) -> Path:
         """Expand a path; a relative one is taken against ``base`` (default: the Drive root)."""
-        path = Path(self.expand(text, key)).expanduser()
+        expanded = self.expand(text, key)
+        try:
+            path = Path(expanded).expanduser()
+        except RuntimeError:  # ~name of a user this machine does not have
+            raise ProfileError(Problem(self.where(key), "names a home folder this machine does "
+                                       "not have", expanded, "write the full path, or ~/ for "
+                                       "your own home folder")) from None
         if not path.is_absolute():
             path = (base or self.platform.drive_root) / path
         return path

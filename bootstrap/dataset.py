@@ -66,6 +66,7 @@ def pack(spec: str, dest: str | os.PathLike[str], *, store: Store,
     from .installer import installed_wheel
     from .interpreter import inspect
     from .profile import load
+    from .redact import is_secret_name
 
     environ = os.environ if environ is None else environ
     profile = load(spec, profiles_dir=store.profiles)
@@ -77,6 +78,18 @@ def pack(spec: str, dest: str | os.PathLike[str], *, store: Store,
     out = Pack(folder, name)
     out_store = Store(folder)
     assert profile.origin is not None
+    _refuse_secrets(Path(profile.origin), hint="move the value into the secret store and "
+                    "refer to it from [secrets] ({env:NAME} in the profile), then pack again")
+    for key, value in profile.env.items():
+        if is_secret_name(key) and "{" not in value and len(value) >= 6:
+            raise StoreError(f"env.{key} holds a value with a secret's name, which a dataset "
+                             "would publish", where=f"{profile.origin}: env.{key}",
+                             hint=f"move it to [secrets] ({key} = \"{key}\") and keep the "
+                                  "value in the secret store, then pack again")
+    if profile.pip is not None and profile.pip.packages:
+        _refuse_secrets(lockfile.path_for(profile, store.profiles),
+                        hint=f"an older version wrote an index's signed link into it: run "
+                             f"`bootstrap lock {spec} --upgrade`, then pack again")
     write_atomic(out_store.profile_path(name), Path(profile.origin).read_bytes())
 
     if profile.pip is not None and profile.pip.packages:
@@ -135,6 +148,22 @@ def pack(spec: str, dest: str | os.PathLike[str], *, store: Store,
                          "pack with --id USER/SLUG or KAGGLE_USERNAME set")
     write_atomic(folder / METADATA, (json.dumps(metadata, indent=2) + "\n").encode())
     return out
+
+
+def _refuse_secrets(path: Path, *, hint: str) -> None:
+    """Stop before a value that looks secret is copied into a dataset others may read."""
+    from .redact import secret_lines
+
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return
+    found = secret_lines(text)
+    if found:
+        raise StoreError(
+            f"{path.name} holds what looks like a secret value (a token, a password in a URL "
+            f"or a signed query), which a dataset would publish",
+            where=f"{path}:{found[0]}", hint=hint)
 
 
 def _pack_debs(store: Store, out_store: Store, names: list[str], notes: list[str]) -> list[str]:

@@ -147,13 +147,24 @@ def pins(profile: Any, store_profiles: Path | None, result: ExportResult) -> _Pi
     out = _Pins([], [], [], [])
     if pip is None:
         return out
+    from .redact import clean_url
+
+    def public(url: str, key: str) -> str:
+        cleaned, removed = clean_url(url)
+        if removed:
+            result.left_out.append(f"{key} {cleaned}: its credential (a password or token in "
+                                   "the URL) was not written; give pip the index with its "
+                                   "credential in the build's environment (PIP_INDEX_URL, "
+                                   "PIP_EXTRA_INDEX_URL) or a netrc file")
+        return cleaned
+
     if pip.index_url:
-        out.options.append(f"--index-url {pip.index_url}")
+        out.options.append(f"--index-url {public(pip.index_url, 'pip.index_url')}")
     for url in pip.extra_index_urls:
-        out.options.append(f"--extra-index-url {url}")
+        out.options.append(f"--extra-index-url {public(url, 'pip.extra_index_urls')}")
     for link in pip.find_links:
         if "://" in link and not link.startswith("file:"):
-            out.options.append(f"--find-links {link}")
+            out.options.append(f"--find-links {public(link, 'pip.find_links')}")
         else:
             result.left_out.append(f"pip.find_links {link}: a folder on the notebook VM; "
                                    "publish the wheels on an index or commit them to the "
@@ -167,8 +178,9 @@ def pins(profile: Any, store_profiles: Path | None, result: ExportResult) -> _Pi
                                 "the notebook VM, so the packages come from PyPI here")
     for index in pip.indexes:
         if index.url:
-            out.options.append(f"--extra-index-url {index.url}")
-            result.notes.append(f"pip.indexes: {index.url} serves only {', '.join(index.packages)}"
+            url = public(index.url, "pip.indexes")
+            out.options.append(f"--extra-index-url {url}")
+            result.notes.append(f"pip.indexes: {url} serves only {', '.join(index.packages)}"
                                 " in the profile; pip has no per-package index, so it is an "
                                 "extra index here: pin those packages' versions")
         else:
@@ -605,8 +617,14 @@ def export_profile(profile: Any, to: str, dest: str | os.PathLike[str], *,
              "ray": to_ray}[to](profile, pip, result)
     files["README.md" if to != "devcontainer" else ".devcontainer/README.md"] = \
         readme(profile, result, files)
+    from .redact import mask
+
     for name, text in sorted(files.items()):
         path = folder / name
+        if mask(text) != text:  # a secret no rule above knew of: masked, never written
+            text = mask(text)
+            result.left_out.append(f"{name}: a value that looks secret was masked (***) in it; "
+                                   "read it from [secrets] in the profile")
         write_atomic(path, text.encode())
         if name in ("postBuild", "start") or name.endswith(".sh"):
             path.chmod(0o755)

@@ -50,7 +50,7 @@ from .profile import (
     check_url,
     parse,
 )
-from .redact import is_secret
+from .redact import clean_url, is_secret, mask
 
 COLAB_CWD = "/content"
 KAGGLE_CWD = "/kaggle/working"
@@ -76,6 +76,8 @@ PIP_QUIET = frozenset({
 PIP_QUIET_VALUE = frozenset({"--root-user-action", "--progress-bar", "--timeout", "--retries",
                              "--trusted-host", "--upgrade-strategy", "--cache-dir",
                              "--exists-action"})
+#: pip options whose value is an index or find-links URL (which may carry a credential)
+INDEX_OPTIONS = frozenset({"-i", "--index-url", "--extra-index-url", "-f", "--find-links"})
 APT_VALUE_OPTIONS = frozenset({"-o", "-t", "--target-release", "-c", "--config-file"})
 CELL_SHELLS = frozenset({"bash", "sh", "shell", "script"})
 CELL_PYTHON = frozenset({"capture", "time", "timeit", "prun", "debug"})
@@ -316,7 +318,7 @@ class _Reader:
             text = self.shown + text
         if is_secret("", text):
             text = "(a line holding a secret value; not copied)"
-        self.skipped.append(Skipped(self.cell, text, reason))
+        self.skipped.append(Skipped(self.cell, text, mask(reason)))
 
     # Python ----------------------------------------------------------------------------
 
@@ -846,6 +848,16 @@ class _Reader:
 
     # pip -------------------------------------------------------------------------------
 
+    def without_credential(self, url: str) -> str:
+        """An index or find-links URL to write down: its credential left out, with a note."""
+        cleaned, removed = clean_url(url)
+        if removed:
+            self.notes.append(
+                f"cell {self.cell}: the index URL {cleaned} held a credential; kept without "
+                "it: keep the credential in the secret store and write it back as a [secrets] "
+                "reference, e.g. https://user:{env:INDEX_TOKEN}@host/simple")
+        return cleaned
+
     def pip_install(self, args: list[str], text: str, cwd: str) -> None:
         if not args or args[0] != "install":
             if args[:1] in (["list"], ["freeze"], ["show"], ["check"], ["--version"], ["-V"]):
@@ -858,6 +870,8 @@ class _Reader:
         names: set[str] = set()
         entries: list[tuple[str, str]] = []
         for option, value in pip_options(args[1:]):
+            if value and option in INDEX_OPTIONS:
+                value = self.without_credential(value)
             if option == "":
                 entries.append(("req", value or ""))
             elif option in ("-U", "--upgrade") or re.match(r"^-[qvU]*U[qvU]*$", option):
@@ -931,6 +945,10 @@ class _Reader:
             if no_deps:
                 table["no_deps"] = True
             self.pip[f"path:{folder}"] = table
+            return None
+        if is_secret("", target):
+            self.skip(text, "the URL holds a credential or a signature; not copied: keep the "
+                      "file in the store (store = ...) or on an index")
             return None
         requirement = _requirement(target)
         if requirement is None:
@@ -1475,7 +1493,7 @@ def import_notebook(notebook: str | os.PathLike[str], *, name: str | None = None
     in ``profiles/history/`` before it is replaced.
     """
     from .platform import detect
-    from .store import Store, history_path, prune_history, write_atomic
+    from .store import ConcurrentWrite, Store, history_path, prune_history, write_atomic
 
     result = read_notebook(notebook, name=name)
     target = Store(detect(store=store).store_root).profile_path(result.name)
@@ -1494,7 +1512,17 @@ def import_notebook(notebook: str | os.PathLike[str], *, name: str | None = None
     if previous is not None:
         result.history = history_path(target)
         write_atomic(result.history, previous)
-    write_atomic(target, result.toml.encode())
+    try:
+        write_atomic(target, result.toml.encode(), expected=previous)
+    except ConcurrentWrite:  # another session wrote it since: theirs stays, ours goes to history
+        from .errors import StoreError
+
+        ours = history_path(target)
+        write_atomic(ours, result.toml.encode())
+        raise StoreError(f"profile {result.name} was changed by another session while it was "
+                         "imported; nothing was overwritten", where=str(target),
+                         hint=f"the imported version is kept as {ours}: compare the two and "
+                              f"copy what you want into {target.name}") from None
     result.written = True
     prune_history(target)
     return result

@@ -134,7 +134,8 @@ def url_key(url: str) -> tuple[str, str, str | None]:
     path, ref = parts.path, None
     if "@" in path.rsplit("/", 1)[-1]:
         path, _, ref = path.rpartition("@")
-    address = f"{parts.scheme}://{parts.netloc}{path}".rstrip("/")
+    # without userinfo: the lock keeps a URL without its credential (``_public``)
+    address = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{path}".rstrip("/")
     if address.endswith(".git"):
         address = address[:-4]
     return address, fragment.get("subdirectory", ""), ref
@@ -278,10 +279,18 @@ def misfit(lock: Lock, inputs: str, interp: Interpreter,
 
 # -- PEP 751 through packaging.pylock ---------------------------------------------------
 
+def _public(url: str) -> str:
+    """``url`` as the lock keeps it (in the store, on Drive, in a pack): without a password,
+    token or signature (a signed link expires anyway; the store keeps the file)."""
+    from .redact import clean_url
+
+    return clean_url(url)[0] if "://" in url else url
+
+
 def _file(art: Artifact, kind: Any, *, with_name: bool = True) -> Any:
     location: dict[str, Any] = {}
     if art.url:
-        location["url" if "://" in art.url else "path"] = art.url
+        location["url" if "://" in art.url else "path"] = _public(art.url)
     if with_name:
         location["name"] = art.filename
     return kind(size=art.size, hashes={"sha256": art.sha256}, **location)
@@ -330,7 +339,8 @@ def to_pylock(lock: Lock) -> Any:
             extra["built-wheel"] = _tool_file(pkg.built)
         kind: dict[str, Any] = {}
         if pkg.vcs is not None:
-            kind["vcs"] = PackageVcs(type=pkg.vcs.type, url=pkg.vcs.url, commit_id=pkg.vcs.commit,
+            kind["vcs"] = PackageVcs(type=pkg.vcs.type, url=_public(pkg.vcs.url),
+                                     commit_id=pkg.vcs.commit,
                                      subdirectory=pkg.vcs.subdirectory)
         elif pkg.directory is not None:
             kind["directory"] = PackageDirectory(path=pkg.directory)

@@ -244,6 +244,14 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
     finished: str = ""
 
+    def __repr__(self) -> str:
+        # the plain-text form a notebook saves when a cell returns this: values masked
+        from .redact import mask, shown_values
+
+        return mask(f"Outcome(plan={self.plan!r}, ran={self.ran!r}, output={self.output!r}, "
+                    f"exported={shown_values(self.exported)!r}, seconds={self.seconds!r}, "
+                    f"notes={self.notes!r}, finished={self.finished!r})")
+
     def summary(self) -> str:
         plan = self.plan
         exported = (f"; exported {', '.join(self.exported)}" if self.exported

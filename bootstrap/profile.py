@@ -566,6 +566,13 @@ class Venv:
     python: str | None = field(default=None, metadata=_rule(check_nonempty))
     system_site_packages: bool = False
 
+    def validate(self):
+        # a venv is made in a folder of its own: these folders hold other things
+        if self.path.rstrip("/") in ("", "~", "{home}", "{drive}", "{store}",
+                                     "/content", "/kaggle/working", "/usr", "/usr/local"):
+            yield ("path",), "is a folder that holds other things, not one for a venv", \
+                self.path, "give a folder of its own, e.g. path = \"/content/venv\""
+
 
 @dataclass
 class Workdir:
@@ -660,12 +667,28 @@ class Profile:
             if not secret.strip():
                 yield ("secrets", key), "must name a secret", secret, \
                     "write ENV_NAME = \"SECRET_NAME\" (the name in the secret store, never a value)"
+        import builtins
         import keyword
 
+        from .redact import is_secret_name
+
+        for kind in ("build", "run"):
+            for i, command in enumerate(getattr(self, kind)):
+                for name in re.findall(r"\{env:([A-Za-z_][A-Za-z0-9_]*)", command.shell or ""):
+                    if name in self.secrets or is_secret_name(name):
+                        yield (kind, i, "shell"), f"puts the secret {name} into the script's " \
+                            "text (the shell would read quotes and $ in it as code)", \
+                            command.shell, \
+                            f"write ${name} (or \"${name}\"): the shell reads it from the " \
+                            "environment, where [secrets] put it"
+                        break
         for name in self.variables:
             if not name.isidentifier() or keyword.iskeyword(name):
                 yield ("variables", name), "is not a Python variable name", name, \
                     "the notebook gets it as a variable: use names like PROJECT_ROOT"
+            elif hasattr(builtins, name) or name.startswith("__"):
+                yield ("variables", name), "would hide Python's own name in the notebook", \
+                    name, "the notebook gets it as a variable: use names like PROJECT_ROOT"
         for name in self.platforms:
             if name not in PLATFORM_NAMES:
                 yield ("platforms", name), "unknown platform", name, \
@@ -712,19 +735,30 @@ def toml_reader() -> Any:
 
 
 def _depth_problem(data: Any, source: str) -> Problem | None:
-    stack = [(data, 1)]
+    from .schema import key_path
+
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
     while stack:
-        value, depth = stack.pop()
-        if depth > MAX_DEPTH:
+        value, path = stack.pop()
+        if len(path) >= MAX_DEPTH:
             return Problem(source, f"is nested deeper than {MAX_DEPTH} levels", has_value=False,
                            hint="a profile is a few flat tables; check for runaway brackets")
+        where = f"{source}: {key_path(path)}" if path else source
         if isinstance(value, dict):
-            stack.extend((v, depth + 1) for v in value.values())
+            for key, item in value.items():
+                if "\0" in key:
+                    return Problem(source, "has a key holding a NUL character (\\u0000)",
+                                   has_value=False, hint="no path, name or command can hold "
+                                                         "one: remove it")
+                stack.append((item, (*path, key)))
         elif isinstance(value, list):
-            stack.extend((v, depth + 1) for v in value)
+            stack.extend((item, (*path, i)) for i, item in enumerate(value))
         elif isinstance(value, float) and not math.isfinite(value):
-            return Problem(source, "holds a number that is nan or inf", has_value=False,
+            return Problem(where, "holds a number that is nan or inf", has_value=False,
                            hint="write finite numbers only")
+        elif isinstance(value, str) and "\0" in value:
+            return Problem(where, "holds a NUL character (\\u0000)", has_value=False,
+                           hint="no path, name or command can hold one: remove it")
     return None
 
 

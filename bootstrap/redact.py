@@ -10,7 +10,11 @@ The one place that decides. A text is masked of:
 - the values of query parameters with token-like names (``token``, ``sig``,
   ``X-Amz-Signature``...);
 - known token shapes (Hugging Face, GitHub, OpenAI, Slack, AWS, GitLab,
-  ngrok, Google...), whatever variable or file they came from.
+  ngrok, Google...), whatever variable or file they came from;
+- the value of an ``Authorization:`` header and of a netrc ``password``.
+
+A whole-value placeholder (``https://me:{env:INDEX_TOKEN}@host``) is a
+reference to a secret, not one, and stays.
 
 Progress lines, report rows, every error field, printed command lines, dry-run
 plans, the VM record, saved profiles and setup-notebook parameters all go
@@ -82,6 +86,12 @@ _CANDIDATE = re.compile(r"[A-Za-z0-9_-]{13}|hooks\.slack\.com|discord|PRIVATE KE
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<info>[^\s/?#@]+)@")
 #: ``?name=value`` and ``&name=value`` pairs.
 _QUERY_PAIR = re.compile(r"(?P<lead>[?&;])(?P<name>[A-Za-z0-9_.\-]+)=(?P<value>[^&#\s\"'<>]*)")
+
+#: A secret written after a keyword: an HTTP ``Authorization`` header (``curl -H``, ``wget
+#: --header``) and a netrc line (``machine H login U password P``). The value is masked.
+_KEYED = re.compile(r"(?P<lead>\bAuthorization\s*[:=]\s*(?:(?:Bearer|Basic|Token|Bot)\s+)?"
+                    r"|\bmachine\s+\S+\s+login\s+\S+\s+password\s+)(?P<value>[^\s\"'\\]+)",
+                    re.I)
 
 #: A remembered or environment value shorter than this is not masked (it would
 #: mask every "1" and "true" in the output); a declared one needs ``DECLARED_MIN``.
@@ -170,9 +180,16 @@ def _values_of(environ: Mapping[str, str]) -> frozenset[str]:
     return values
 
 
+#: A profile's placeholder standing for a whole value (``{env:HF_TOKEN}``, ``{drive}``): a
+#: reference to a secret, not one (a ``{env:NAME:-default}`` can hold one, so is not this).
+_REFERENCE = re.compile(r"\{(?:env:)?[A-Za-z_][A-Za-z0-9_]*\}")
+
+
 def _mask_userinfo(match: re.Match[str]) -> str:
     info = match.group("info")
-    user, colon, _ = info.partition(":")
+    user, colon, password = info.partition(":")
+    if colon and _REFERENCE.fullmatch(password):
+        return match.group(0)
     if colon:
         return f"{match.group('scheme')}{user}:{MASK}@" if not _token_like(user) \
             else f"{match.group('scheme')}{MASK}@"
@@ -186,7 +203,8 @@ def _token_like(text: str) -> bool:
 
 
 def _mask_pair(match: re.Match[str]) -> str:
-    if match.group("value") and is_secret_query_name(match.group("name")):
+    value = match.group("value")
+    if value and is_secret_query_name(match.group("name")) and not _REFERENCE.fullmatch(value):
         return f"{match.group('lead')}{match.group('name')}={MASK}"
     return match.group(0)
 
@@ -201,6 +219,8 @@ def mask_shapes(text: str) -> str:
         text = _USERINFO.sub(_mask_userinfo, text)
     if "=" in text:
         text = _QUERY_PAIR.sub(_mask_pair, text)
+    if "uthorization" in text or "password" in text.lower():
+        text = _KEYED.sub(lambda m: m.group("lead") + MASK, text)
     return text
 
 
@@ -216,6 +236,19 @@ def mask(text: str, environ: Mapping[str, str] | None = None) -> str:
         if value in text:
             text = text.replace(value, MASK)
     return mask_shapes(text)
+
+
+def shown_values(values: Mapping[str, object]) -> dict[str, object]:
+    """``values`` (name -> value: [variables], a setup notebook's exports) to show: a value
+    that is secret by its name or its shape is ``MASK``; ``mask`` the text they go into."""
+    return {name: MASK if isinstance(value, str) and is_secret(name, value)
+            or not isinstance(value, str) and is_secret_name(name) else value
+            for name, value in values.items()}
+
+
+def secret_lines(text: str) -> list[int]:
+    """The numbers (from 1) of the lines of ``text`` that hold a secret value (not a reference)."""
+    return [number for number, line in enumerate(text.splitlines(), 1) if mask(line) != line]
 
 
 def clean_url(url: str) -> tuple[str, bool]:

@@ -55,6 +55,13 @@ class StepResult:
     #: how it was done (lock files, store traffic, wheel sources): shown with --verbose
     details: list[str] = field(default_factory=list)
 
+    def __repr__(self) -> str:
+        # ``data`` is the step's working state (a [variables] step's values...): named only
+        return mask(f"StepResult(name={self.name!r}, outcome={self.outcome!r}, "
+                    f"summary={self.summary!r}, actions={self.actions!r}, notes={self.notes!r}, "
+                    f"seconds={self.seconds!r}, data=<{', '.join(map(str, self.data))}>, "
+                    f"details={self.details!r})")
+
     @property
     def neutral(self) -> bool:
         """Satisfied because nothing was asked of it (no GPU where none is required)."""
@@ -135,6 +142,16 @@ class Report:
 
     def __str__(self) -> str:
         return self.text()
+
+    def __repr__(self) -> str:
+        # the plain-text form a notebook saves beside the HTML: ``variables`` hold real values
+        import dataclasses
+
+        from .redact import shown_values
+
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        values["variables"] = shown_values(self.variables)
+        return mask(f"Report({', '.join(f'{name}={value!r}' for name, value in values.items())})")
 
     def _repr_html_(self) -> str:
         import html

@@ -123,7 +123,7 @@ def resolve(ctx: Context, index: int, entry: FileEntry, trusted: dict[str, str])
     dest = ctx.path(entry.dest, f"{key}.dest")
     if entry.url is not None:
         return Item(index, entry, dest, ctx.expand(entry.url, f"{key}.url"), None,
-                    trusted=None if entry.sha256 else trusted.get(entry.url))
+                    trusted=None if entry.sha256 else trusted.get(trust_key(entry.url)))
     if entry.content is not None:
         return Item(index, entry, dest, None, None,
                     text=ctx.expand(entry.content, f"{key}.content"))
@@ -151,34 +151,61 @@ def trust_path(ctx: Context) -> Path:
     return lock.with_name(f"downloads.{stem}.json")
 
 
+def trust_key(url: str) -> str:
+    """A URL as the record keeps it: as the profile writes it, less any secret part.
+
+    The record is kept in the store (on Drive, in a pack): a password or a token in
+    the URL stays out of it, and every VM computes the same key.
+    """
+    from ..redact import clean_url, mask_shapes
+
+    # by shape only, never by this VM's environment: the next VM must find the same key
+    return mask_shapes(clean_url(url)[0])
+
+
 def read_trusted(ctx: Context) -> dict[str, str]:
-    """URL (as the profile writes it) -> sha256 recorded on its first download."""
+    """URL (``trust_key``) -> sha256 recorded on its first download."""
     if not any(e.url is not None and e.sha256 is None for e in ctx.profile.files):
         return {}
     path = trust_path(ctx)
     try:
-        data = json.loads(path.read_text())
+        return _parse_trusted(path.read_bytes())
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
         raise StepError(f"the recorded digests of downloads cannot be read: {exc}",
                         where=str(path), hint="fix or delete the file; a deleted record is "
                                               "made again from the next download") from None
+
+
+def _parse_trusted(raw: bytes) -> dict[str, str]:
+    data = json.loads(raw)
     found = data.get("sha256") if isinstance(data, dict) else None
-    return {k: v for k, v in found.items() if isinstance(v, str)} if isinstance(found, dict) \
-        else {}
+    # keys written whole by an older version are read (and written back) cleaned
+    return {trust_key(k): v for k, v in found.items() if isinstance(v, str)} \
+        if isinstance(found, dict) else {}
 
 
 def record_trusted(ctx: Context, url: str, digest: str) -> None:
-    from ..store import write_atomic
+    """Add ``url``'s digest to the record; another VM's record written meanwhile is kept."""
+    from ..store import ConcurrentWrite, read_bytes, write_atomic
 
     path = trust_path(ctx)
-    current = read_trusted(ctx)
-    current[url] = digest
-    data = {"comment": "sha256 of each download the profile gives without one, recorded on "
-                       "its first download and required on every later one",
-            "sha256": dict(sorted(current.items()))}
-    write_atomic(path, (json.dumps(data, indent=1) + "\n").encode())
+    for _ in range(5):
+        before = read_bytes(path)
+        try:
+            current = _parse_trusted(before) if before is not None else {}
+        except ValueError:
+            current = {}   # a damaged record: made again (read_trusted said so already)
+        current[trust_key(url)] = digest
+        data = {"comment": "sha256 of each download the profile gives without one, recorded "
+                           "on its first download and required on every later one",
+                "sha256": dict(sorted(current.items()))}
+        try:
+            write_atomic(path, (json.dumps(data, indent=1) + "\n").encode(), expected=before)
+            return
+        except ConcurrentWrite:
+            continue  # another VM recorded a download meanwhile: merge with its record
 
 
 def _stat(path: Path) -> tuple[int, int] | None:
@@ -321,6 +348,7 @@ def apply(ctx: Context, plan: Check) -> None:
             raise StepError(f"{item.dest} already exists and was not unpacked by "
                             "notebook-bootstrap", where=ctx.where(f"{item.key}.dest"),
                             hint="move it away (it is never replaced), or choose another dest")
+        refuse_planted_link(ctx, item)
         if item.why and item.why.startswith("mode is "):
             pass  # only the permissions differ: no second download or copy
         elif item.text is not None:
@@ -338,13 +366,41 @@ def apply(ctx: Context, plan: Check) -> None:
                                 hint="check that the file belongs to this user") from None
 
 
+def refuse_planted_link(ctx: Context, item: Item) -> None:
+    """Stop before writing through a link that a clone or an unpacked archive brought.
+
+    A ``dest`` inside a git checkout or an unpacked folder (content from elsewhere)
+    must stay inside it: a link there pointing out (``config.yaml -> ~/.ssh/...``)
+    was planted by whoever made the repository. Links the user made (``~/.bashrc``
+    -> a dotfiles clone) lie outside such folders and are followed.
+    """
+    dest = Path(os.path.abspath(item.dest))
+    real = dest.resolve()
+    if real == dest:
+        return
+    for folder in dest.parents:
+        if (folder / ".git").exists() or (folder / MARKER).is_file():
+            inside = folder.resolve()
+            if real != inside and inside not in real.parents:
+                raise StepError(f"{dest} leads out of {folder} through a link inside it "
+                                f"(to {real})", where=ctx.where(f"{item.key}.dest"),
+                                hint="the link came with the repository or archive; nothing "
+                                     "is written through it: choose a dest that is a plain "
+                                     "file there, or remove the link")
+            return
+
+
 def write_text(ctx: Context, item: Item) -> None:
-    """Write ``content``, or add the ``append`` line at the end; atomically either way."""
+    """Write ``content``, or add the ``append`` line at the end; atomically either way.
+
+    A ``dest`` that is a link (``~/.bashrc`` -> a dotfiles clone) is followed: the
+    file it points to is written and the link stays.
+    """
     from ..errors import StoreError
     from ..store import write_atomic
 
     assert item.text is not None
-    dest = item.dest
+    dest = item.dest.resolve() if item.dest.is_symlink() else item.dest
     if item.entry.content is not None:
         text = item.text
     else:
@@ -419,7 +475,8 @@ def copy_item(ctx: Context, item: Item) -> None:
 
     assert item.source is not None
     if not item.source.is_file() and item.entry.store is None:
-        raise StepError(f"{item.source} does not exist", where=ctx.where(f"{item.key}.source"),
+        what = "is not a regular file" if item.source.exists() else "does not exist"
+        raise StepError(f"{item.source} {what}", where=ctx.where(f"{item.key}.source"),
                         hint="check the path (on Colab, files on Drive are under {drive}, "
                              "MyDrive), or fix source")
     if not item.source.is_file():

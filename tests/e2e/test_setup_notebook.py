@@ -264,13 +264,15 @@ def test_a_colab_saved_notebook_sees_the_parameters_over_its_own_first_cell(isol
     # as Colab saves it: kernelspec python3, no language, no tags anywhere
     notebook = write_notebook(tmp_path / "colab.ipynb", [
         code("epochs = 1\nbatch = 8"),
-        code("import bootstrap\nbootstrap.export(epochs=epochs, batch=batch)"),
+        code("import bootstrap\nbootstrap.export(epochs=epochs, batch=batch, "
+             "db_password='written-in-notebook')"),
     ], colab=True)
     assert main(["setup", str(notebook), "-p", "epochs", "7", "-p", "typo", "3", "--quiet"]) == 0
     out, err = capfd.readouterr()        # the kernel's own stderr included
     assert "without encryption" not in err and "WARNING" not in err, err
     assert "exported epochs = 7" in out.splitlines()
     assert "exported batch = 8" in out.splitlines()
+    assert "exported db_password = ***" in out.splitlines()   # a secret's name: masked
     assert "cell 1 assigns epochs, so the parameters were put after it" in out
     assert "never reads the parameter typo" in out
     [output] = runs(isolated["store"])

@@ -23,7 +23,8 @@ BOUNDED = settings(max_examples=150, deadline=2000, database=None,
 KEYS = ["version", "name", "gpu", "pip", "packages", "apt", "env", "secrets", "files", "url",
         "sha256", "dest", "run", "argv", "shell", "timeout", "setup", "notebook", "parameters",
         "platforms", "colab", "workdir", "path", "max_size", "index_url", "constraints", "a",
-        '"quoted.key"', "x-y"]
+        '"quoted.key"', "x-y", "mode", "when", "content", "append", "source", "unpack",
+        "variables", "venv", "build", "commands", "check", "once", "print", "__builtins__"]
 SCALARS = st.one_of(
     st.integers(min_value=-(10 ** 30), max_value=10 ** 30).map(str),
     st.integers(min_value=1, max_value=6000).map(lambda n: "9" * n),
@@ -144,3 +145,20 @@ def declared(monkeypatch):
 def test_a_declared_secret_never_survives(declared, before, value, after):
     declared.setenv("PROPERTY_DECLARED", value)
     assert value not in redact.mask(before + value + after)
+
+
+ENV_NAME = st.from_regex(r"[A-Z_][A-Z0-9_]{0,15}", fullmatch=True)
+
+
+@BOUNDED
+@given(st.text(alphabet=ALNUM, min_size=1, max_size=12), ENV_NAME, SECRET_VALUE,
+       st.sampled_from(["token", "sig", "X-Amz-Signature", "password"]))
+def test_a_reference_stays_and_a_default_after_it_is_masked(user, name, value, query):
+    """``{env:NAME}`` in a URL names a secret (kept, so a saved profile still works);
+    ``{env:NAME:-value}`` holds one."""
+    url = f"https://{user}:{{env:{name}}}@h.example/simple?{query}={{env:{name}}}"
+    assert redact.mask(url) == url and redact.secret_lines(url) == []
+    with_default = f"https://{user}:{{env:{name}:-{value}}}@h.example/x?{query}={value}"
+    masked = redact.mask(with_default)
+    assert f":-{value}}}@" not in masked and f"{query}={value}" not in masked
+    assert redact.secret_lines(f"a = 1\nurl = \"{with_default}\"\n") == [2]
