@@ -42,9 +42,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from .context import Context
 from .errors import BootstrapError, StepError
@@ -116,7 +118,8 @@ def entry(ctx: Context, index: int) -> Entry:
     command = section(ctx)[index]
     key = f"{ctx.step}[{index}]"
     if command.shell is not None:
-        programs = [[SHELL, "-c", ctx.expand(command.shell, f"{key}.shell")]]
+        script = secrets_by_reference(command.shell, ctx.profile.secrets)
+        programs = [[SHELL, "-c", ctx.expand(script, f"{key}.shell")]]
     elif command.commands is not None:
         programs = [[ctx.expand(word, f"{key}.commands[{j}][{i}]") for i, word in enumerate(argv)]
                     for j, argv in enumerate(command.commands)]
@@ -318,3 +321,26 @@ def execute(ctx: Context, item: Entry) -> None:
                                  "entries and steps did not run")
         if item.command.check and finished.tail:
             ctx.note(f"{item.label} check passed: {finished.tail[-1][:200]}")
+
+
+_SECRET_PLACEHOLDER = re.compile(r'(")?\{env:([A-Za-z_][A-Za-z0-9_]*)\}')
+
+
+def secrets_by_reference(script: str, declared: Iterable[str] = ()) -> str:
+    """``script`` with each secret ``{env:NAME}`` (a [secrets] variable, or a name like
+    HF_TOKEN) turned into a reference the shell reads from the environment, ``"${NAME}"``.
+
+    Pasted as text, the value would be code to the shell (a quote or ``$`` in a
+    password) and would show in the process list; the entry's environment holds it.
+    """
+    from .redact import is_secret_name
+
+    names = set(declared)
+
+    def reference(match: re.Match[str]) -> str:
+        quote, name = match[1] or "", match[2]
+        if name not in names and not is_secret_name(name):
+            return match[0]
+        return f"{quote}${{{{{name}}}}}" if quote else f'"${{{{{name}}}}}"'
+
+    return _SECRET_PLACEHOLDER.sub(reference, script)

@@ -670,18 +670,6 @@ class Profile:
         import builtins
         import keyword
 
-        from .redact import is_secret_name
-
-        for kind in ("build", "run"):
-            for i, command in enumerate(getattr(self, kind)):
-                for name in re.findall(r"\{env:([A-Za-z_][A-Za-z0-9_]*)", command.shell or ""):
-                    if name in self.secrets or is_secret_name(name):
-                        yield (kind, i, "shell"), f"puts the secret {name} into the script's " \
-                            "text (the shell would read quotes and $ in it as code)", \
-                            command.shell, \
-                            f"write ${name} (or \"${name}\"): the shell reads it from the " \
-                            "environment, where [secrets] put it"
-                        break
         for name in self.variables:
             if not name.isidentifier() or keyword.iskeyword(name):
                 yield ("variables", name), "is not a Python variable name", name, \

@@ -244,8 +244,6 @@ def test_pack_refuses_a_profile_holding_a_secret_and_writes_nothing(tmp_path):
     ('[variables]\n"1abc" = "x"\n', "variables"),
     ('[venv]\npath = ""\n', "venv.path"),
     ('[venv]\npath = "/"\n', "venv.path"),
-    ('[secrets]\nDB = "db"\n[[run]]\nshell = "psql -c \'x\' {env:DB}"\n', "run[0].shell"),
-    ('[[build]]\nshell = "huggingface-cli login --token {env:HF_TOKEN}"\n', "build[0].shell"),
     ('[venv]\npath = "{store}"\n', "venv.path"),
 ])
 def test_hostile_text_for_new_keys_is_a_profile_error(tmp_path, text, key):
@@ -256,6 +254,27 @@ def test_hostile_text_for_new_keys_is_a_profile_error(tmp_path, text, key):
         assert done.returncode == 3, done.stderr
         assert "Traceback" not in done.stderr and "internal error" not in done.stderr
         assert f"bad.toml: {key}" in done.stderr and "hint:" in done.stderr
+
+
+def test_a_secret_in_a_shell_script_is_read_from_the_environment_not_pasted(tmp_path,
+                                                                           started):
+    """A quote or $ in the value stays data, and the value is in no argv (the process list)."""
+    from bootstrap import restore
+
+    tricky = SECRET + "'; touch INJECTED; echo '$HOME"
+    out = tmp_path / "out"
+    profile = tmp_path / "s.toml"
+    profile.write_text(f'[secrets]\nDB_PASS = "DB_PASS"\n[[run]]\ncwd = "{tmp_path}"\n'
+                       f'shell = "printf %s {{env:DB_PASS}} > {out}; '
+                       f'printf %s \\"{{env:DB_PASS}}\\" >> {out}"\n')
+    os.environ["DB_PASS"] = tricky
+    try:
+        restore(str(profile))
+    finally:
+        del os.environ["DB_PASS"]
+    assert out.read_text() == tricky * 2
+    assert not (tmp_path / "INJECTED").exists()
+    assert not any(SECRET in word for argv in started for word in map(str, argv))
 
 
 def test_a_venv_at_the_root_or_the_store_is_refused_not_replaced(tmp_path, isolated):
