@@ -42,8 +42,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
