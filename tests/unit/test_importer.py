@@ -80,9 +80,12 @@ def test_colab_web_ui_clones_apt_and_the_cuda_index():
     assert profile.drive is None
     assert profile.workdir.path == "/content/stable-diffusion-webui"
     assert profile.env == {"TF_CPP_MIN_LOG_LEVEL": "1"}
-    download, sed = profile.run
-    assert download.argv[0] == "aria2c" and download.cwd == "/content"
-    assert download.creates == "stable-diffusion-webui/models/ESRGAN/4x-UltraSharp.pth"
+    # aria2c -d DIR -o NAME URL: a download, trusted on first use (no sha256 is known)
+    (download,) = profile.files
+    assert download.url == "https://huggingface.co/embed/upscale/resolve/main/4x-UltraSharp.pth"
+    assert download.dest == "/content/stable-diffusion-webui/models/ESRGAN/4x-UltraSharp.pth"
+    assert download.sha256 is None and download.unpack is False
+    (sed,) = profile.run
     # sed's own braces are no Python value: IPython leaves them, so does the importer
     assert sed.argv[3] == "s/checkout {{commithash}}/checkout --force {{commithash}}/g"
     assert sed.cwd == "/content/stable-diffusion-webui"
@@ -97,9 +100,9 @@ def test_colab_yolo_clone_then_cd_then_pip_requirements():
     assert clones(profile) == [("https://github.com/ultralytics/yolov5", None, "/content/yolov5")]
     assert profile.workdir.path == "/content/yolov5"
     assert pip_set(profile) == ["comet_ml"]
-    # -qr: the requirements file of the clone is not read; the line is kept for review
-    assert any(s.cell == 2 and "-r requirements.txt" in s.reason for s in result.skipped)
-    assert "#   cell 2: %pip install -qr requirements.txt comet_ml" in result.toml
+    # -qr after %cd into the clone: the clone's file, read when the restore runs
+    assert profile.pip.requirements == ["/content/yolov5/requirements.txt"]
+    assert not any("requirements" in s.reason for s in result.skipped)
 
 
 def test_colab_audio_sudo_apt_git_url_my_drive_and_bash_cell():
@@ -112,13 +115,15 @@ def test_colab_audio_sudo_apt_git_url_my_drive_and_bash_cell():
     # "My Drive" is the older name of MyDrive: both are the Drive root
     assert profile.workdir.path == "audio/experiments"
     assert profile.env == {"DATA_DIR": "{drive}/audio/data"}
-    wget, unzip, mkdir, untar = profile.run
-    assert wget.argv[:2] == ["wget", "-q"] and wget.creates == "speech.zip"
-    assert unzip.argv[0] == "unzip" and unzip.creates == "data"
+    # wget -O speech.zip && unzip speech.zip -d /content/data: one download, unpacked
+    (data,) = profile.files
+    assert (data.url, data.dest, data.unpack, data.sha256) == (
+        "https://example.org/datasets/speech-commands-small.zip", "/content/data", True, None)
+    assert "sha256 = \"...\"" in result.toml and "first restore records" in result.toml
+    mkdir, untar = profile.run
     assert mkdir.creates == "noise" and mkdir.cwd == "/content"
     # cd inside a %%bash cell holds for the rest of that cell
     assert untar.argv[0] == "tar" and untar.cwd == "/content/noise"
-    assert "[[files]]" in result.toml and "url = \"https://example.org/datasets/" in result.toml
     assert any("whisper" in note for note in result.notes)  # the guessed name is pointed out
 
 
@@ -292,9 +297,14 @@ def test_common_colab_lines(tmp_path):
     # no drive.mount, but Drive paths: Drive was mounted from the Files panel
     assert profile.drive.mount is True and "Files panel" in result.toml
     assert profile.workdir.path == "Colab Notebooks/proj"
-    curl, tar, gdown = profile.run
-    assert curl.creates == "a.tar.gz" and tar.argv == ["tar", "xzf", "a.tar.gz"]
-    assert gdown.creates == "data.zip"
+    # curl -LO: a download into the working folder (on Drive); tar without -C is no unpack
+    (archive,) = profile.files
+    assert (archive.url, archive.dest) == ("https://example.org/a.tar.gz",
+                                           "Colab Notebooks/proj/a.tar.gz")
+    tar, gdown = profile.run
+    assert tar.argv == ["tar", "xzf", "a.tar.gz"]
+    # a Drive file id: only gdown follows Drive's confirmation page, so it stays a command
+    assert gdown.argv[0] == "gdown" and gdown.creates == "data.zip"
     reasons = [s.reason for s in result.skipped]
     assert any("pip itself" in r for r in reasons) and any("upload" in r for r in reasons)
 
