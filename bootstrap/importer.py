@@ -48,6 +48,7 @@ from .profile import (
     _PROFILE_NAME,
     check_apt_name,
     check_argv,
+    check_download_url,
     check_env_name,
     check_requirement,
     check_url,
@@ -1349,7 +1350,7 @@ def _not_a_file_download(words: list[str], url: str | None) -> str | None:
         return "the URL is not in the command"
     if posixpath.basename(words[0]) == "gdown" and "://" not in url:
         url = "https://drive.google.com/uc?id=" + url  # gdown --id ID, or an ID alone
-    if not url.lower().startswith("https://"):
+    if check_download_url(url) is not None:
         return "[[files]] downloads use https"
     if sum("://" in w for w in words[1:]) > 1:
         return "it downloads several URLs"

@@ -327,6 +327,112 @@ def test_pipes_after_work_or_queries_and_apt_repositories_the_notebook_adds(tmp_
                                                 "!PYTHONPATH=. python train.py --ablation a"]
 
 
+def test_requirements_files_are_taken_where_the_notebook_was(tmp_path):
+    path = notebook(tmp_path,
+                    "!pip install -r /content/base.txt\n"
+                    "%cd /content/drive/MyDrive/proj\n"
+                    "%pip install -qr requirements.txt rich\n"
+                    "!pip install -r ~/extra.txt -r requirements.txt\n"
+                    "!pip install -r https://example.org/requirements.txt")
+    result = read_notebook(path)
+    pip = result.profile.pip
+    # a relative -r is taken against the folder of that moment; Drive paths use {drive}
+    assert pip.requirements == ["/content/base.txt", "{drive}/proj/requirements.txt",
+                                "{home}/extra.txt"]
+    assert pip_set(result.profile) == ["rich"]
+    (url,) = result.skipped
+    assert url.text.endswith("https://example.org/requirements.txt") and "URL" in url.reason
+
+
+def test_an_imported_requirements_file_restores_the_same_packages(tmp_path, isolated, wheelhouse,
+                                                                  fresh_venv):
+    from bootstrap import restore
+    from tests.support.venvs import installed
+
+    proj = isolated["drive"] / "proj"
+    proj.mkdir()
+    (proj / "requirements.txt").write_text("alpha==1.0\nbeta\n")
+    path = notebook(tmp_path, "%cd /content/drive/MyDrive/proj\n!pip install -r requirements.txt")
+    imported_pip = read_notebook(path).profile.pip
+    # the imported path, restored on a machine whose Drive root is elsewhere
+    profile = parse(f'[pip]\nno_index = true\nfind_links = ["{wheelhouse}"]\n'
+                    f"requirements = {json.dumps(imported_pip.requirements)}\n", source="r.toml")
+    restore(profile, python=str(fresh_venv))
+    assert installed(fresh_venv) == {"alpha": "1.0", "beta": "1.0"}
+
+
+def test_downloads_become_files_entries_trusted_on_first_use(tmp_path):
+    path = notebook(tmp_path,
+                    "!curl -L -o /content/weights/model.pt https://example.org/m.pt\n"
+                    "!wget -q https://example.org/d.tar.gz && tar -xzf d.tar.gz -C /content/d\n"
+                    "!wget https://example.org/e.zip\n"
+                    "!mkdir -p /content/x\n"
+                    "!unzip -q e.zip -d /content/e\n"
+                    "!gdown https://example.org/tool.bin -O /content/tool.bin\n"
+                    "!curl -H 'Accept: application/zip' -o h.zip https://example.org/h.zip\n"
+                    "!wget http://example.org/plain.bin")
+    result = read_notebook(path)
+    profile = result.profile
+    files = [(f.url, f.dest, f.unpack, f.sha256) for f in profile.files]
+    assert files == [
+        ("https://example.org/m.pt", "/content/weights/model.pt", False, None),
+        # tar -C right after the download of that archive: one entry, unpacked
+        ("https://example.org/d.tar.gz", "/content/d", True, None),
+        # an unzip that is not right after its download stays a command
+        ("https://example.org/e.zip", "/content/e.zip", False, None),
+        ("https://example.org/tool.bin", "/content/tool.bin", False, None)]
+    mkdir, unzip, headers, plain = profile.run
+    assert mkdir.argv[0] == "mkdir"
+    assert unzip.argv[:2] == ["unzip", "-q"] and unzip.creates == "e"
+    # a header or plain http has no [[files]] form: a guarded command, with the reason
+    assert headers.argv[0] == "curl" and headers.creates == "h.zip"
+    assert plain.argv[0] == "wget" and plain.creates == "plain.bin"
+    assert "not a [[files]] entry: -H" in result.toml
+    assert result.toml.count("to pin it now, add sha256") == 4
+
+
+def test_download_urls_with_credentials_are_listed_not_written(tmp_path):
+    token = "ghp_0123456789abcdefABCDEF0123456789abcd"
+    path = notebook(tmp_path,
+                    f"!wget 'https://example.org/w.bin?token={token}' -O w.bin\n"
+                    "!curl -L -o d.zip https://alice:s3cretPassw0rd@example.org/d.zip\n"
+                    "!wget https://example.org/signed.bin?X-Amz-Signature=abcdef0123456789 "
+                    "-O signed.bin")
+    result = read_notebook(path)
+    assert result.profile.files == [] and result.profile.run == []
+    for secret in (token, "s3cretPassw0rd", "abcdef0123456789"):
+        assert secret not in result.toml and secret not in result.text()
+    assert len(result.skipped) == 3
+    assert all("credential" in item.reason for item in result.skipped)
+
+
+def test_an_imported_download_restores_and_its_digest_is_recorded(tmp_path, isolated):
+    import hashlib
+    import zipfile
+
+    from bootstrap import restore
+    from tests.support.httpserver import LoopbackServer
+
+    www = tmp_path / "www"
+    www.mkdir()
+    with zipfile.ZipFile(www / "data.zip", "w") as archive:
+        archive.writestr("train/a.txt", "a")
+    vm = tmp_path / "vm"
+    with LoopbackServer(www) as srv:
+        path = notebook(tmp_path, f"!wget -q {srv.url_for('data.zip')} -O {vm}/data.zip && "
+                                  f"unzip -q {vm}/data.zip -d {vm}/data")
+        profile = read_notebook(path).profile
+        (entry,) = profile.files
+        assert entry.unpack and entry.dest == f"{vm}/data" and entry.sha256 is None
+        first = restore(profile)
+    assert (vm / "data" / "train" / "a.txt").read_text() == "a"
+    assert any("trusted on first use" in note for note in first.step("files").notes)
+    record = json.loads((isolated["store"] / "profiles" / "locks" / "downloads.nb.json")
+                        .read_text())
+    digest = hashlib.sha256((www / "data.zip").read_bytes()).hexdigest()
+    assert list(record["sha256"].values()) == [digest]
+
+
 def test_the_last_install_of_a_name_wins(tmp_path):
     path = notebook(tmp_path, "!pip install numpy==1.26.4 scipy", "!pip install 'numpy<2.1'")
     assert pip_set(read_notebook(path).profile) == ["scipy", "numpy<2.1"]
