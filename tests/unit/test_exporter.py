@@ -307,6 +307,19 @@ def test_repo2docker_accepts_an_imported_notebook(tmp_path, isolated):
     post = (tmp_path / "out" / "postBuild").read_text()
     assert ("git clone --depth 1 --branch v2.6 https://github.com/camenduru/stable-diffusion-webui"
             ' "${DRIVE}"/stable-diffusion-webui') in post
+    # the aria2c download, imported as a [[files]] entry without a sha256, after the clone
+    download = next(line for line in post.splitlines() if "4x-UltraSharp.pth" in line)
+    assert "curl -fsSL" in download and "sha256sum" not in download
+    assert post.index("git clone") < post.index(download)
+
+    # a -r of the clone's requirements file: installed from the clone, after it is made
+    import_notebook(NOTEBOOKS / "colab_yolo.ipynb", name="yolo")
+    export_profile("yolo", "repo2docker", tmp_path / "yolo")
+    post = (tmp_path / "yolo" / "postBuild").read_text()
+    install = '-m pip install --no-cache-dir -r "${DRIVE}"/yolov5/requirements.txt'
+    assert post.index('git clone --depth 1 https://github.com/ultralytics/yolov5') < \
+        post.index(install)
+    dockerfile(tmp_path / "yolo")
 
 
 #: top-level properties of devcontainer.json in the devcontainer spec (containers.dev,
