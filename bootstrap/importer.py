@@ -272,6 +272,7 @@ class _Reader:
         self.requirements: list[str] = []         # [pip] requirements files, as profile paths
         self.files: list[_Run] = []               # [[files]] downloads
         self.last_download: tuple[str, _Run] | None = None  # (archive path, entry) just made
+        self.downloaded: list[str] = []           # absolute paths [[files]] entries make
         self.extra_index_urls: list[str] = []
         self.find_links: list[str] = []
         self.no_index = False
@@ -924,6 +925,12 @@ class _Reader:
         portable = self.portable(path)
         if not portable.startswith(("/", "{")):
             portable = "{drive}/" + portable
+        made = [repo["_abs"] for repo in self.git] + self.downloaded
+        if not portable.startswith("{drive}") and not any(
+                path == folder or path.startswith(folder + "/") for folder in made):
+            self.notes.append(f"cell {self.cell}: -r {value}: nothing in the notebook makes "
+                              f"{path} (no clone or download holds it); a restore needs it "
+                              "there: put it on Drive, or in a [[files]] entry")
         if portable not in self.requirements:
             self.requirements.append(portable)
         return True
@@ -1126,6 +1133,7 @@ class _Reader:
         made = _Run(entry, comments)
         self.files = [f for f in self.files if f.entry["dest"] != entry["dest"]] + [made]
         self.last_download = (target, made)
+        self.downloaded.append(target)
 
     def unpack(self, words: list[str], text: str, cwd: str,
                download: tuple[str, _Run] | None = None) -> None:
@@ -1145,6 +1153,7 @@ class _Reader:
                 # downloaded, then unpacked into a folder of its own: one [[files]] entry
                 made = download[1]
                 made.entry.update(dest=dest, unpack=True)
+                self.downloaded.append(where)
                 made.comments.insert(1, f"review: cell {self.cell}: {self.shown}{text} "
                                         "(unpack = true: dest is the folder)")
                 return

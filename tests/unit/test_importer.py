@@ -103,6 +103,7 @@ def test_colab_yolo_clone_then_cd_then_pip_requirements():
     # -qr after %cd into the clone: the clone's file, read when the restore runs
     assert profile.pip.requirements == ["/content/yolov5/requirements.txt"]
     assert not any("requirements" in s.reason for s in result.skipped)
+    assert not any("nothing in the notebook makes" in note for note in result.notes)
 
 
 def test_colab_audio_sudo_apt_git_url_my_drive_and_bash_cell():
@@ -340,6 +341,9 @@ def test_requirements_files_are_taken_where_the_notebook_was(tmp_path):
     assert pip.requirements == ["/content/base.txt", "{drive}/proj/requirements.txt",
                                 "{home}/extra.txt"]
     assert pip_set(result.profile) == ["rich"]
+    # files nothing in the notebook makes are pointed out; Drive keeps its own files
+    made = [note for note in result.notes if "nothing in the notebook makes" in note]
+    assert len(made) == 2 and "/content/base.txt" in made[0] and "/root/extra.txt" in made[1]
     (url,) = result.skipped
     assert url.text.endswith("https://example.org/requirements.txt") and "URL" in url.reason
 
