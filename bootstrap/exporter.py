@@ -78,6 +78,7 @@ class _Pins:
     paths: list[tuple[str, bool]]      # folders (path, editable), installed afterwards
     constraints: list[str] = field(default_factory=list)   # for a -c constraints.txt
     python: str | None = None          # the lock's Python (major.minor), when hashes are used
+    files: list[str] = field(default_factory=list)         # [pip] requirements, installed after
     hashed: bool = False
 
 
@@ -219,6 +220,8 @@ def pins(profile: Any, store_profiles: Path | None, result: ExportResult) -> _Pi
         else:
             out.lines.append(_plain(entry.requirement or ""))
     out.constraints = [_plain(c) for c in pip.constraints]
+    # read where the profile reads them, after the clones that may hold them
+    out.files = list(pip.requirements)
     for kind in ("lines", "constraints"):
         kept = []
         for line in getattr(out, kind):
@@ -275,6 +278,14 @@ def _guarded(command: str, entry: Any) -> str:
     return command
 
 
+#: unpacks a zip or tar (any compression) by its content: the temporary file has no suffix
+#: for shutil.unpack_archive to go by; tar members are filtered as the files step does
+_UNPACK = ("import sys, tarfile, zipfile; p, d = sys.argv[1:]; "
+           "a = zipfile.ZipFile(p) if zipfile.is_zipfile(p) else tarfile.open(p); "
+           "a.extractall(d, **({\"filter\": \"data\"} if isinstance(a, tarfile.TarFile) "
+           "and hasattr(tarfile, \"data_filter\") else {}))")
+
+
 def setup_script(profile: Any, result: ExportResult, *, drive: str, python: str) -> list[str]:
     """Bash lines that do what ``[[git]]``, ``[[files]]`` and ``[[run]]`` do on restore."""
     lines = ["#!/bin/bash", "# Written by notebook-bootstrap from the profile "
@@ -302,15 +313,20 @@ def setup_script(profile: Any, result: ExportResult, *, drive: str, python: str)
                                    "Drive; commit the file to the repository or publish it "
                                    "with a URL and sha256")
             continue
+        if entry.sha256 is None:
+            result.notes.append(f"files[{i}]: no sha256 in the profile, so the download is not "
+                                "checked here; pin it with sha256 = \"...\" (a restore records "
+                                "it in the store on first use)")
         if entry.unpack:
+            check = f' && echo "{entry.sha256}  $tmp" | sha256sum -c -' if entry.sha256 else ""
             lines.append(f'[ -d {dest} ] || {{ tmp="$(mktemp)" && curl -fsSL --retry 3 -o '
-                         f'"$tmp" {shell_word(entry.url)} && echo "{entry.sha256}  $tmp" | '
-                         f"sha256sum -c - && \"$PYTHON\" -c 'import shutil, sys; "
-                         f"shutil.unpack_archive(sys.argv[1], sys.argv[2])' \"$tmp\" {dest}; }}")
+                         f'"$tmp" {shell_word(entry.url)}{check}'
+                         f" && \"$PYTHON\" -c '{_UNPACK}' \"$tmp\" {dest}; }}")
         else:
+            check = (f' && echo "{entry.sha256}  "{dest} | sha256sum -c -' if entry.sha256
+                     else "")
             lines.append(f"[ -e {dest} ] || {{ mkdir -p \"$(dirname {dest})\" && curl -fsSL "
-                         f"--retry 3 -o {dest} {shell_word(entry.url)} && echo "
-                         f"\"{entry.sha256}  \"{dest} | sha256sum -c -; }}")
+                         f"--retry 3 -o {dest} {shell_word(entry.url)}{check}; }}")
     for i, entry in enumerate(profile.run):
         command = (" ".join(shell_word(w) for w in entry.argv) if isinstance(entry.argv, list)
                    else f"bash -c {shlex.quote(shell_text(entry.shell or ''))}")
@@ -330,9 +346,12 @@ HEADER = 5
 
 
 def _pip_lines(pip: _Pins) -> list[str]:
-    """Installs a requirements file cannot express: folders, and --no-deps entries."""
-    lines = [f'"$PYTHON" -m pip install --no-cache-dir {"-e " if editable else ""}'
-             f"{_path_word(path)}" for path, editable in pip.paths]
+    """Installs a requirements file cannot express: the profile's own requirements files
+    (they may be in a clone), folders, and --no-deps entries."""
+    lines = [f'"$PYTHON" -m pip install --no-cache-dir -r {_path_word(path)}'
+             for path in pip.files]
+    lines += [f'"$PYTHON" -m pip install --no-cache-dir {"-e " if editable else ""}'
+              f"{_path_word(path)}" for path, editable in pip.paths]
     lines += [f'"$PYTHON" -m pip install --no-cache-dir --no-deps {shlex.quote(requirement)}'
               for requirement in pip.no_deps]
     return lines
@@ -527,6 +546,10 @@ def to_ray(profile: Any, pip: _Pins, result: ExportResult) -> dict[str, str]:
     if pip.no_deps or pip.paths:
         result.left_out.append("pip entries with no_deps or a path: install them in the "
                                "cluster's image, or pass the folder in py_modules")
+    for path in pip.files:
+        result.left_out.append(f"pip.requirements {path}: a file on the notebook VM; list its "
+                               "lines in [pip] packages (or lock the profile: the lock's pins "
+                               "are exported)")
     return {"runtime_env.json": json.dumps(env, indent=2) + "\n"}
 
 

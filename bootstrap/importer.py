@@ -15,9 +15,12 @@ onto profile tables:
   ``os.chdir`` -> ``[workdir]``; ``git clone`` -> ``[[git]]``;
   ``os.environ`` / ``%env`` -> ``[env]``; secret reads -> ``[secrets]``;
   ``nvidia-smi`` -> ``[gpu]``;
-- downloads and unpacking -> ``[[run]]`` entries with a guard, each with the
-  ``[[files]]`` entry to switch to once its sha256 is known (a download
-  without a sha256 would not validate);
+- ``-r FILE`` -> ``[pip] requirements`` (the file's path as the notebook saw
+  it, read at restore);
+- downloads with a known https URL -> ``[[files]]`` entries without a sha256
+  (trusted on first use), an unzip or untar of one right after it -> that
+  entry's ``unpack = true``; other downloads and unpacking -> ``[[run]]``
+  entries with a guard;
 - any other shell command -> a ``[[run]]`` entry marked for review.
 
 What it cannot map (an expression only known when the notebook runs, a
@@ -45,6 +48,7 @@ from .profile import (
     _PROFILE_NAME,
     check_apt_name,
     check_argv,
+    check_download_url,
     check_env_name,
     check_requirement,
     check_url,
@@ -267,6 +271,10 @@ class _Reader:
         self.written: dict[str, str] = {}         # %%writefile path -> text
         self.pip: dict[str, Any] = {}             # canonical name -> entry (str or table)
         self.pip_lines: list[tuple[set[str], str | None]] = []
+        self.requirements: list[str] = []         # [pip] requirements files, as profile paths
+        self.files: list[_Run] = []               # [[files]] downloads
+        self.last_download: tuple[str, _Run] | None = None  # (archive path, entry) just made
+        self.downloaded: list[str] = []           # absolute paths [[files]] entries make
         self.extra_index_urls: list[str] = []
         self.find_links: list[str] = []
         self.no_index = False
@@ -775,6 +783,7 @@ class _Reader:
         if not words:
             return None
         program = posixpath.basename(words[0])
+        download, self.last_download = self.last_download, None
         if program == "export":
             self.skip(text, "export in a shell line has no lasting effect; use os.environ or "
                       "%env")
@@ -795,7 +804,7 @@ class _Reader:
             self.download(words, text, cwd, env)
             return None
         if program in ("unzip", "tar", "7z"):
-            self.unpack(words, text, cwd)
+            self.unpack(words, text, cwd, download)
             return None
         if program in ("conda", "mamba"):
             self.skip(text, "conda has no profile form; install with [pip] or [apt]")
@@ -865,7 +874,7 @@ class _Reader:
             else:
                 self.skip(text, f"pip {args[0] if args else ''} has no profile form".rstrip())
             return
-        upgrade = no_deps = False
+        upgrade = no_deps = from_file = False
         index_url: str | None = None
         names: set[str] = set()
         entries: list[tuple[str, str]] = []
@@ -895,8 +904,8 @@ class _Reader:
             elif option in ("-r", "--requirement"):
                 written = self.written.get(self.absolute(value or "", cwd))
                 if written is None:
-                    self.skip(text, f"-r {value}: a requirements file is not read by the "
-                              "importer; list its lines in [pip] packages")
+                    if self.requirements_file(value or "", text, cwd):
+                        from_file = True
                 else:
                     entries += [("req", line.split("#", 1)[0].strip())
                                 for line in written.splitlines()
@@ -914,10 +923,31 @@ class _Reader:
             made = self.pip_entry(kind, target, text, cwd, upgrade=upgrade, no_deps=no_deps)
             if made is not None:
                 names.add(made)
-        if names:
+        if names or from_file:
             self.pip_lines.append((names, index_url))
         elif index_url:
             self.skip(text, f"an index ({index_url}) for no package the importer could read")
+
+    def requirements_file(self, value: str, text: str, cwd: str) -> bool:
+        """``-r FILE`` -> ``[pip] requirements``: the file where the notebook's folder put it."""
+        if not value or "://" in value:
+            self.skip(text, f"-r {value}: a requirements file from a URL has no profile form; "
+                      "download it with a [[files]] entry and name its dest in [pip] "
+                      "requirements")
+            return False
+        path = self.absolute(value, cwd)
+        portable = self.portable(path)
+        if not portable.startswith(("/", "{")):
+            portable = "{drive}/" + portable
+        made = [repo["_abs"] for repo in self.git] + self.downloaded
+        if not portable.startswith("{drive}") and not any(
+                path == folder or path.startswith(folder + "/") for folder in made):
+            self.notes.append(f"cell {self.cell}: -r {value}: nothing in the notebook makes "
+                              f"{path} (no clone or download holds it); a restore needs it "
+                              "there: put it on Drive, or in a [[files]] entry")
+        if portable not in self.requirements:
+            self.requirements.append(portable)
+        return True
 
     def pip_entry(self, kind: str, target: str, text: str, cwd: str, *, upgrade: bool,
                   no_deps: bool) -> str | None:
@@ -1091,24 +1121,40 @@ class _Reader:
 
     def download(self, words: list[str], text: str, cwd: str, env: dict[str, str]) -> None:
         url, dest = _download_target(words)
+        if url and dest is not None and (is_secret("", url) or clean_url(url)[1]):
+            self.skip(text, "the URL holds a credential (a token or user:password); not copied: "
+                      "download it in the notebook with the token read from [secrets], or put "
+                      "the file on Drive and copy it with a [[files]] entry (source = ...)")
+            return
         entry: dict[str, Any] = {"argv": [_literal(w) for w in words]}
         comments = [f"review: cell {self.cell}: {self.shown}{text}"]
         if dest is not None:
             target = self.absolute(dest, cwd)
+            reason = _not_a_file_download(words, url)
+            if reason is None and url is not None:
+                self.file_entry(url, target, comments)
+                return
             entry["creates"] = self.guard(target, cwd)
-            if url and url.lower().startswith("https://") and words[0] != "gdown" \
-                    and not {"-i", "--input-file", "-r", "--recursive"} & set(words):
-                comments += ["a download checked against its sha256 is a [[files]] entry; "
-                             "once you know the sha256 (sha256sum FILE), replace this with:",
-                             "[[files]]", f"url = {json.dumps(_literal(url))}",
-                             f"dest = {json.dumps(self.portable(target))}",
-                             "sha256 = \"...\""]
+            if reason:
+                comments.append(f"not a [[files]] entry: {reason}")
         else:
             comments.append("no guard: it downloads again on every restore; add creates = "
                             "\"FILE\"")
         self.run_entry(entry, cwd, comments)
 
-    def unpack(self, words: list[str], text: str, cwd: str) -> None:
+    def file_entry(self, url: str, target: str, comments: list[str]) -> None:
+        """A download with a known URL: ``[[files]]``, its sha256 trusted on first use."""
+        entry = {"url": _literal(url), "dest": self.portable(target)}
+        comments += ["no sha256: the first restore records the download's sha256 in the store "
+                     "and requires it on every later VM;",
+                     "to pin it now, add sha256 = \"...\" (sha256sum FILE)"]
+        made = _Run(entry, comments)
+        self.files = [f for f in self.files if f.entry["dest"] != entry["dest"]] + [made]
+        self.last_download = (target, made)
+        self.downloaded.append(target)
+
+    def unpack(self, words: list[str], text: str, cwd: str,
+               download: tuple[str, _Run] | None = None) -> None:
         entry: dict[str, Any] = {"argv": [_literal(w) for w in words]}
         folder = None
         for flag in ("-d", "-C", "--directory"):
@@ -1116,14 +1162,26 @@ class _Reader:
                 folder = words[words.index(flag) + 1]
         comments = [f"review: cell {self.cell}: {self.shown}{text}"]
         if folder is not None and self.absolute(folder, cwd) not in (cwd, "/"):
-            entry["creates"] = self.guard(self.absolute(folder, cwd), cwd)
+            where = self.absolute(folder, cwd)
+            archive = _archive_of(words)
+            dest = self.portable(where)
+            if download is not None and archive is not None \
+                    and self.absolute(archive, cwd) == download[0] \
+                    and not any(f.entry["dest"] == dest for f in self.files):
+                # downloaded, then unpacked into a folder of its own: one [[files]] entry
+                made = download[1]
+                made.entry.update(dest=dest, unpack=True)
+                self.downloaded.append(where)
+                made.comments.insert(1, f"review: cell {self.cell}: {self.shown}{text} "
+                                        "(unpack = true: dest is the folder)")
+                return
+            entry["creates"] = self.guard(where, cwd)
             comments.append("a [[files]] entry with unpack = true and dest = this folder "
                             "downloads and unpacks in one step")
         else:
             comments.append("no guard: it unpacks again on every restore; add creates = "
                             "\"FOLDER\" (a file or folder the archive makes)")
         self.run_entry(entry, cwd, comments)
-
 
 def _dotted(node: ast.AST) -> str | None:
     """``a.b.c`` for attribute chains; ``get_ipython()`` and ``f()`` keep their call."""
@@ -1300,6 +1358,77 @@ def _download_target(words: list[str]) -> tuple[str | None, str | None]:
     return url, dest
 
 
+#: download options a [[files]] entry cannot carry: headers, credentials, posts, several files
+_DOWNLOAD_ONLY = {
+    "wget": {"--header", "--user", "--password", "--http-user", "--http-password",
+             "--post-data", "--post-file", "--load-cookies", "-i", "--input-file", "-r",
+             "--recursive", "-m", "--mirror"},
+    "curl": {"-H", "--header", "-u", "--user", "-d", "--data", "--data-binary", "--data-raw",
+             "-X", "--request", "-b", "--cookie", "-F", "--form", "-T", "--upload-file", "-K",
+             "--config"},
+    "aria2c": {"--header", "--http-user", "--http-passwd", "-i", "--input-file"},
+    "gdown": {"--folder"},
+}
+
+
+def _not_a_file_download(words: list[str], url: str | None) -> str | None:
+    """Why a download command is no [[files]] entry, or None when it is one."""
+    if url is None:
+        return "the URL is not in the command"
+    if posixpath.basename(words[0]) == "gdown" and "://" not in url:
+        url = "https://drive.google.com/uc?id=" + url  # gdown --id ID, or an ID alone
+    if check_download_url(url) is not None:
+        return "[[files]] downloads use https"
+    if sum("://" in w for w in words[1:]) > 1:
+        return "it downloads several URLs"
+    refused = _DOWNLOAD_ONLY.get(posixpath.basename(words[0]), set())
+    for word in words[1:]:
+        if word.split("=", 1)[0] in refused:
+            return f"{word.split('=', 1)[0]} has no [[files]] form"
+    host = (url.split("://", 1)[1].split("/", 1)[0]).lower()
+    if posixpath.basename(words[0]) == "gdown" and host.endswith(("drive.google.com",
+                                                                  "docs.google.com")):
+        return ("a Google Drive share link answers large files with a confirmation page that "
+                "only gdown follows; or copy the file to your Drive and use source = "
+                "\"{drive}/...\"")
+    return None
+
+
+def _archive_of(words: list[str]) -> str | None:
+    """The archive a plain ``unzip [-q] [-o] X -d D`` or ``tar -xf X -C D`` unpacks, else None
+    (member lists, --strip-components and other options have no ``unpack = true`` form)."""
+    program, args = posixpath.basename(words[0]), words[1:]
+    if program == "unzip":
+        rest = [w for i, w in enumerate(args) if w != "-d" and (i == 0 or args[i - 1] != "-d")]
+        names = [w for w in rest if not w.startswith("-")]
+        flags = [w for w in rest if w.startswith("-")]
+        ok = all(re.match(r"^-[qo]+$", w) for w in flags)
+        return names[0] if ok and len(names) == 1 else None
+    if program == "tar":
+        archive, extract, i = None, False, 0
+        while i < len(args):
+            word = args[i]
+            if word in ("-C", "--directory", "--file"):
+                archive = args[i + 1] if word == "--file" and i + 1 < len(args) else archive
+                i += 2
+                continue
+            if word.startswith("--file="):
+                archive = word.partition("=")[2]
+            elif word in ("--extract", "--get"):
+                extract = True
+            elif re.match(r"^-?[xzjJvaf]+$", word):
+                extract = extract or "x" in word
+                if "f" in word:
+                    if not word.endswith("f") or i + 1 >= len(args):
+                        return None
+                    archive, i = args[i + 1], i + 1
+            else:
+                return None  # a member list, --strip-components, ...
+            i += 1
+        return archive if extract else None
+    return None
+
+
 # -- the profile text -----------------------------------------------------------------------
 
 def guess_platform(cells: list[tuple[int, str]], metadata: dict[str, Any]) -> str:
@@ -1372,16 +1501,10 @@ def render(reader: _Reader, *, name: str, notebook: str) -> str:
                     table[key] = repo[key]
             repos.append(table)
         doc["git"] = repos
+    if reader.files:
+        doc["files"] = _entries(reader.files)
     if reader.runs:
-        runs = tomlkit.aot()
-        for run in reader.runs:
-            table = tomlkit.table()
-            for comment in run.comments:
-                table.add(tomlkit.comment(comment))
-            for key, value in run.entry.items():
-                table[key] = value
-            runs.append(table)
-        doc["run"] = runs
+        doc["run"] = _entries(reader.runs)
     if reader.workdir:
         table = tomlkit.table()
         table["path"] = reader.portable(reader.workdir)
@@ -1393,6 +1516,21 @@ def render(reader: _Reader, *, name: str, notebook: str) -> str:
         captured["python"] = reader.python
     doc["captured"] = captured
     return tomlkit.dumps(doc)
+
+
+def _entries(entries: list[_Run]) -> Any:
+    """An array of tables (``[[run]]``, ``[[files]]``), each with its review comments."""
+    import tomlkit
+
+    out = tomlkit.aot()
+    for run in entries:
+        table = tomlkit.table()
+        for comment in run.comments:
+            table.add(tomlkit.comment(comment))
+        for key, value in run.entry.items():
+            table[key] = value
+        out.append(table)
+    return out
 
 
 def _array(items: Iterable[Any]) -> Any:
@@ -1414,10 +1552,16 @@ def pip_table(reader: _Reader) -> Any:
     """``[pip]``: one set; an ``--index-url`` only some lines used serves only their packages."""
     import tomlkit
 
-    if not reader.pip:
+    if not reader.pip and not reader.requirements:
         return None
     table = tomlkit.table()
-    table["packages"] = _array(reader.pip.values())
+    if reader.pip:
+        table["packages"] = _array(reader.pip.values())
+    if reader.requirements:
+        table.add(tomlkit.comment("requirements files (-r), read at each restore: plain "
+                                  "requirements only; an option line in them (-e, "
+                                  "--index-url, ...) belongs in [pip]"))
+        table["requirements"] = list(reader.requirements)
     urls = [url for _, url in reader.pip_lines]
     distinct = list(dict.fromkeys(url for url in urls if url))
     if len(distinct) == 1 and all(url == distinct[0] for url in urls):
@@ -1439,6 +1583,10 @@ def pip_table(reader: _Reader) -> Any:
         names = [n for lines, u in reader.pip_lines if u == url for n in sorted(lines)
                  if n in reader.pip and n not in owner]
         owner.update(names)
+        if not names and reader.requirements:
+            reader.notes.append(f"the index {url} was given to a requirements file on some "
+                                "pip lines only; add it to [pip] (extra_index_urls, or indexes "
+                                "with the packages it serves) if they come from it")
         if names:
             index = tomlkit.table()
             index.add(tomlkit.comment("pip --index-url on some lines: serves only these"))

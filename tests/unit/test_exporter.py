@@ -193,6 +193,67 @@ def test_a_download_with_the_wrong_sha256_stops_the_script(tmp_path):
     assert done.returncode != 0 and "FAILED" in done.stdout + done.stderr
 
 
+def test_requirements_files_and_downloads_trusted_on_first_use_export(tmp_path, wheelhouse):
+    """What an imported notebook holds: a requirements file read at restore and downloads
+    without a sha256. postBuild, run for real, installs the file's packages and downloads
+    and unpacks the archive, without a digest to check (a note says so)."""
+    import tarfile
+    import zipfile
+
+    (tmp_path / "www").mkdir()
+    with zipfile.ZipFile(tmp_path / "www" / "data.zip", "w") as archive:
+        archive.writestr("train/a.txt", "a")
+    (tmp_path / "b.txt").write_text("b")
+    with tarfile.open(tmp_path / "www" / "more", "w:gz") as archive:  # no suffix to go by
+        archive.add(tmp_path / "b.txt", arcname="b.txt")
+    (tmp_path / "www" / "w.bin").write_bytes(b"weights")
+    home = tmp_path / "home"
+    (home / "proj").mkdir(parents=True)
+    (home / "proj" / "requirements.txt").write_text("beta\n")
+    venv = make_venv(tmp_path / "kernel", seed=True)
+    with LoopbackServer(root=tmp_path / "www") as server:
+        text = f"""\
+version = 1
+[pip]
+requirements = ["{{drive}}/proj/requirements.txt"]
+[[files]]
+url = "{server.url_for('/data.zip')}"
+dest = "/content/data"
+unpack = true
+[[files]]
+url = "{server.url_for('/more')}"
+dest = "more"
+unpack = true
+[[files]]
+url = "{server.url_for('/w.bin')}"
+dest = "weights/w.bin"
+"""
+        path = write(tmp_path, text)
+        result = export_profile(path, "repo2docker", tmp_path / "out")
+        assert sum("no sha256 in the profile" in note for note in result.notes) == 3
+        assert not (tmp_path / "out" / "requirements.txt").exists()   # the file is in the repo
+        post = (tmp_path / "out" / "postBuild").read_text()
+        assert "sha256sum" not in post and "None" not in post
+        assert '-m pip install --no-cache-dir -r "${DRIVE}"/proj/requirements.txt' in post
+        env = dict(os.environ, REPO_DIR=str(home), KERNEL_PYTHON_PREFIX=str(venv.parent.parent),
+                   PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheelhouse),
+                   PIP_DISABLE_PIP_VERSION_CHECK="1")
+        done = subprocess.run(["bash", str(tmp_path / "out" / "postBuild")], cwd=home, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert (home / "data" / "train" / "a.txt").read_text() == "a"
+    assert (home / "more" / "b.txt").read_text() == "b"
+    assert (home / "weights" / "w.bin").read_bytes() == b"weights"
+    assert installed(venv).get("beta") == "1.0" and installed(venv).get("alpha") == "2.0"
+
+    result = export_profile(path, "devcontainer", tmp_path / "dev")
+    script = (tmp_path / "dev" / ".devcontainer" / "postCreate.sh").read_text()
+    assert '-r "${DRIVE}"/proj/requirements.txt' in script and "sha256sum" not in script
+    result = export_profile(path, "ray", tmp_path / "ray")
+    assert any(item.startswith("pip.requirements {drive}/proj/requirements.txt")
+               for item in result.left_out)
+
+
 def test_requirements_come_from_the_lock_with_sha256s(tmp_path, isolated, wheelhouse):
     from bootstrap import lock_profile
 
@@ -246,6 +307,19 @@ def test_repo2docker_accepts_an_imported_notebook(tmp_path, isolated):
     post = (tmp_path / "out" / "postBuild").read_text()
     assert ("git clone --depth 1 --branch v2.6 https://github.com/camenduru/stable-diffusion-webui"
             ' "${DRIVE}"/stable-diffusion-webui') in post
+    # the aria2c download, imported as a [[files]] entry without a sha256, after the clone
+    download = next(line for line in post.splitlines() if "4x-UltraSharp.pth" in line)
+    assert "curl -fsSL" in download and "sha256sum" not in download
+    assert post.index("git clone") < post.index(download)
+
+    # a -r of the clone's requirements file: installed from the clone, after it is made
+    import_notebook(NOTEBOOKS / "colab_yolo.ipynb", name="yolo")
+    export_profile("yolo", "repo2docker", tmp_path / "yolo")
+    post = (tmp_path / "yolo" / "postBuild").read_text()
+    install = '-m pip install --no-cache-dir -r "${DRIVE}"/yolov5/requirements.txt'
+    assert post.index('git clone --depth 1 https://github.com/ultralytics/yolov5') < \
+        post.index(install)
+    dockerfile(tmp_path / "yolo")
 
 
 #: top-level properties of devcontainer.json in the devcontainer spec (containers.dev,

@@ -80,9 +80,12 @@ def test_colab_web_ui_clones_apt_and_the_cuda_index():
     assert profile.drive is None
     assert profile.workdir.path == "/content/stable-diffusion-webui"
     assert profile.env == {"TF_CPP_MIN_LOG_LEVEL": "1"}
-    download, sed = profile.run
-    assert download.argv[0] == "aria2c" and download.cwd == "/content"
-    assert download.creates == "stable-diffusion-webui/models/ESRGAN/4x-UltraSharp.pth"
+    # aria2c -d DIR -o NAME URL: a download, trusted on first use (no sha256 is known)
+    (download,) = profile.files
+    assert download.url == "https://huggingface.co/embed/upscale/resolve/main/4x-UltraSharp.pth"
+    assert download.dest == "/content/stable-diffusion-webui/models/ESRGAN/4x-UltraSharp.pth"
+    assert download.sha256 is None and download.unpack is False
+    (sed,) = profile.run
     # sed's own braces are no Python value: IPython leaves them, so does the importer
     assert sed.argv[3] == "s/checkout {{commithash}}/checkout --force {{commithash}}/g"
     assert sed.cwd == "/content/stable-diffusion-webui"
@@ -97,9 +100,10 @@ def test_colab_yolo_clone_then_cd_then_pip_requirements():
     assert clones(profile) == [("https://github.com/ultralytics/yolov5", None, "/content/yolov5")]
     assert profile.workdir.path == "/content/yolov5"
     assert pip_set(profile) == ["comet_ml"]
-    # -qr: the requirements file of the clone is not read; the line is kept for review
-    assert any(s.cell == 2 and "-r requirements.txt" in s.reason for s in result.skipped)
-    assert "#   cell 2: %pip install -qr requirements.txt comet_ml" in result.toml
+    # -qr after %cd into the clone: the clone's file, read when the restore runs
+    assert profile.pip.requirements == ["/content/yolov5/requirements.txt"]
+    assert not any("requirements" in s.reason for s in result.skipped)
+    assert not any("nothing in the notebook makes" in note for note in result.notes)
 
 
 def test_colab_audio_sudo_apt_git_url_my_drive_and_bash_cell():
@@ -112,13 +116,15 @@ def test_colab_audio_sudo_apt_git_url_my_drive_and_bash_cell():
     # "My Drive" is the older name of MyDrive: both are the Drive root
     assert profile.workdir.path == "audio/experiments"
     assert profile.env == {"DATA_DIR": "{drive}/audio/data"}
-    wget, unzip, mkdir, untar = profile.run
-    assert wget.argv[:2] == ["wget", "-q"] and wget.creates == "speech.zip"
-    assert unzip.argv[0] == "unzip" and unzip.creates == "data"
+    # wget -O speech.zip && unzip speech.zip -d /content/data: one download, unpacked
+    (data,) = profile.files
+    assert (data.url, data.dest, data.unpack, data.sha256) == (
+        "https://example.org/datasets/speech-commands-small.zip", "/content/data", True, None)
+    assert "sha256 = \"...\"" in result.toml and "first restore records" in result.toml
+    mkdir, untar = profile.run
     assert mkdir.creates == "noise" and mkdir.cwd == "/content"
     # cd inside a %%bash cell holds for the rest of that cell
     assert untar.argv[0] == "tar" and untar.cwd == "/content/noise"
-    assert "[[files]]" in result.toml and "url = \"https://example.org/datasets/" in result.toml
     assert any("whisper" in note for note in result.notes)  # the guessed name is pointed out
 
 
@@ -292,9 +298,14 @@ def test_common_colab_lines(tmp_path):
     # no drive.mount, but Drive paths: Drive was mounted from the Files panel
     assert profile.drive.mount is True and "Files panel" in result.toml
     assert profile.workdir.path == "Colab Notebooks/proj"
-    curl, tar, gdown = profile.run
-    assert curl.creates == "a.tar.gz" and tar.argv == ["tar", "xzf", "a.tar.gz"]
-    assert gdown.creates == "data.zip"
+    # curl -LO: a download into the working folder (on Drive); tar without -C is no unpack
+    (archive,) = profile.files
+    assert (archive.url, archive.dest) == ("https://example.org/a.tar.gz",
+                                           "Colab Notebooks/proj/a.tar.gz")
+    tar, gdown = profile.run
+    assert tar.argv == ["tar", "xzf", "a.tar.gz"]
+    # a Drive file id: only gdown follows Drive's confirmation page, so it stays a command
+    assert gdown.argv[0] == "gdown" and gdown.creates == "data.zip"
     reasons = [s.reason for s in result.skipped]
     assert any("pip itself" in r for r in reasons) and any("upload" in r for r in reasons)
 
@@ -315,6 +326,115 @@ def test_pipes_after_work_or_queries_and_apt_repositories_the_notebook_adds(tmp_
     assert xtool.argv == ["apt-get", "install", "-y", "xtool"]
     assert [s.text for s in result.skipped] == ["!ffmpeg -version",
                                                 "!PYTHONPATH=. python train.py --ablation a"]
+
+
+def test_requirements_files_are_taken_where_the_notebook_was(tmp_path):
+    path = notebook(tmp_path,
+                    "!pip install -r /content/base.txt\n"
+                    "%cd /content/drive/MyDrive/proj\n"
+                    "%pip install -qr requirements.txt rich\n"
+                    "!pip install -r ~/extra.txt -r requirements.txt\n"
+                    "!pip install -r https://example.org/requirements.txt")
+    result = read_notebook(path)
+    pip = result.profile.pip
+    # a relative -r is taken against the folder of that moment; Drive paths use {drive}
+    assert pip.requirements == ["/content/base.txt", "{drive}/proj/requirements.txt",
+                                "{home}/extra.txt"]
+    assert pip_set(result.profile) == ["rich"]
+    # files nothing in the notebook makes are pointed out; Drive keeps its own files
+    made = [note for note in result.notes if "nothing in the notebook makes" in note]
+    assert len(made) == 2 and "/content/base.txt" in made[0] and "/root/extra.txt" in made[1]
+    (url,) = result.skipped
+    assert url.text.endswith("https://example.org/requirements.txt") and "URL" in url.reason
+
+
+def test_an_imported_requirements_file_restores_the_same_packages(tmp_path, isolated, wheelhouse,
+                                                                  fresh_venv):
+    from bootstrap import restore
+    from tests.support.venvs import installed
+
+    proj = isolated["drive"] / "proj"
+    proj.mkdir()
+    (proj / "requirements.txt").write_text("alpha==1.0\nbeta\n")
+    path = notebook(tmp_path, "%cd /content/drive/MyDrive/proj\n!pip install -r requirements.txt")
+    imported_pip = read_notebook(path).profile.pip
+    # the imported path, restored on a machine whose Drive root is elsewhere
+    profile = parse(f'[pip]\nno_index = true\nfind_links = ["{wheelhouse}"]\n'
+                    f"requirements = {json.dumps(imported_pip.requirements)}\n", source="r.toml")
+    restore(profile, python=str(fresh_venv))
+    assert installed(fresh_venv) == {"alpha": "1.0", "beta": "1.0"}
+
+
+def test_downloads_become_files_entries_trusted_on_first_use(tmp_path):
+    path = notebook(tmp_path,
+                    "!curl -L -o /content/weights/model.pt https://example.org/m.pt\n"
+                    "!wget -q https://example.org/d.tar.gz && tar -xzf d.tar.gz -C /content/d\n"
+                    "!wget https://example.org/e.zip\n"
+                    "!mkdir -p /content/x\n"
+                    "!unzip -q e.zip -d /content/e\n"
+                    "!gdown https://example.org/tool.bin -O /content/tool.bin\n"
+                    "!curl -H 'Accept: application/zip' -o h.zip https://example.org/h.zip\n"
+                    "!wget http://example.org/plain.bin")
+    result = read_notebook(path)
+    profile = result.profile
+    files = [(f.url, f.dest, f.unpack, f.sha256) for f in profile.files]
+    assert files == [
+        ("https://example.org/m.pt", "/content/weights/model.pt", False, None),
+        # tar -C right after the download of that archive: one entry, unpacked
+        ("https://example.org/d.tar.gz", "/content/d", True, None),
+        # an unzip that is not right after its download stays a command
+        ("https://example.org/e.zip", "/content/e.zip", False, None),
+        ("https://example.org/tool.bin", "/content/tool.bin", False, None)]
+    mkdir, unzip, headers, plain = profile.run
+    assert mkdir.argv[0] == "mkdir"
+    assert unzip.argv[:2] == ["unzip", "-q"] and unzip.creates == "e"
+    # a header or plain http has no [[files]] form: a guarded command, with the reason
+    assert headers.argv[0] == "curl" and headers.creates == "h.zip"
+    assert plain.argv[0] == "wget" and plain.creates == "plain.bin"
+    assert "not a [[files]] entry: -H" in result.toml
+    assert result.toml.count("to pin it now, add sha256") == 4
+
+
+def test_download_urls_with_credentials_are_listed_not_written(tmp_path):
+    token = "ghp_0123456789abcdefABCDEF0123456789abcd"
+    path = notebook(tmp_path,
+                    f"!wget 'https://example.org/w.bin?token={token}' -O w.bin\n"
+                    "!curl -L -o d.zip https://alice:s3cretPassw0rd@example.org/d.zip\n"
+                    "!wget https://example.org/signed.bin?X-Amz-Signature=abcdef0123456789 "
+                    "-O signed.bin")
+    result = read_notebook(path)
+    assert result.profile.files == [] and result.profile.run == []
+    for secret in (token, "s3cretPassw0rd", "abcdef0123456789"):
+        assert secret not in result.toml and secret not in result.text()
+    assert len(result.skipped) == 3
+    assert all("credential" in item.reason for item in result.skipped)
+
+
+def test_an_imported_download_restores_and_its_digest_is_recorded(tmp_path, isolated):
+    import hashlib
+    import zipfile
+
+    from bootstrap import restore
+    from tests.support.httpserver import LoopbackServer
+
+    www = tmp_path / "www"
+    www.mkdir()
+    with zipfile.ZipFile(www / "data.zip", "w") as archive:
+        archive.writestr("train/a.txt", "a")
+    vm = tmp_path / "vm"
+    with LoopbackServer(www) as srv:
+        path = notebook(tmp_path, f"!wget -q {srv.url_for('data.zip')} -O {vm}/data.zip && "
+                                  f"unzip -q {vm}/data.zip -d {vm}/data")
+        profile = read_notebook(path).profile
+        (entry,) = profile.files
+        assert entry.unpack and entry.dest == f"{vm}/data" and entry.sha256 is None
+        first = restore(profile)
+    assert (vm / "data" / "train" / "a.txt").read_text() == "a"
+    assert any("trusted on first use" in note for note in first.step("files").notes)
+    record = json.loads((isolated["store"] / "profiles" / "locks" / "downloads.nb.json")
+                        .read_text())
+    digest = hashlib.sha256((www / "data.zip").read_bytes()).hexdigest()
+    assert list(record["sha256"].values()) == [digest]
 
 
 def test_the_last_install_of_a_name_wins(tmp_path):
