@@ -409,7 +409,7 @@ def _git_facts(folder: Path) -> tuple[str | None, str | None, bool]:
     def ask(*args: str) -> str | None:
         try:
             done = process.run([git, "-C", str(folder), *args], check=False, timeout=20)
-        except Exception:  # noqa: BLE001 - a broken checkout just means "no remote"
+        except Exception:  # a broken checkout just means "no remote"
             return None
         return done.output.strip() if done.returncode == 0 else None
 

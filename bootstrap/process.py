@@ -102,7 +102,8 @@ def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str |
                 timed_out = True
                 _signal_group(proc, signal.SIGKILL)
                 break
-            wait = POLL_S if deadline is None else max(0.0, min(POLL_S, deadline - time.monotonic()))
+            wait = (POLL_S if deadline is None
+                    else max(0.0, min(POLL_S, deadline - time.monotonic())))
             if output.ended:  # it closed its output but runs on: wait on the process itself
                 try:
                     proc.wait(wait)

@@ -309,7 +309,7 @@ def wait() -> list[str]:
     for label, future in pending:
         try:
             future.result()
-        except BaseException as exc:  # noqa: BLE001 - reported, never lost in a thread
+        except BaseException as exc:  # reported, never lost in a thread
             what = getattr(exc, "what", None) or str(exc) or type(exc).__name__
             errors.append(f"could not save {label} to the store: {what}")
     return errors

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.archives import tar_gz
 from tests.support.httpserver import LoopbackServer, send_bytes
 
 REPO = Path(__file__).resolve().parents[2]

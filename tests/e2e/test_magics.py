@@ -67,7 +67,8 @@ def test_restore_installs_into_the_kernel_env_and_a_second_run_is_satisfied(
     # one display area, updated in place while the steps ran, ends as the report
     (area,) = displays(done.nb, 1)
     assert "update_display_data" in done.messages(1)
-    assert area.data["text/plain"].startswith("restore of demo on local machine: 1 satisfied, 1 changed")
+    assert area.data["text/plain"].startswith(
+        "restore of demo on local machine: 1 satisfied, 1 changed")
     assert "install alpha==2.0" in area.data["text/plain"]
     assert "<table>" in area.data["text/html"] and "changed" in area.data["text/html"]
 

@@ -2,11 +2,12 @@
 
 The environment stands for a fresh notebook VM: a new ``uv venv`` into which the
 real wheel of this checkout (built from the working tree by hatchling, so the
-tests see uncommitted code) is installed with uv, offline. What a hosted image preinstalls (ipykernel, IPython, packaging, uv,
-...) comes from the test runner's own site-packages through a ``.pth`` file,
-the way Colab's ``dist-packages`` sit under every user install: the suite
-needs no network, and a profile's installs land in the venv's own
-site-packages, which comes first on ``sys.path``.
+tests see uncommitted code) is installed with uv, offline. What a hosted image
+preinstalls (ipykernel, IPython, packaging, uv, ...) comes from the test
+runner's own site-packages through a ``.pth`` file, the way Colab's
+``dist-packages`` sit under every user install: the suite needs no network,
+and a profile's installs land in the venv's own site-packages, which comes
+first on ``sys.path``.
 
     env = kernel_env(tmp_path / "k", project_wheel)     # KernelEnv
     nb = notebook("%load_ext bootstrap", "%restore_env p.toml")
