@@ -72,8 +72,8 @@ def this_boot(data: Any) -> bool:
 
 def record(restored: Restored, environ: Mapping[str, str] | None = None) -> Path:
     """Write ``restored`` as the last restore on this VM; raises StoreError on failure."""
+    from .fileio import write_atomic
     from .redact import mask
-    from .store import write_atomic
 
     # a spec given as a URL may carry a token: the record keeps it masked
     restored.spec, restored.headline = mask(restored.spec), mask(restored.headline)
@@ -133,7 +133,7 @@ def save_mark(kind: str, key: str, data: Mapping[str, Any],
     The folder is private to the user: a marker may hold values a setup notebook
     exported."""
     from .errors import StoreError
-    from .store import write_atomic
+    from .fileio import write_atomic
 
     path = mark_path(kind, key, environ)
     try:
