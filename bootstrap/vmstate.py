@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .platform import cache_home
+
 FILE_NAME = "vm-state.json"
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
@@ -47,9 +49,7 @@ def state_dir(environ: Mapping[str, str] | None = None) -> Path:
     environ = os.environ if environ is None else environ
     if environ.get("BOOTSTRAP_STATE_DIR"):
         return Path(environ["BOOTSTRAP_STATE_DIR"]).expanduser()
-    cache = environ.get("XDG_CACHE_HOME") or str(Path(environ.get("HOME", "~")).expanduser()
-                                                 / ".cache")
-    return Path(cache) / "notebook-bootstrap"
+    return cache_home(environ)
 
 
 def state_path(environ: Mapping[str, str] | None = None) -> Path:

@@ -48,6 +48,7 @@ from .fileio import (
     sha256 as new_sha256,
     temp_name,
 )
+from .platform import cache_home
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,7 @@ def local_dir(environ: Mapping[str, str] | None = None) -> Path:
     environ = os.environ if environ is None else environ
     if environ.get("BOOTSTRAP_WHEEL_CACHE"):
         return Path(environ["BOOTSTRAP_WHEEL_CACHE"]).expanduser()
-    base = environ.get("XDG_CACHE_HOME") or os.path.join(environ.get("HOME", "~"), ".cache")
-    return Path(base).expanduser() / "notebook-bootstrap" / "wheels"
+    return cache_home(environ) / "wheels"
 
 
 #: file systems that read slower per file than a download may come: Drive's FUSE mount
