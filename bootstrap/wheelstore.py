@@ -178,11 +178,7 @@ def copy_unless(src: Path, dest: Path, wheel: Wheel, stop: threading.Event, *,
         raise
     except OSError as exc:
         raise Damaged(src, f"cannot be read ({exc.strerror})") from None
-    if wheel.size is not None and size != wheel.size:
-        raise Damaged(src, f"is {size} bytes, the lock says {wheel.size} (truncated?)")
-    if sha256 and digest.hexdigest() != wheel.sha256:
-        raise Damaged(src, f"has sha256 {digest.hexdigest()[:16]}..., the lock says "
-                           f"{wheel.sha256[:16]}...")
+    _check_copy(src, wheel, size, digest.hexdigest() if sha256 else None)
     return not stop.is_set()
 
 
@@ -203,11 +199,15 @@ def _copy_hashing(src: Path, dest: Path, wheel: Wheel, *, sha256: bool = True) -
         raise
     except OSError as exc:
         raise Damaged(src, f"cannot be read ({exc.strerror})") from None
+    _check_copy(src, wheel, size, digest.hexdigest() if sha256 else None)
+
+
+def _check_copy(src: Path, wheel: Wheel, size: int, sha256: str | None) -> None:
+    """Raise Damaged when a copy of ``src`` is not the size or sha256 the lock says."""
     if wheel.size is not None and size != wheel.size:
         raise Damaged(src, f"is {size} bytes, the lock says {wheel.size} (truncated?)")
-    if sha256 and digest.hexdigest() != wheel.sha256:
-        raise Damaged(src, f"has sha256 {digest.hexdigest()[:16]}..., the lock says "
-                           f"{wheel.sha256[:16]}...")
+    if sha256 is not None and sha256 != wheel.sha256:
+        raise Damaged(src, f"has sha256 {sha256[:16]}..., the lock says {wheel.sha256[:16]}...")
 
 
 @contextmanager
