@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.kernels import (
     KernelEnv,
-    kernel_env,
+    isolated_kernel_env,
     kernel_environment,
     notebook,
     project_wheel,
@@ -37,9 +37,7 @@ def project(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def kenv(tmp_path, project, monkeypatch) -> KernelEnv:
-    # the "what was restored on this VM" record must stay in this test
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    return kernel_env(tmp_path / "kernel", project)
+    return isolated_kernel_env(tmp_path, project, monkeypatch)
 
 
 def pip_profile(path: Path, wheelhouse: Path, *packages: str, extra: str = "") -> Path:

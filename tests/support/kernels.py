@@ -112,6 +112,17 @@ def kernel_env(path: Path, wheel: Path, *, env: dict[str, str] | None = None) ->
     return kenv
 
 
+def isolated_kernel_env(tmp_path: Path, wheel: Path, monkeypatch: Any, *,
+                    env: dict[str, str] | None = None) -> KernelEnv:
+    """``kernel_env`` under ``tmp_path/kernel``, with the user's cache folder in ``tmp_path``.
+
+    The "what was restored on this VM" record and the local wheel cache then
+    stay in the test.
+    """
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return kernel_env(tmp_path / "kernel", wheel, env=env)
+
+
 def notebook(*sources: str, parameters: str | None = None) -> Any:
     """A notebook of code cells; ``parameters`` becomes a first cell tagged parameters."""
     import nbformat
