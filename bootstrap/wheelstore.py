@@ -165,19 +165,14 @@ def copy_unless(src: Path, dest: Path, wheel: Wheel, stop: threading.Event, *,
     is set first (then False, and ``dest`` is partial: the caller removes it)."""
     digest = new_sha256()
     size = 0
-    try:
-        with open(src, "rb") as fin, open(dest, "wb") as fout:
-            while block := fin.read(_CHUNK):
-                if stop.is_set():
-                    return False
-                if sha256:
-                    digest.update(block)
-                size += len(block)
-                fout.write(block)
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise Damaged(src, f"cannot be read ({exc.strerror})") from None
+    with _reading(src), open(src, "rb") as fin, open(dest, "wb") as fout:
+        while block := fin.read(_CHUNK):
+            if stop.is_set():
+                return False
+            if sha256:
+                digest.update(block)
+            size += len(block)
+            fout.write(block)
     _check_copy(src, wheel, size, digest.hexdigest() if sha256 else None)
     return not stop.is_set()
 
@@ -185,7 +180,7 @@ def copy_unless(src: Path, dest: Path, wheel: Wheel, stop: threading.Event, *,
 def _copy_hashing(src: Path, dest: Path, wheel: Wheel, *, sha256: bool = True) -> None:
     digest = new_sha256()
     size = 0
-    try:
+    with _reading(src):
         if not sha256:  # the kernel's copy (copy_file_range): no bytes through Python
             shutil.copyfile(src, dest)
             size = os.path.getsize(dest)
@@ -195,11 +190,18 @@ def _copy_hashing(src: Path, dest: Path, wheel: Wheel, *, sha256: bool = True) -
                     digest.update(block)
                     size += len(block)
                     fout.write(block)
+    _check_copy(src, wheel, size, digest.hexdigest() if sha256 else None)
+
+
+@contextmanager
+def _reading(src: Path) -> Iterator[None]:
+    """Turn a failure to read ``src`` into Damaged; a missing ``src`` stays FileNotFoundError."""
+    try:
+        yield
     except FileNotFoundError:
         raise
     except OSError as exc:
         raise Damaged(src, f"cannot be read ({exc.strerror})") from None
-    _check_copy(src, wheel, size, digest.hexdigest() if sha256 else None)
 
 
 def _check_copy(src: Path, wheel: Wheel, size: int, sha256: str | None) -> None:
