@@ -26,8 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .saving import SaveResult
     from .session import Status
 
-__all__ = ["__version__", "restore", "status", "save", "load_profile", "dump_profile", "lock_profile",
-           "load_ipython_extension", "export", "run_setup", "import_notebook",
+__all__ = ["__version__", "restore", "status", "save", "load_profile", "dump_profile",
+           "lock_profile", "load_ipython_extension", "export", "run_setup", "import_notebook",
            "export_profile", "pack"]
 
 
@@ -49,7 +49,7 @@ def status(*, store: Any = None, check: bool = True) -> Status:
     return _status(store=store, check=check)
 
 
-def help(topic: str | None = None) -> Manual:  # noqa: A001 - the CLI's `bootstrap help`
+def help(topic: str | None = None) -> Manual:  # shadows help(): the CLI's `bootstrap help`
     """The documentation on ``topic`` (profile, pip, secrets, saving...); none: the topics.
 
     Prints as text; renders as markdown in a notebook.

@@ -32,7 +32,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 from .errors import OptionError
@@ -311,21 +311,30 @@ def _requested(dist: Any, path: Path) -> bool:
 
 def dependencies(dists: Iterable[Dist], markers: Mapping[str, str]) -> set[str]:
     """Names some distribution in ``dists`` needs (extras left out: they are not known)."""
+    needed: set[str] = set()
+    for dist in dists:
+        needed.update(name for name in _required_names(dist.requires, markers)
+                      if name != dist.name)
+    return needed
+
+
+def _required_names(lines: Iterable[str], markers: Mapping[str, str]) -> Iterator[str]:
+    """The canonical names of the requirements in ``lines`` whose markers hold here.
+
+    Extras are left out (``extra`` is empty); a line that is not a requirement
+    is skipped.
+    """
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
 
-    needed: set[str] = set()
-    for dist in dists:
-        for line in dist.requires:
-            try:
-                req = Requirement(line)
-            except InvalidRequirement:
-                continue
-            if req.marker is not None and not req.marker.evaluate({**markers, "extra": ""}):
-                continue
-            if canonicalize_name(req.name) != dist.name:
-                needed.add(canonicalize_name(req.name))
-    return needed
+    for line in lines:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if req.marker is not None and not req.marker.evaluate({**markers, "extra": ""}):
+            continue
+        yield canonicalize_name(req.name)
 
 
 def _under(path: Path, root: Path | None) -> str | None:
@@ -409,7 +418,7 @@ def _git_facts(folder: Path) -> tuple[str | None, str | None, bool]:
     def ask(*args: str) -> str | None:
         try:
             done = process.run([git, "-C", str(folder), *args], check=False, timeout=20)
-        except Exception:  # noqa: BLE001 - a broken checkout just means "no remote"
+        except Exception:  # a broken checkout just means "no remote"
             return None
         return done.output.strip() if done.returncode == 0 else None
 
@@ -433,9 +442,6 @@ def tool_closure(dists: Mapping[str, Any], markers: Mapping[str, str]) -> set[st
     """
     from importlib import metadata
 
-    from packaging.requirements import InvalidRequirement, Requirement
-    from packaging.utils import canonicalize_name
-
     seen = {TOOL_DIST}
     todo: list[Any] = [dists.get(TOOL_DIST)]
     if todo[0] is None:
@@ -445,14 +451,8 @@ def tool_closure(dists: Mapping[str, Any], markers: Mapping[str, str]) -> set[st
             return seen
     while todo:
         dist = todo.pop()
-        for line in (dist.requires or ()) if dist is not None else ():
-            try:
-                req = Requirement(line)
-            except InvalidRequirement:
-                continue
-            if req.marker is not None and not req.marker.evaluate({**markers, "extra": ""}):
-                continue
-            name = canonicalize_name(req.name)
+        lines = (dist.requires or ()) if dist is not None else ()
+        for name in _required_names(lines, markers):
             if name not in seen:
                 seen.add(name)
                 todo.append(dists.get(name))

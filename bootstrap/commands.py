@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .context import Context
-from .errors import BootstrapError, StepError
+from .errors import BootstrapError, StepError, TimedOut
 from .process import display
 from .profile import Command
 from .schema import to_data
@@ -151,8 +151,12 @@ def done(ctx: Context, item: Entry) -> str | None:
     return guard_holds(ctx, item)
 
 
-def guard_holds(ctx: Context, item: Entry) -> str | None:
-    """Why the ``creates`` or ``unless`` guard says ``item`` is done, else None."""
+def guard_holds(ctx: Context, item: Entry, *, ran: bool = False) -> str | None:
+    """Why the ``creates`` or ``unless`` guard says ``item`` is done, else None.
+
+    Before the entry runs, a hung ``unless`` probe means "not done"; right after
+    it ran (``ran``), a hung probe is an error of its own: it says nothing.
+    """
     if item.creates is not None and os.path.lexists(item.creates):
         return f"{item.creates} exists"
     if item.unless is not None and item.cwd.is_dir() and not missing_program(item.unless):
@@ -161,8 +165,18 @@ def guard_holds(ctx: Context, item: Entry) -> str | None:
         try:
             probe = process.run(item.unless, env=item.env, cwd=str(item.cwd), check=False,
                                 timeout=item.command.timeout or PROBE_TIMEOUT, step=ctx.step)
+        except TimedOut as error:
+            if not ran:
+                return None  # a hung probe: not done
+            key = f"{item.section}[{item.index}].unless"
+            raise StepError(f"{item.label}: its unless guard {display(item.unless)} did not "
+                            f"finish within {error.timeout:g} s",
+                            where=ctx.where(key), details=error.details,
+                            hint="the command itself exited 0; make the guard return quickly "
+                                 "(it runs under the entry's timeout), or raise `timeout`") \
+                from None
         except StepError:
-            return None  # a missing program or a hung probe: not done
+            return None  # a missing program: not done
         if probe.returncode == 0:
             return f"{display(item.unless)} succeeded"
     return None
@@ -271,7 +285,7 @@ def apply(ctx: Context, pending: list[int]) -> None:
         execute(ctx, item)
         ran.append(index)
         if (item.creates is not None or item.unless is not None) \
-                and guard_holds(ctx, item) is None:
+                and guard_holds(ctx, item, ran=True) is None:
             raise StepError(f"{item.label} exited 0 but its guard still says it is not done",
                             where=ctx.where(item.label.split(" ")[0]),
                             details=pending_reason(item),

@@ -118,14 +118,3 @@ class Context:
         kwargs.setdefault("on_line", self.say)
         kwargs.setdefault("step", self.step)
         return process.run(argv, **kwargs)
-
-
-def expand_in_order(ctx: Context, entries: Mapping[str, str], environ: Mapping[str, str],
-                    key: str) -> dict[str, str]:
-    """Expand ``entries`` one after another, each seeing the ones before it in ``environ``."""
-    scratch = dict(environ)
-    out: dict[str, str] = {}
-    for name, value in entries.items():
-        out[name] = scratch[name] = expand(value, ctx.placeholders(), scratch,
-                                           where=ctx.where(f"{key}.{name}"))
-    return out

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import OptionError, StoreError
-from .store import Store, write_atomic
+from .fileio import write_atomic
+from .store import Store
 
 METADATA = "dataset-metadata.json"
 

@@ -151,6 +151,14 @@ class StepError(BootstrapError):
         self.step = step
 
 
+class TimedOut(StepError):
+    """A command ran past its time limit (``timeout`` seconds) and was stopped."""
+
+    def __init__(self, what: str, *, timeout: float, **kwargs: str | None) -> None:
+        super().__init__(what, **kwargs)  # type: ignore[arg-type]
+        self.timeout = timeout
+
+
 class EnvironmentMismatch(StepError):
     """This machine cannot satisfy the profile (no GPU, too little memory, no root...)."""
 

@@ -40,10 +40,9 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from .errors import StepError
-from .fileio import sha256_file as sha256_file  # the one file hasher
+from .fileio import sha256_file  # the one file hasher
 
-__all__ = ["DEFAULT_DEADLINE_S", "check_redirect", "check_url", "download", "is_loopback",
-           "sha256_file"]
+__all__ = ["DEFAULT_DEADLINE_S", "check_redirect", "check_url", "download", "is_loopback"]
 
 #: wall-clock limit of one download() call when ``deadline`` is None
 DEFAULT_DEADLINE_S = 3600.0

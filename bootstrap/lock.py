@@ -592,7 +592,7 @@ def _compile(ctx: Context, tmp: Path, name: str, lines: list[str], request: Requ
             if line.strip() and not line.startswith(("#", "-")) and not _PIN.match(line.strip())]
     try:
         return packages_of(Pylock.from_dict(tomllib.loads(out.read_text())))
-    except Exception as exc:  # noqa: BLE001 - uv's output is not ours to trust blindly
+    except Exception as exc:  # uv's output is not ours to trust blindly
         raise StepError(f"cannot use uv's resolution: {exc}", step="pip",
                         where="uv pip compile --format pylock.toml",
                         hint="check the requirements; set lock = false under [pip] "

@@ -40,9 +40,9 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from .errors import BootstrapError, OptionError, StepError
 from .exports import EXPORT_FILE_ENV
-from .fileio import sha256_bytes
+from .fileio import sha256_bytes, write_atomic
 from .redact import looks_secret, secret_values
-from .store import Store, write_atomic
+from .store import Store
 
 DEFAULT_START_TIMEOUT = 60.0
 ENGINE_NAME = "notebook-bootstrap"

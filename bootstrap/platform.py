@@ -83,6 +83,16 @@ _LABELS = {("colab", "enterprise"): "Colab Enterprise",
 _KAGGLE_VARIABLES = ("KAGGLE_KERNEL_RUN_TYPE", "KAGGLE_URL_BASE", "KAGGLE_DATA_PROXY_URL")
 
 
+def cache_home(environ: Mapping[str, str] | None = None) -> Path:
+    """This package's folder in the user's cache: VM-local, gone with the VM.
+
+    ``$XDG_CACHE_HOME/notebook-bootstrap``, default ``~/.cache/notebook-bootstrap``.
+    """
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(environ.get("HOME", "~"), ".cache")
+    return Path(base).expanduser() / "notebook-bootstrap"
+
+
 def _data_home(environ: Mapping[str, str]) -> Path:
     base = environ.get("XDG_DATA_HOME") or str(Path(environ.get("HOME", "~")).expanduser()
                                                / ".local" / "share")

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
-from .errors import StepError
+from .errors import StepError, TimedOut
 from .redact import mask
 
 TAIL_LINES = 30
@@ -102,7 +102,8 @@ def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str |
                 timed_out = True
                 _signal_group(proc, signal.SIGKILL)
                 break
-            wait = POLL_S if deadline is None else max(0.0, min(POLL_S, deadline - time.monotonic()))
+            wait = (POLL_S if deadline is None
+                    else max(0.0, min(POLL_S, deadline - time.monotonic())))
             if output.ended:  # it closed its output but runs on: wait on the process itself
                 try:
                     proc.wait(wait)
@@ -123,9 +124,10 @@ def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str |
         output.detach()
     done = Completed(argv, returncode, list(tail), time.monotonic() - start)
     if timed_out:
-        raise StepError(f"{argv[0]} did not finish within {timeout:g} s and was stopped",
-                        step=step, where=display(argv), details=done.output or None,
-                        hint=hint or "raise the time limit, or check why it hangs")
+        raise TimedOut(f"{argv[0]} did not finish within {timeout:g} s and was stopped",
+                       timeout=timeout, step=step, where=display(argv),
+                       details=done.output or None,
+                       hint=hint or "raise the time limit, or check why it hangs")
     if check and returncode != 0:
         raise StepError(f"{os.path.basename(argv[0])} failed with exit code {returncode}",
                         step=step, where=display(argv), details=done.output or None, hint=hint)

@@ -654,8 +654,9 @@ class Profile:
 
     def validate(self):
         if self.version != FORMAT_VERSION:
-            yield ("version",), f"unsupported format version (this release reads {FORMAT_VERSION})", \
-                self.version, "upgrade notebook-bootstrap or write version = 1"
+            yield (("version",),
+                   f"unsupported format version (this release reads {FORMAT_VERSION})",
+                   self.version, "upgrade notebook-bootstrap or write version = 1")
         for key in self.env:
             verdict = check_env_name(key)
             if verdict:

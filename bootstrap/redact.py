@@ -148,7 +148,10 @@ def is_secret(name: str, value: str) -> bool:
 
 def secret_values(environ: Mapping[str, str] | None = None,
                   names: Iterable[str] = ()) -> dict[str, str]:
-    """Variable name -> value of the secrets in ``environ``: declared, ``names`` and secret-named."""
+    """Variable name -> value of the secrets in ``environ``.
+
+    Declared, ``names`` and secret-named.
+    """
     environ = os.environ if environ is None else environ
     wanted = _declared.union(names)
     out = {}

@@ -163,7 +163,8 @@ class Report:
             extra = "".join(f"<li>{html.escape(mask(a))}</li>" for a in
                             (r.actions if r.outcome in (CHANGED, PLANNED) else []))
             extra += "".join(f"<li><i>note:</i> {html.escape(mask(n))}</li>" for n in r.notes)
-            detail = html.escape(mask(r.summary)) + (f"<ul style='margin:0'>{extra}</ul>" if extra else "")
+            detail = html.escape(mask(r.summary)) + (
+                f"<ul style='margin:0'>{extra}</ul>" if extra else "")
             if r.details:
                 detail += ("<details><summary style='color:#757575'>details</summary>"
                            "<ul style='margin:0;color:#757575'>"

@@ -16,7 +16,7 @@ user's hand edits (keys, order and comments) stay. Merge rules, one line each:
 - nothing is ever removed: delete entries by hand.
 
 Writing: the previous file is kept in ``profiles/history/`` first, then the new
-one replaces it atomically (``store.write_atomic``), so an interrupted or
+one replaces it atomically (``fileio.write_atomic``), so an interrupted or
 failed save leaves the old profile as it was. When another session wrote the
 profile since this save read it (its content hash changed), nothing is
 replaced: both versions go to history and the error says how to merge. Temp
@@ -37,17 +37,10 @@ from typing import Any, Mapping
 
 from .capture import Capture, capture
 from .errors import OptionError, ProfileError, StoreError
+from .fileio import ConcurrentWrite, clean_temp, write_atomic
 from .platform import Platform, detect
 from .profile import _PROFILE_NAME, DamagedProfileWarning, damage, expand, parse
-from .store import (
-    ConcurrentWrite,
-    Store,
-    clean_temp,
-    history_copies,
-    history_path,
-    prune_history,
-    write_atomic,
-)
+from .store import Store, history_copies, history_path, prune_history
 
 DIFF_LINES = 60
 

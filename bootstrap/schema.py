@@ -239,7 +239,8 @@ def to_data(obj: Any) -> Any:
                 continue
             value = getattr(obj, field.name)
             default = (field.default if field.default is not dataclasses.MISSING
-                       else field.default_factory() if field.default_factory is not dataclasses.MISSING
+                       else field.default_factory()
+                       if field.default_factory is not dataclasses.MISSING
                        else dataclasses.MISSING)
             if value is None or (default is not dataclasses.MISSING and value == default
                                  and not field.metadata.get("always")):

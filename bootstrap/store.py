@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BootstrapError, StoreError
-from .fileio import (  # the one atomic writer
-    ANY as ANY,
+
+# the one atomic writer lives in fileio; these names are still imported from here by
+# the importer and the exporter, and read_bytes is looked up here at call time
+from .fileio import (
     ConcurrentWrite as ConcurrentWrite,
-    clean_temp as clean_temp,
     read_bytes as read_bytes,
     write_atomic as write_atomic,
 )

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .platform import cache_home
+
 FILE_NAME = "vm-state.json"
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
@@ -47,9 +49,7 @@ def state_dir(environ: Mapping[str, str] | None = None) -> Path:
     environ = os.environ if environ is None else environ
     if environ.get("BOOTSTRAP_STATE_DIR"):
         return Path(environ["BOOTSTRAP_STATE_DIR"]).expanduser()
-    cache = environ.get("XDG_CACHE_HOME") or str(Path(environ.get("HOME", "~")).expanduser()
-                                                 / ".cache")
-    return Path(cache) / "notebook-bootstrap"
+    return cache_home(environ)
 
 
 def state_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -72,8 +72,8 @@ def this_boot(data: Any) -> bool:
 
 def record(restored: Restored, environ: Mapping[str, str] | None = None) -> Path:
     """Write ``restored`` as the last restore on this VM; raises StoreError on failure."""
+    from .fileio import write_atomic
     from .redact import mask
-    from .store import write_atomic
 
     # a spec given as a URL may carry a token: the record keeps it masked
     restored.spec, restored.headline = mask(restored.spec), mask(restored.headline)
@@ -133,7 +133,7 @@ def save_mark(kind: str, key: str, data: Mapping[str, Any],
     The folder is private to the user: a marker may hold values a setup notebook
     exported."""
     from .errors import StoreError
-    from .store import write_atomic
+    from .fileio import write_atomic
 
     path = mark_path(kind, key, environ)
     try:

@@ -48,6 +48,7 @@ from .fileio import (
     sha256 as new_sha256,
     temp_name,
 )
+from .platform import cache_home
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,7 @@ def local_dir(environ: Mapping[str, str] | None = None) -> Path:
     environ = os.environ if environ is None else environ
     if environ.get("BOOTSTRAP_WHEEL_CACHE"):
         return Path(environ["BOOTSTRAP_WHEEL_CACHE"]).expanduser()
-    base = environ.get("XDG_CACHE_HOME") or os.path.join(environ.get("HOME", "~"), ".cache")
-    return Path(base).expanduser() / "notebook-bootstrap" / "wheels"
+    return cache_home(environ) / "wheels"
 
 
 #: file systems that read slower per file than a download may come: Drive's FUSE mount
@@ -165,31 +165,22 @@ def copy_unless(src: Path, dest: Path, wheel: Wheel, stop: threading.Event, *,
     is set first (then False, and ``dest`` is partial: the caller removes it)."""
     digest = new_sha256()
     size = 0
-    try:
-        with open(src, "rb") as fin, open(dest, "wb") as fout:
-            while block := fin.read(_CHUNK):
-                if stop.is_set():
-                    return False
-                if sha256:
-                    digest.update(block)
-                size += len(block)
-                fout.write(block)
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise Damaged(src, f"cannot be read ({exc.strerror})") from None
-    if wheel.size is not None and size != wheel.size:
-        raise Damaged(src, f"is {size} bytes, the lock says {wheel.size} (truncated?)")
-    if sha256 and digest.hexdigest() != wheel.sha256:
-        raise Damaged(src, f"has sha256 {digest.hexdigest()[:16]}..., the lock says "
-                           f"{wheel.sha256[:16]}...")
+    with _reading(src), open(src, "rb") as fin, open(dest, "wb") as fout:
+        while block := fin.read(_CHUNK):
+            if stop.is_set():
+                return False
+            if sha256:
+                digest.update(block)
+            size += len(block)
+            fout.write(block)
+    _check_copy(src, wheel, size, digest.hexdigest() if sha256 else None)
     return not stop.is_set()
 
 
 def _copy_hashing(src: Path, dest: Path, wheel: Wheel, *, sha256: bool = True) -> None:
     digest = new_sha256()
     size = 0
-    try:
+    with _reading(src):
         if not sha256:  # the kernel's copy (copy_file_range): no bytes through Python
             shutil.copyfile(src, dest)
             size = os.path.getsize(dest)
@@ -199,15 +190,26 @@ def _copy_hashing(src: Path, dest: Path, wheel: Wheel, *, sha256: bool = True) -
                     digest.update(block)
                     size += len(block)
                     fout.write(block)
+    _check_copy(src, wheel, size, digest.hexdigest() if sha256 else None)
+
+
+@contextmanager
+def _reading(src: Path) -> Iterator[None]:
+    """Turn a failure to read ``src`` into Damaged; a missing ``src`` stays FileNotFoundError."""
+    try:
+        yield
     except FileNotFoundError:
         raise
     except OSError as exc:
         raise Damaged(src, f"cannot be read ({exc.strerror})") from None
+
+
+def _check_copy(src: Path, wheel: Wheel, size: int, sha256: str | None) -> None:
+    """Raise Damaged when a copy of ``src`` is not the size or sha256 the lock says."""
     if wheel.size is not None and size != wheel.size:
         raise Damaged(src, f"is {size} bytes, the lock says {wheel.size} (truncated?)")
-    if sha256 and digest.hexdigest() != wheel.sha256:
-        raise Damaged(src, f"has sha256 {digest.hexdigest()[:16]}..., the lock says "
-                           f"{wheel.sha256[:16]}...")
+    if sha256 is not None and sha256 != wheel.sha256:
+        raise Damaged(src, f"has sha256 {sha256[:16]}..., the lock says {wheel.sha256[:16]}...")
 
 
 @contextmanager
@@ -309,7 +311,7 @@ def wait() -> list[str]:
     for label, future in pending:
         try:
             future.result()
-        except BaseException as exc:  # noqa: BLE001 - reported, never lost in a thread
+        except BaseException as exc:  # reported, never lost in a thread
             what = getattr(exc, "what", None) or str(exc) or type(exc).__name__
             errors.append(f"could not save {label} to the store: {what}")
     return errors

@@ -41,8 +41,9 @@ def real_run(scratch: Path) -> tuple[str, list[str]]:
     report = bootstrap.restore("demo", python=str(venv / "bin" / "python"))
     lines = report.text().splitlines()
     neutral = {r.name for r in report.steps if r.neutral}
-    return 'print(bootstrap.restore("demo", python="venv/bin/python"))', [("neutral " if line.split()[:1] and line.split()[0] in neutral
-                                  else "") + line for line in lines]
+    return 'print(bootstrap.restore("demo", python="venv/bin/python"))', [
+        ("neutral " if line.split()[:1] and line.split()[0] in neutral else "") + line
+        for line in lines]
 
 
 def svg(command: str, lines: list[str]) -> str:

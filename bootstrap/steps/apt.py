@@ -549,7 +549,7 @@ def keep_debs(ctx: Context, used: list[Path], reused: dict[str, StoredDeb],
               debs_list: Path) -> int:
     """Copy the .debs this install used into the store and record them in ``debs_list``;
     return how many files were copied. A failure is only a note."""
-    from ..store import write_atomic
+    from ..fileio import write_atomic
 
     kept = 0
     folder = ctx.store.debs

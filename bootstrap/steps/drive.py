@@ -117,7 +117,10 @@ def is_mounted(mountpoint: Path) -> bool:
 
 
 def mount_type(mountpoint: Path) -> str | None:
-    """The file system type mounted at ``mountpoint`` (``fuse.drive`` for Drive), from the mount table."""
+    """The file system type mounted at ``mountpoint``, from the mount table.
+
+    ``fuse.drive`` for Drive.
+    """
     try:
         lines = Path("/proc/self/mounts").read_text().splitlines()
     except OSError:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from typing import Mapping, MutableMapping
 
-from ..context import Context, expand_in_order
+from ..context import Context
 from ..profile import Profile
 from . import Check
 
@@ -62,7 +62,7 @@ def before(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def values(ctx: Context) -> dict[str, str]:
-    return expand_in_order(ctx, ctx.profile.env, before(ctx.environ), "env")
+    return ctx.expand_in_order(ctx.profile.env, before(ctx.environ), "env")
 
 
 def check(ctx: Context) -> Check:

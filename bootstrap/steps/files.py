@@ -188,7 +188,8 @@ def _parse_trusted(raw: bytes) -> dict[str, str]:
 
 def record_trusted(ctx: Context, url: str, digest: str) -> None:
     """Add ``url``'s digest to the record; another VM's record written meanwhile is kept."""
-    from ..store import ConcurrentWrite, read_bytes, write_atomic
+    from ..fileio import ConcurrentWrite, write_atomic
+    from ..store import read_bytes
 
     path = trust_path(ctx)
     for _ in range(5):
@@ -240,7 +241,7 @@ def source_identity(item: Item) -> dict[str, Any] | None:
 
 def why_missing(item: Item) -> str | None:
     """Why the entry is not in place (None when it is); reads files, never the network."""
-    from ..fetch import sha256_file
+    from ..fileio import sha256_file
 
     dest, entry = item.dest, item.entry
     if item.text is not None:
@@ -397,7 +398,7 @@ def write_text(ctx: Context, item: Item) -> None:
     file it points to is written and the link stays.
     """
     from ..errors import StoreError
-    from ..store import write_atomic
+    from ..fileio import write_atomic
 
     assert item.text is not None
     dest = item.dest.resolve() if item.dest.is_symlink() else item.dest
@@ -444,7 +445,7 @@ def _download(ctx: Context, item: Item, dest: Path) -> None:
                           "sha256 in the profile (or delete its line there)")
         raise
     if item.sha256 is None:
-        from ..fetch import sha256_file
+        from ..fileio import sha256_file
 
         item.trusted = sha256_file(dest)
         assert item.entry.url is not None
@@ -471,7 +472,7 @@ def fetch_item(ctx: Context, item: Item) -> None:
 
 
 def copy_item(ctx: Context, item: Item) -> None:
-    from ..fetch import sha256_file
+    from ..fileio import sha256_file
 
     assert item.source is not None
     if not item.source.is_file() and item.entry.store is None:

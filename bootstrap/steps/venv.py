@@ -4,8 +4,9 @@ Reads: ``[venv]`` (``path``; ``python``, the interpreter it is made from,
 default the restore's target; ``system_site_packages``), the folder at
 ``path``. Changes: creates the environment with ``uv venv`` when it is
 missing. Its interpreter is the restore's target (``ctx.python``) from the
-start of the restore (``aim``, called by the runner): ``[pip]`` installs into it with the same lock, store and
-no-op check as for the kernel's interpreter, ``[[git]]`` installs go there
+start of the restore (``aim``, called by the runner): ``[pip]`` installs into
+it with the same lock, store and no-op check as for the kernel's interpreter,
+``[[git]]`` installs go there
 and ``{python}`` names it.
 
 It holds when ``path`` holds an environment (``pyvenv.cfg`` and

@@ -20,7 +20,7 @@ import pytest
 from tests.support.fakes import FAKES
 from tests.support.kernels import (
     KernelEnv,
-    kernel_env,
+    isolated_kernel_env,
     kernel_environment,
     notebook,
     project_wheel,
@@ -39,8 +39,7 @@ def project(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def kenv(tmp_path, project, monkeypatch) -> KernelEnv:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    return kernel_env(tmp_path / "kernel", project, env={"PYTHONPATH": str(FAKES)})
+    return isolated_kernel_env(tmp_path, project, monkeypatch, env={"PYTHONPATH": str(FAKES)})
 
 
 def drive_profile(folder: Path) -> Path:

@@ -456,7 +456,7 @@ def test_signed_wheel_links_of_an_index_are_not_kept_in_the_lock(tmp_path, isola
 
 def test_an_import_that_races_another_writer_overwrites_nothing(tmp_path, isolated, monkeypatch):
     """Another VM saves the profile while the import writes it: both versions are kept."""
-    from bootstrap import import_notebook, store
+    from bootstrap import fileio, import_notebook, store
     from bootstrap.errors import StoreError
 
     nb = _notebook(tmp_path / "race.ipynb", "!pip install -q requests")
@@ -468,7 +468,7 @@ def test_an_import_that_races_another_writer_overwrites_nothing(tmp_path, isolat
 
     def history_path_while_another_vm_saves(path):
         if path == target and "FROM_THE_OTHER_VM" not in target.read_text():
-            store.write_atomic(target, theirs.encode())
+            fileio.write_atomic(target, theirs.encode())
         return real(path)
 
     monkeypatch.setattr(store, "history_path", history_path_while_another_vm_saves)

@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.kernels import (
     KernelEnv,
-    kernel_env,
+    isolated_kernel_env,
     kernel_environment,
     notebook,
     project_wheel,
@@ -37,9 +37,7 @@ def project(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def kenv(tmp_path, project, monkeypatch) -> KernelEnv:
-    # the "what was restored on this VM" record must stay in this test
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    return kernel_env(tmp_path / "kernel", project)
+    return isolated_kernel_env(tmp_path, project, monkeypatch)
 
 
 def pip_profile(path: Path, wheelhouse: Path, *packages: str, extra: str = "") -> Path:
@@ -67,7 +65,8 @@ def test_restore_installs_into_the_kernel_env_and_a_second_run_is_satisfied(
     # one display area, updated in place while the steps ran, ends as the report
     (area,) = displays(done.nb, 1)
     assert "update_display_data" in done.messages(1)
-    assert area.data["text/plain"].startswith("restore of demo on local machine: 1 satisfied, 1 changed")
+    assert area.data["text/plain"].startswith(
+        "restore of demo on local machine: 1 satisfied, 1 changed")
     assert "install alpha==2.0" in area.data["text/plain"]
     assert "<table>" in area.data["text/html"] and "changed" in area.data["text/html"]
 

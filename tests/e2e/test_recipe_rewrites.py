@@ -169,7 +169,8 @@ def test_ta_lib_builds_before_pip_and_checks_after(tmp_path, www, index, fresh_v
         "ta-lib/Makefile": "include config.mk\nall: libta_lib.a\n"
                            "libta_lib.a: ta.c\n\tcc -c ta.c -o ta.o && ar rcs libta_lib.a ta.o\n"
                            "install: all\n\tmkdir -p $(PREFIX)/include/ta-lib $(PREFIX)/lib\n"
-                           "\tcp ta_libc.h $(PREFIX)/include/ta-lib/\n\tcp libta_lib.a $(PREFIX)/lib/\n",
+                           "\tcp ta_libc.h $(PREFIX)/include/ta-lib/\n"
+                           "\tcp libta_lib.a $(PREFIX)/lib/\n",
         "ta-lib/ta.c": "int ta_version(void) { return 4; }\n",
         "ta-lib/ta_libc.h": "int ta_version(void);\n"}))
     usr = tmp_path / "usr"
@@ -193,7 +194,8 @@ def test_bwa_samtools_from_source_and_the_data_sets(tmp_path, www, started, monk
         "bwa-0.7.17/main.c": c_program("bwa", "Program: bwa (stand-in)")}, "bz2"))
     (www.folder / "samtools-1.15.1.tar.bz2").write_bytes(tarball({
         "samtools-1.15.1/configure*": "#!/bin/sh\necho 'CC=cc' > config.mk\n",
-        "samtools-1.15.1/Makefile": "include config.mk\nsamtools: main.c\n\t$(CC) -o samtools main.c\n",
+        "samtools-1.15.1/Makefile": ("include config.mk\nsamtools: main.c\n"
+                                     "\t$(CC) -o samtools main.c\n"),
         "samtools-1.15.1/main.c": c_program("samtools", "samtools (stand-in)")}, "bz2"))
     for name, member in (("genome", "genome/ref.fa"), ("reads", "reads/r1.fq"),
                          ("bam", "bam/s1.bam")):
@@ -225,7 +227,8 @@ def test_julia_runs_its_kernel_install_once(tmp_path, www, started, monkeypatch)
                                   "*) echo \"$2\" >> \"$HOME/julia.log\"; "
                                   "mkdir -p \"$kernels/julia-1.9\";; esac\n"}))
     path = local_copy(tmp_path, "julia-ijulia", {
-        "https://julialang-s3.julialang.org/bin/linux/x64/1.9/": www.url_for("/").rstrip("/") + "/"})
+        "https://julialang-s3.julialang.org/bin/linux/x64/1.9/":
+            www.url_for("/").rstrip("/") + "/"})
     first, second = restore_twice(path, started, checks=1)
     log = (tmp_path / "home" / "julia.log").read_text().splitlines()
     assert len(log) == 2 and log[0].startswith("import Pkg")   # ran once, both commands

@@ -4,6 +4,7 @@ entries, conditions, the default working folder, and guards read right before ea
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -286,6 +287,27 @@ def test_once_with_creates_must_make_it_and_is_not_marked_otherwise(tmp_path):
     assert caught.value.what == "run[0] exited 0 but its guard still says it is not done"
     assert not list((tmp_path / "vm-state").glob("run-markers/*.json"))
 
+
+def test_a_guard_that_hangs_after_its_command_ran_is_named_with_its_time_limit(tmp_path):
+    # the guard answers "not done" at once until the command made `ran`, then hangs
+    profile = parse(f"""
+        [[run]]
+        name = "make it"
+        argv = ["touch", "{tmp_path}/ran"]
+        unless = ["sh", "-c", "test -e {tmp_path}/ran && sleep 60; exit 1"]
+        timeout = 1
+    """, source="g.toml")
+    began = time.monotonic()
+    with pytest.raises(StepError) as caught:
+        restore(profile)
+    assert time.monotonic() - began < 30                     # stopped, not waited out
+    error = caught.value
+    assert (tmp_path / "ran").exists()
+    assert error.what == (f"run[0] (make it): its unless guard sh -c 'test -e {tmp_path}/ran "
+                          "&& sleep 60; exit 1' did not finish within 1 s")
+    assert error.where == "g.toml: run[0].unless"
+    assert "exited 0 but its guard still says" not in str(error)
+    assert "timeout" in error.hint
 
 def test_once_without_a_writable_state_folder_runs_and_says_it_will_run_again(tmp_path,
                                                                                monkeypatch):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.kernels import kernel_env, notebook, project_wheel, run_notebook
+from tests.support.kernels import isolated_kernel_env, notebook, project_wheel, run_notebook
 
 pytestmark = pytest.mark.slow
 
@@ -14,8 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_import_then_export_in_a_notebook(tmp_path, isolated, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    kenv = kernel_env(tmp_path / "kernel", project_wheel(tmp_path / "project"))
+    kenv = isolated_kernel_env(tmp_path, project_wheel(tmp_path / "project"), monkeypatch)
     source = REPO / "tests" / "notebooks" / "colab_finetune.ipynb"
     out = tmp_path / "binder"
     nb = notebook("%load_ext bootstrap",

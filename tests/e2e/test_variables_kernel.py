@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.kernels import KernelEnv, kernel_env, notebook, project_wheel, run_notebook
+from tests.support.kernels import (
+    KernelEnv,
+    isolated_kernel_env,
+    notebook,
+    project_wheel,
+    run_notebook,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -19,8 +25,7 @@ def project(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def kenv(tmp_path, project, monkeypatch) -> KernelEnv:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    return kernel_env(tmp_path / "kernel", project)
+    return isolated_kernel_env(tmp_path, project, monkeypatch)
 
 
 def test_variables_reach_the_next_cell(kenv, tmp_path, monkeypatch):

@@ -210,7 +210,8 @@ class Bench:
         if pip:  # the stdlib way: pip comes from ensurepip, offline
             run([sys.executable, "-m", "venv", str(path)], env=clean_env())
         else:
-            run([self.uv, "venv", "--quiet", "--python", sys.executable, str(path)], env=clean_env())
+            run([self.uv, "venv", "--quiet", "--python", sys.executable, str(path)],
+                env=clean_env())
         return path / "bin" / "python"
 
     def ours(self, profile: Path, python: Path, store: Path, local: Path, cache: Path) -> float:
@@ -773,14 +774,16 @@ def table(name: str, times: dict[str, list[float]]) -> tuple[str, dict[str, dict
     base = summary["uv cold"]["median"]
     for s in summary.values():
         s["x uv cold"] = round(s["median"] / base, 3)
-    lines = [f"profile {name!r}", f"  {'method':<24}{'median':>10}{'min - max':>22}{'x uv cold':>11}"]
+    lines = [f"profile {name!r}",
+             f"  {'method':<24}{'median':>10}{'min - max':>22}{'x uv cold':>11}"]
     for method, s in summary.items():
         lines.append(f"  {method:<24}{fmt(s['median']):>10}"
                      f"{fmt(s['min']) + ' - ' + fmt(s['max']):>22}{s['median'] / base:>10.2f}x")
     return "\n".join(lines), summary
 
 
-def bars(results: dict[str, dict[str, dict]], startup: dict[str, object]) -> list[tuple[str, bool, str]]:
+def bars(results: dict[str, dict[str, dict]],
+         startup: dict[str, object]) -> list[tuple[str, bool, str]]:
     out = []
 
     def ratio(profile: str, a: str, b: str, limit: float, label: str) -> None:
@@ -791,9 +794,12 @@ def bars(results: dict[str, dict[str, dict]], startup: dict[str, object]) -> lis
 
     ratio("sdist", "ours store", "uv cold", 0.25, "with sdist: ours, warm store <= 0.25 x uv cold")
     ratio("wheels", "ours store", "uv cold", 1.1, "wheels only: ours, warm store <= 1.1 x uv cold")
-    ratio("wheels", "ours store", "raw tar x", 2.0, "wheels only: ours, warm store <= 2 x raw tar x")
-    ratio("wheels", "ours empty", "uv cold", 1.15, "wheels only: ours, empty store <= 1.15 x uv cold")
-    ratio("sdist", "ours empty", "uv cold", 1.15, "with sdist: ours, empty store <= 1.15 x uv cold")
+    ratio("wheels", "ours store", "raw tar x", 2.0,
+          "wheels only: ours, warm store <= 2 x raw tar x")
+    ratio("wheels", "ours empty", "uv cold", 1.15,
+          "wheels only: ours, empty store <= 1.15 x uv cold")
+    ratio("sdist", "ours empty", "uv cold", 1.15,
+          "with sdist: ours, empty store <= 1.15 x uv cold")
     ratio("real", "ours store", "uv cold", 0.2,
           "real profile: ours, store (fresh VM) <= 0.2 x uv cold")
     ratio("drive", "ours drive store", "ours lock, no store", 1.0,
@@ -937,10 +943,11 @@ def main() -> int:
         print(text)
     imp = startup["import bootstrap"]
     mag = startup["import magics"]
+    load_ext = startup["%load_ext bootstrap"]
     print(f"import bootstrap {fmt(statistics.median(imp))}, import magics "  # type: ignore[arg-type]
           f"{fmt(statistics.median(mag))}" + (  # type: ignore[arg-type]
-              f", %load_ext bootstrap in IPython {fmt(statistics.median(startup['%load_ext bootstrap']))}"  # type: ignore[arg-type]
-              if startup["%load_ext bootstrap"] else
+              f", %load_ext bootstrap in IPython {fmt(statistics.median(load_ext))}"  # type: ignore[arg-type]
+              if load_ext else
               f", %load_ext bootstrap: {startup['%load_ext error']}"))
     checks = bars({k: {m: s for m, s in v.items() if m not in ("_raw", "_emulation")}
                    for k, v in results.items()},

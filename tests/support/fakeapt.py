@@ -60,7 +60,8 @@ record()
 apt = os.environ.get("FAKE_APT_VERSION", "2.6.1")
 print(f"apt\tii \t{apt}\t")
 print("removed-pkg\trc \t1.0\t")
-for line in (HERE / "installed.txt").read_text().splitlines() if (HERE / "installed.txt").exists() else []:
+installed = HERE / "installed.txt"
+for line in installed.read_text().splitlines() if installed.exists() else []:
     name, version = line.split()
     provides = "awk" if name == "mawk" else ""
     print(f"{name}\tii \t{version}\t{provides}")

@@ -2,11 +2,12 @@
 
 The environment stands for a fresh notebook VM: a new ``uv venv`` into which the
 real wheel of this checkout (built from the working tree by hatchling, so the
-tests see uncommitted code) is installed with uv, offline. What a hosted image preinstalls (ipykernel, IPython, packaging, uv,
-...) comes from the test runner's own site-packages through a ``.pth`` file,
-the way Colab's ``dist-packages`` sit under every user install: the suite
-needs no network, and a profile's installs land in the venv's own
-site-packages, which comes first on ``sys.path``.
+tests see uncommitted code) is installed with uv, offline. What a hosted image
+preinstalls (ipykernel, IPython, packaging, uv, ...) comes from the test
+runner's own site-packages through a ``.pth`` file, the way Colab's
+``dist-packages`` sit under every user install: the suite needs no network,
+and a profile's installs land in the venv's own site-packages, which comes
+first on ``sys.path``.
 
     env = kernel_env(tmp_path / "k", project_wheel)     # KernelEnv
     nb = notebook("%load_ext bootstrap", "%restore_env p.toml")
@@ -109,6 +110,17 @@ def kernel_env(path: Path, wheel: Path, *, env: dict[str, str] | None = None) ->
         "env": kenv.env,
     }))
     return kenv
+
+
+def isolated_kernel_env(tmp_path: Path, wheel: Path, monkeypatch: Any, *,
+                    env: dict[str, str] | None = None) -> KernelEnv:
+    """``kernel_env`` under ``tmp_path/kernel``, with the user's cache folder in ``tmp_path``.
+
+    The "what was restored on this VM" record and the local wheel cache then
+    stay in the test.
+    """
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return kernel_env(tmp_path / "kernel", wheel, env=env)
 
 
 def notebook(*sources: str, parameters: str | None = None) -> Any:

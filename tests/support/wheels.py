@@ -82,8 +82,8 @@ def build_wheel(folder: Path, name: str, version: str, *, requires: Iterable[str
     return folder / write_wheel(folder, name, version, files, requires, extras)
 
 
-BACKEND = r'''"""An in-tree PEP 517/660 build backend written by the tests: no dependencies, no downloads."""
-from __future__ import annotations
+BACKEND = ('"""An in-tree PEP 517/660 build backend written by the tests: '
+           'no dependencies, no downloads."""\n' r'''from __future__ import annotations
 
 import os
 
@@ -120,7 +120,7 @@ def build_editable(wheel_directory, config_settings=None, metadata_directory=Non
 
 def build_sdist(sdist_directory, config_settings=None):
     raise NotImplementedError
-'''
+''')
 
 
 def project_files(name: str, version: str, *, requires: Iterable[str] = (),

@@ -169,40 +169,46 @@ def test_editable_checkout_becomes_a_git_entry(fresh_venv, tmp_path):
 
 # The format of /var/log/apt/history.log as apt 2.x writes it (entries copied from a
 # Debian 12 machine and an Ubuntu 22.04 one, names changed where it helps the test).
-APT_HISTORY = """
-Start-Date: 2025-06-24  14:36:29
-Commandline: apt-get install -qqy curl make
-Install: curl:amd64 (7.88.1-10+deb12u12), libcurl4:amd64 (7.88.1-10+deb12u12, automatic), make:amd64 (4.3-4.1)
-End-Date: 2025-06-24  14:37:04
-
-Start-Date: 2026-05-21  09:31:02
-Commandline: apt-get install -y ffmpeg tzdata
-Requested-By: ubuntu (1000)
-Install: libavcodec58:amd64 (7:4.4.2-0ubuntu0.22.04.1, automatic), ffmpeg:amd64 (7:4.4.2-0ubuntu0.22.04.1), libx264-163:amd64 (2:0.163.3060+git5db6aa6-2build1, automatic)
-Upgrade: tzdata:amd64 (2024a-0ubuntu0.22.04, 2025b-0ubuntu0.22.04)
-End-Date: 2026-05-21  09:31:20
-
-Start-Date: 2026-05-21  09:32:00
-Commandline: apt-get -o Dpkg::Options::=--force-confold -y upgrade
-Upgrade: libssl3:amd64 (3.0.2-0ubuntu1.15, 3.0.2-0ubuntu1.18), openssl:amd64 (3.0.2-0ubuntu1.15, 3.0.2-0ubuntu1.18)
-End-Date: 2026-05-21  09:32:09
-
-Start-Date: 2026-05-21  09:33:10
-Commandline: /usr/bin/apt-get install -y --no-install-recommends -q -oDPkg::Lock::Timeout=120 -- graphviz:amd64 libsndfile1=1.0.31-2ubuntu0.1 sox
-Install: graphviz:amd64 (2.42.2-6), libsndfile1:amd64 (1.0.31-2ubuntu0.1), sox:amd64 (14.4.2+git20190427-2build1), libgvc6:amd64 (2.42.2-6, automatic)
-End-Date: 2026-05-21  09:33:30
-
-Start-Date: 2026-05-21  09:40:00
-Commandline: apt-get remove -y sox
-Remove: sox:amd64 (14.4.2+git20190427-2build1)
-End-Date: 2026-05-21  09:40:02
-
-Start-Date: 2026-05-21  09:41:00
-Commandline: apt install htop
-Install: htop:amd64 (3.0.5-7build2)
-End-Date: 2026-05-21  09:41:03
-Error: Sub-process /usr/bin/dpkg returned an error code (1)
-"""
+APT_HISTORY = (
+    "\n"
+    "Start-Date: 2025-06-24  14:36:29\n"
+    "Commandline: apt-get install -qqy curl make\n"
+    "Install: curl:amd64 (7.88.1-10+deb12u12), libcurl4:amd64 (7.88.1-10+deb12u12, automatic), "
+    "make:amd64 (4.3-4.1)\n"
+    "End-Date: 2025-06-24  14:37:04\n"
+    "\n"
+    "Start-Date: 2026-05-21  09:31:02\n"
+    "Commandline: apt-get install -y ffmpeg tzdata\n"
+    "Requested-By: ubuntu (1000)\n"
+    "Install: libavcodec58:amd64 (7:4.4.2-0ubuntu0.22.04.1, automatic), ffmpeg:amd64 "
+    "(7:4.4.2-0ubuntu0.22.04.1), libx264-163:amd64 (2:0.163.3060+git5db6aa6-2build1, "
+    "automatic)\n"
+    "Upgrade: tzdata:amd64 (2024a-0ubuntu0.22.04, 2025b-0ubuntu0.22.04)\n"
+    "End-Date: 2026-05-21  09:31:20\n"
+    "\n"
+    "Start-Date: 2026-05-21  09:32:00\n"
+    "Commandline: apt-get -o Dpkg::Options::=--force-confold -y upgrade\n"
+    "Upgrade: libssl3:amd64 (3.0.2-0ubuntu1.15, 3.0.2-0ubuntu1.18), openssl:amd64 "
+    "(3.0.2-0ubuntu1.15, 3.0.2-0ubuntu1.18)\n"
+    "End-Date: 2026-05-21  09:32:09\n"
+    "\n"
+    "Start-Date: 2026-05-21  09:33:10\n"
+    "Commandline: /usr/bin/apt-get install -y --no-install-recommends -q "
+    "-oDPkg::Lock::Timeout=120 -- graphviz:amd64 libsndfile1=1.0.31-2ubuntu0.1 sox\n"
+    "Install: graphviz:amd64 (2.42.2-6), libsndfile1:amd64 (1.0.31-2ubuntu0.1), sox:amd64 "
+    "(14.4.2+git20190427-2build1), libgvc6:amd64 (2.42.2-6, automatic)\n"
+    "End-Date: 2026-05-21  09:33:30\n"
+    "\n"
+    "Start-Date: 2026-05-21  09:40:00\n"
+    "Commandline: apt-get remove -y sox\n"
+    "Remove: sox:amd64 (14.4.2+git20190427-2build1)\n"
+    "End-Date: 2026-05-21  09:40:02\n"
+    "\n"
+    "Start-Date: 2026-05-21  09:41:00\n"
+    "Commandline: apt install htop\n"
+    "Install: htop:amd64 (3.0.5-7build2)\n"
+    "End-Date: 2026-05-21  09:41:03\n"
+    "Error: Sub-process /usr/bin/dpkg returned an error code (1)\n")
 
 
 def local_time(text: str) -> float:

@@ -34,7 +34,8 @@ def test_demo_restore_into_fresh_venv(fresh_venv, isolated):
     assert "pylock" not in done.stdout and "background" not in done.stdout  # --verbose only
     assert "-> pip" in done.stderr and "<- pip: changed" in done.stderr
     assert (isolated["drive"] / "demo-project").is_dir()
-    check = subprocess.run([str(fresh_venv), "-c", "import nb_demo_hello; print(nb_demo_hello.greet())"],
+    check = subprocess.run([str(fresh_venv), "-c",
+                            "import nb_demo_hello; print(nb_demo_hello.greet())"],
                            capture_output=True, text=True, check=True)
     assert check.stdout.strip() == "hello from nb-demo-hello 1.0, fresh VM!"
     again = cli("restore", "demo", "--python", str(fresh_venv), "-q")

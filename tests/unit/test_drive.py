@@ -38,7 +38,8 @@ def test_the_default_drive_root_is_created(tmp_path, monkeypatch):
     assert (row.outcome, row.actions) == ("changed", [f"create {root}"])
     assert row.summary == f"created the Drive root {root}"
     assert root.is_dir()
-    assert bootstrap.restore(write_profile(tmp_path, "[drive]\n")).step("drive").outcome == "satisfied"
+    report = bootstrap.restore(write_profile(tmp_path, "[drive]\n"))
+    assert report.step("drive").outcome == "satisfied"
 
 
 @pytest.mark.parametrize("via", ["BOOTSTRAP_DRIVE", "--drive"])
@@ -340,7 +341,8 @@ def test_colab_with_a_drive_root_inside_drive_mounts_and_checks_it(tmp_path, col
     assert caught.value.what == f"the Drive root {inside} does not exist"
     assert colab.calls() == [f"mount {colab.mountpoint}"]
     (colab.drive / "work").mkdir()
-    assert bootstrap.restore(write_profile(tmp_path, "[drive]\n")).step("drive").outcome == "satisfied"
+    report = bootstrap.restore(write_profile(tmp_path, "[drive]\n"))
+    assert report.step("drive").outcome == "satisfied"
 
 
 def test_a_shipped_profile_is_restored_when_drive_cannot_mount(tmp_path, colab, monkeypatch):

@@ -12,7 +12,8 @@ import pytest
 
 from bootstrap import fetch
 from bootstrap.errors import StepError
-from bootstrap.fetch import check_redirect, check_url, download, sha256_file
+from bootstrap.fetch import check_redirect, check_url, download
+from bootstrap.fileio import sha256_file
 from tests.support.httpserver import LoopbackServer, self_signed_cert, send_bytes, send_redirect
 
 DATA = os.urandom(300_000)

@@ -170,7 +170,8 @@ def test_validation_of_the_new_keys():
         """, source="f.toml")
     lines = [p.line() for p in caught.value.problems]
     assert lines[0].startswith("f.toml: files[0]: has content and append: needs exactly one")
-    assert any(line.startswith("f.toml: files[1].append: must be one non-empty line") for line in lines)
+    assert any(line.startswith("f.toml: files[1].append: must be one non-empty line")
+               for line in lines)
     assert any(line.startswith("f.toml: files[2].unpack: only an archive can be unpacked")
                for line in lines)
     assert any(line.startswith("f.toml: files[2].sha256: is for downloaded or copied files")

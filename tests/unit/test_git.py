@@ -41,7 +41,8 @@ def git_log(tmp_path, monkeypatch):
     folder.mkdir()
     log = tmp_path / "git.log"
     real = subprocess.run(["which", "git"], capture_output=True, text=True).stdout.strip()
-    (folder / "git").write_text(f"#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{log}'\nexec '{real}' \"$@\"\n")
+    (folder / "git").write_text(f"#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{log}'\n"
+                                f"exec '{real}' \"$@\"\n")
     (folder / "git").chmod(0o755)
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
 

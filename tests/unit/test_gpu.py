@@ -152,7 +152,8 @@ def test_requirements(gpu, tmp_path, scenario, spec, ok):
 def test_a_miss_names_what_was_found(gpu, tmp_path):
     gpu("t4")
     with pytest.raises(EnvironmentMismatch) as caught:
-        bootstrap.restore(write_profile(tmp_path, '[gpu]\nrequired = true\nmodels = ["A100", "L4"]\n'
+        bootstrap.restore(write_profile(tmp_path, '[gpu]\nrequired = true\n'
+                                          'models = ["A100", "L4"]\n'
                                           "min_memory_gib = 20\n"))
     error = caught.value
     assert error.what == ("the GPU does not fit the profile: Tesla T4 is not one of A100, L4; "

@@ -102,12 +102,7 @@ def test_a_store_attached_read_only_restores_a_fresh_vm_with_the_index_gone(
     # Kaggle: the pack attached as a dataset, read-only; the index unreachable
     read_only(dataset)
     before = tree(dataset)
-    monkeypatch.delenv("BOOTSTRAP_PLATFORM")
-    monkeypatch.delenv("BOOTSTRAP_STORE")
-    monkeypatch.delenv("BOOTSTRAP_DRIVE")
-    monkeypatch.setenv("NB_TEST_INDEX", closed_port_url())
-    monkeypatch.setenv("BOOTSTRAP_WHEEL_CACHE", str(tmp_path / "kaggle-local-wheels"))
-    index.stop()
+    move_to_kaggle_offline(tmp_path, index, monkeypatch)
     vm = make_venv(tmp_path / "kaggle-vm")
     report = bootstrap.restore("work", python=str(vm))
     assert wheelstore.wait() == []
@@ -127,6 +122,16 @@ def test_a_store_attached_read_only_restores_a_fresh_vm_with_the_index_gone(
     assert tree(dataset) == before
 
 
+
+def move_to_kaggle_offline(tmp_path, index, monkeypatch) -> None:
+    """From here on the process is a Kaggle VM (detected, not forced) with no index."""
+    monkeypatch.delenv("BOOTSTRAP_PLATFORM")
+    monkeypatch.delenv("BOOTSTRAP_STORE")
+    monkeypatch.delenv("BOOTSTRAP_DRIVE")
+    monkeypatch.setenv("NB_TEST_INDEX", closed_port_url())
+    monkeypatch.setenv("BOOTSTRAP_WHEEL_CACHE", str(tmp_path / "kaggle-local-wheels"))
+    index.stop()
+
 def test_a_wheel_missing_from_the_dataset_is_named_with_how_to_add_it(
         tmp_path, index, fresh_venv, monkeypatch, isolated, kaggle):
     monkeypatch.setenv("BOOTSTRAP_PLATFORM", "local")
@@ -139,12 +144,7 @@ def test_a_wheel_missing_from_the_dataset_is_named_with_how_to_add_it(
     bootstrap.pack("work", dataset)
     (dataset / "wheels" / "delta-0.5-py3-none-any.whl").unlink()
 
-    monkeypatch.delenv("BOOTSTRAP_PLATFORM")
-    monkeypatch.delenv("BOOTSTRAP_STORE")
-    monkeypatch.delenv("BOOTSTRAP_DRIVE")
-    monkeypatch.setenv("NB_TEST_INDEX", closed_port_url())
-    monkeypatch.setenv("BOOTSTRAP_WHEEL_CACHE", str(tmp_path / "kaggle-local-wheels"))
-    index.stop()
+    move_to_kaggle_offline(tmp_path, index, monkeypatch)
     with pytest.raises(bootstrap.errors.StepError) as caught:
         bootstrap.restore("work", python=str(make_venv(tmp_path / "kaggle-vm")))
     error = caught.value

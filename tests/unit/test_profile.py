@@ -101,8 +101,8 @@ def test_unknown_section_lists_known_keys_when_nothing_is_close():
         a = 1
     ''')
     assert ("vision.toml: zzz: unknown key; hint: known keys: apt, build, captured, description, "
-            "drive, env, files, git, gpu, name, pip, platforms, run, secrets, setup, variables, venv, "
-            "version, workdir") in text
+            "drive, env, files, git, gpu, name, pip, platforms, run, secrets, setup, variables, "
+            "venv, version, workdir") in text
 
 
 def test_bad_requirement_message():

@@ -10,9 +10,10 @@ import pytest
 from bootstrap import saving
 from bootstrap.capture import Capture
 from bootstrap.errors import StoreError
+from bootstrap.fileio import ConcurrentWrite, write_atomic
 from bootstrap.profile import load
 from bootstrap.saving import save
-from bootstrap.store import ConcurrentWrite, history_copies, write_atomic
+from bootstrap.store import history_copies
 
 OLD = 'version = 1\nname = "vision"\n\n[pip]\npackages = ["alpha==1.0"]\n'
 THEIRS = 'version = 1\nname = "vision"\n\n[pip]\npackages = ["alpha==1.0", "delta==0.5"]\n'

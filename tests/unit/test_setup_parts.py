@@ -167,7 +167,8 @@ def test_an_untagged_notebook_gets_its_parameters_after_the_cell_that_assigns_th
     assert any("no cell assigns a parameter" in n for n in nowhere.notes)
     assert any("never reads the parameter other" in n for n in nowhere.notes)
     # a tagged cell wins and no parameter is unread
-    tagged = write_notebook(tmp_path / "t.ipynb", [code("x = 0"), code("x = 1", tags=["parameters"]),
+    tagged = write_notebook(tmp_path / "t.ipynb", [code("x = 0"),
+                                                   code("x = 1", tags=["parameters"]),
                                                    code("print(x)")])
     plan = prepare(tagged, {"x": 3})
     assert plan.parameters_cell == 2 and not plan.notes

@@ -81,3 +81,18 @@ def test_a_marker_that_cannot_be_written_is_a_store_error(tmp_path, boot, monkey
         vmstate.save_mark("run", "abc", {})
     assert "cannot keep a marker" in caught.value.what
     assert "BOOTSTRAP_STATE_DIR" in caught.value.hint
+
+
+def test_state_folder_and_wheel_cache_share_the_users_cache_folder(tmp_path):
+    from bootstrap import wheelstore
+
+    home = {"HOME": str(tmp_path / "home")}
+    assert vmstate.state_dir(home) == tmp_path / "home" / ".cache" / "notebook-bootstrap"
+    assert wheelstore.local_dir(home) == vmstate.state_dir(home) / "wheels"
+    xdg = {**home, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    assert vmstate.state_dir(xdg) == tmp_path / "xdg" / "notebook-bootstrap"
+    assert wheelstore.local_dir(xdg) == tmp_path / "xdg" / "notebook-bootstrap" / "wheels"
+    # each keeps its own override
+    both = {**xdg, "BOOTSTRAP_STATE_DIR": str(tmp_path / "s"),
+            "BOOTSTRAP_WHEEL_CACHE": str(tmp_path / "w")}
+    assert (vmstate.state_dir(both), wheelstore.local_dir(both)) == (tmp_path / "s", tmp_path / "w")

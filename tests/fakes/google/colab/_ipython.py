@@ -1,4 +1,7 @@
-"""IPython compatibility layer, as in colabtools (unchanged: it is what fails in a plain process)."""
+"""IPython compatibility layer, as in colabtools.
+
+Unchanged: it is what fails in a plain process.
+"""
 
 import IPython
 
