@@ -617,9 +617,10 @@ def export_profile(profile: Any, to: str, dest: str | os.PathLike[str], *,
     Only the files listed in the result are written (each atomically); nothing
     else in ``dest`` is touched.
     """
+    from .fileio import write_atomic
     from .platform import detect
     from .profile import Profile, load
-    from .store import Store, write_atomic
+    from .store import Store
 
     if to not in TARGETS:
         raise OptionError(f"unknown export target {to!r}", where="--to",

@@ -1640,8 +1640,9 @@ def import_notebook(notebook: str | os.PathLike[str], *, name: str | None = None
     With ``dry_run`` nothing is written. An existing profile of that name is kept
     in ``profiles/history/`` before it is replaced.
     """
+    from .fileio import ConcurrentWrite, write_atomic
     from .platform import detect
-    from .store import ConcurrentWrite, Store, history_path, prune_history, write_atomic
+    from .store import Store, history_path, prune_history
 
     result = read_notebook(notebook, name=name)
     target = Store(detect(store=store).store_root).profile_path(result.name)

@@ -2,7 +2,7 @@
 
 On Colab it is ``MyDrive/.bootstrap``; elsewhere a configurable folder. It
 holds ``profiles/`` (with ``history/``), ``wheels/``, ``debs/`` and ``runs/``.
-Every write goes through ``write_atomic`` so an interrupted save leaves the
+Every write goes through ``fileio.write_atomic`` so an interrupted save leaves the
 previous file readable.
 """
 
@@ -15,14 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BootstrapError, StoreError
-
-# the one atomic writer lives in fileio; these names are still imported from here by
-# the importer and the exporter, and read_bytes is looked up here at call time
-from .fileio import (
-    ConcurrentWrite as ConcurrentWrite,
-    read_bytes as read_bytes,
-    write_atomic as write_atomic,
-)
 
 
 @dataclass(frozen=True)

@@ -188,8 +188,7 @@ def _parse_trusted(raw: bytes) -> dict[str, str]:
 
 def record_trusted(ctx: Context, url: str, digest: str) -> None:
     """Add ``url``'s digest to the record; another VM's record written meanwhile is kept."""
-    from ..fileio import ConcurrentWrite, write_atomic
-    from ..store import read_bytes
+    from ..fileio import ConcurrentWrite, read_bytes, write_atomic
 
     path = trust_path(ctx)
     for _ in range(5):

@@ -500,9 +500,9 @@ def test_odd_sources_and_dests_fail_cleanly_and_quickly(tmp_path, entry, says):
 def test_two_vms_recording_first_use_digests_at_once_lose_neither(tmp_path, isolated,
                                                                   monkeypatch):
     import bootstrap
-    from bootstrap import store
+    from bootstrap import fileio
 
-    real = store.read_bytes
+    real = fileio.read_bytes
     other = {"comment": "", "sha256": {"https://other.example/y.bin": "0" * 64}}
 
     def read_while_another_vm_records(path):
@@ -512,7 +512,7 @@ def test_two_vms_recording_first_use_digests_at_once_lose_neither(tmp_path, isol
             path.write_text(json.dumps(other))        # the other VM's record lands now
         return data
 
-    monkeypatch.setattr(store, "read_bytes", read_while_another_vm_records)
+    monkeypatch.setattr(fileio, "read_bytes", read_while_another_vm_records)
     with LoopbackServer(routes={"/x.bin": lambda req: send_bytes(req, b"x" * 10)}) as srv:
         url = f"{srv.url}/x.bin"
         profile = tmp_path / "two.toml"
