@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 # shared fixtures: the fakes (and the autouse environment cleaning), the uv-call log
 pytest_plugins = ["tests.support.fakes", "tests.support.uvlog", "tests.support.processes",
-                  "tests.support.storeindex"]
+                  "tests.support.storeindex", "tests.support.kernels"]
 
 
 @pytest.fixture(autouse=True)

@@ -23,18 +23,12 @@ from tests.support.kernels import (
     isolated_kernel_env,
     kernel_environment,
     notebook,
-    project_wheel,
     run_notebook,
 )
 from tests.support.setup_notebooks import code, write_notebook
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("clean_environ")]
 COLAB_MIME = "application/vnd.colab-display-data+json"
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    return project_wheel(tmp_path_factory.mktemp("project"))
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from tests.support.kernels import (
     isolated_kernel_env,
     kernel_environment,
     notebook,
-    project_wheel,
     run_notebook,
 )
 from tests.support.venvs import installed
@@ -28,11 +27,6 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 COLAB_MIME = "application/vnd.colab-display-data+json"
-
-
-@pytest.fixture(scope="session")
-def project(tmp_path_factory) -> Path:
-    return project_wheel(tmp_path_factory.mktemp("project"))
 
 
 @pytest.fixture

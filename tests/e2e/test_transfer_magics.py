@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.kernels import isolated_kernel_env, notebook, project_wheel, run_notebook
+from tests.support.kernels import isolated_kernel_env, notebook, run_notebook
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_import_then_export_in_a_notebook(tmp_path, isolated, monkeypatch):
-    kenv = isolated_kernel_env(tmp_path, project_wheel(tmp_path / "project"), monkeypatch)
+def test_import_then_export_in_a_notebook(tmp_path, isolated, monkeypatch, project):
+    kenv = isolated_kernel_env(tmp_path, project, monkeypatch)
     source = REPO / "tests" / "notebooks" / "colab_finetune.ipynb"
     out = tmp_path / "binder"
     nb = notebook("%load_ext bootstrap",

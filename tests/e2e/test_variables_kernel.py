@@ -3,24 +3,16 @@ run-once and check entries of the same profile behave there as on the command li
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.support.kernels import (
     KernelEnv,
     isolated_kernel_env,
     notebook,
-    project_wheel,
     run_notebook,
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    return project_wheel(tmp_path_factory.mktemp("project"))
 
 
 @pytest.fixture

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.venvs import make_venv, uv
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,6 +59,12 @@ def project_wheel(folder: Path) -> Path:
     out = subprocess.run([sys.executable, "-c", code, str(folder)], cwd=REPO, check=True,
                          capture_output=True, text=True).stdout
     return folder / out.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory) -> Path:
+    """The real wheel of this working tree, built once per test run."""
+    return project_wheel(tmp_path_factory.mktemp("project"))
 
 
 def base_site_dirs() -> list[str]:

@@ -385,10 +385,8 @@ def tool_dependencies() -> list[tuple[str, str, list[str]]]:
 
 
 def test_the_tools_own_install_is_not_saved_unless_the_profile_names_it(fresh_venv, links,
-                                                                        tmp_path, isolated):
-    from tests.support.kernels import project_wheel
-
-    wheel = project_wheel(tmp_path / "project")
+                                                                        project, isolated):
+    wheel = project
     dependencies = tool_dependencies()
     for name, version, requires in dependencies:
         build_wheel(links, name, version, requires=requires)
